@@ -1,0 +1,52 @@
+"""The ``lstmforge`` command: one sub-command per pipeline stage.
+
+Thin by design: each module in :mod:`lstmforge.commands` parses its options, calls the library
+and prints. Bad input anywhere (an :class:`~lstmforge.errors.InputError`) becomes one line on
+stderr and exit status 2, with no traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from lstmforge.commands import REGISTRARS
+from lstmforge.errors import InputError
+
+app = typer.Typer(
+    name="lstmforge",
+    help="Recurrent networks from training to a sparse fixed-point ESE-style accelerator.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+for register in REGISTRARS:
+    register(app)
+
+
+@app.command()
+def version() -> None:
+    """Print the lstmforge version."""
+    from lstmforge import __version__
+
+    print(__version__)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: run the app, mapping bad input to exit status 2."""
+    try:
+        app(args=argv, standalone_mode=True)
+    except InputError as err:
+        Console(stderr=True).print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except FileNotFoundError as err:
+        name = err.filename or str(err)
+        Console(stderr=True).print(f"[bold red]error:[/] file not found: {name}", highlight=False)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,7 @@
+"""`lstmforge compress` (not yet registered)."""
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `compress` command(s) to the root app."""

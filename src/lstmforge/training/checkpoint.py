@@ -1,0 +1,46 @@
+"""Reading task checkpoints back safely.
+
+Checkpoints are loaded with ``torch.load(..., weights_only=True)`` (no pickled code from
+files), and checked: the file must exist, be a Lightning checkpoint, and come from the task
+(and, when asked, the architecture) the caller expects. Each mismatch is an
+:class:`~lstmforge.errors.InputError` naming the file and what was found.
+"""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lstmforge.errors import InputError
+
+
+def load_checkpoint(path: str | Path, task: str, arch: str | None = None) -> dict[str, Any]:
+    """Load ``path`` and return ``{"hparams": dict, "state_dict": dict, "epoch": int}``.
+
+    ``task`` is the ``hparams["task"]`` the checkpoint must carry (e.g. ``"nowcast"``);
+    ``arch``, when given, must equal ``hparams["arch"]``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: checkpoint file not found")
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, OSError) as err:
+        raise InputError(
+            f"{path}: not a readable checkpoint ({type(err).__name__}: {err})"
+        ) from None
+    if not isinstance(raw, dict) or "state_dict" not in raw:
+        raise InputError(f"{path}: not a lstmforge checkpoint (no 'state_dict')")
+    hparams = dict(raw.get("hyper_parameters") or {})
+    found = hparams.get("task")
+    if found != task:
+        raise InputError(f"{path}: checkpoint is from task {found!r}, expected {task!r}")
+    if arch is not None and hparams.get("arch") != arch:
+        raise InputError(
+            f"{path}: checkpoint is architecture {hparams.get('arch')!r}, expected {arch!r}"
+        )
+    return {"hparams": hparams, "state_dict": raw["state_dict"], "epoch": int(raw.get("epoch", -1))}

@@ -1,0 +1,235 @@
+"""One training loop for every task, built on Lightning's ``Trainer``.
+
+A task supplies a ``LightningModule`` (which logs ``val_loss`` on validation, and whose
+``hparams`` include ``task``) and a ``LightningDataModule``; :func:`fit` adds the
+project-wide behaviour:
+
+* checkpoints in ``OUT/checkpoints``: ``last.ckpt`` after every epoch, ``best.ckpt`` by the
+  monitored metric, and ``interrupted.ckpt`` when a run dies (Ctrl-C included);
+* ``resume=True`` continues from the newest of ``last.ckpt`` / ``interrupted.ckpt``;
+* early stopping on the monitored validation metric;
+* ``OUT/logs`` with CSV and TensorBoard logs; ``OUT/history.json`` with one record of
+  metrics per epoch, and ``OUT/train_config.json`` with the configuration and seed used;
+* bf16 mixed precision on CUDA, fp32 on CPU; DDP over ``devices`` x ``num_nodes``
+  (Lightning picks up ``torchrun``'s environment by itself).
+
+References: Lightning ``Trainer``, ``ModelCheckpoint``, ``OnExceptionCheckpoint``,
+``EarlyStopping`` (lightning.ai/docs/pytorch/stable).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import (
+    Callback,
+    EarlyStopping,
+    ModelCheckpoint,
+    OnExceptionCheckpoint,
+    RichProgressBar,
+)
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+from lstmforge.errors import InputError
+from lstmforge.io import write_json
+
+LAST = "last.ckpt"
+INTERRUPTED = "interrupted.ckpt"
+BEST = "best.ckpt"
+
+
+@dataclass
+class TrainConfig:
+    """Everything about a training run that is not the model or the data.
+
+    ``devices``/``num_nodes`` select data-parallel training; ``precision=None`` means bf16
+    mixed precision on CUDA and fp32 elsewhere. ``patience=None`` disables early stopping.
+    ``limit_train_batches``/``limit_val_batches`` (int: batches, float: fraction) are for
+    smoke runs.
+    """
+
+    out_dir: Path
+    max_epochs: int = 10
+    seed: int = 0
+    accelerator: str = "auto"
+    devices: int | str = 1
+    num_nodes: int = 1
+    precision: str | None = None
+    resume: bool = False
+    monitor: str = "val_loss"
+    monitor_mode: str = "min"
+    patience: int | None = 5
+    gradient_clip_val: float | None = 1.0
+    limit_train_batches: int | float | None = None
+    limit_val_batches: int | float | None = None
+    log_every_n_steps: int = 10
+    progress: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        """Reject impossible settings with a message naming the field."""
+        if self.max_epochs < 1:
+            raise InputError(f"max_epochs must be >= 1, got {self.max_epochs}")
+        if self.num_nodes < 1:
+            raise InputError(f"num_nodes must be >= 1, got {self.num_nodes}")
+        if isinstance(self.devices, int) and self.devices < 1:
+            raise InputError(f"devices must be >= 1 (or 'auto'), got {self.devices}")
+        if self.monitor_mode not in ("min", "max"):
+            raise InputError(f"monitor_mode must be 'min' or 'max', got {self.monitor_mode!r}")
+        if self.accelerator == "gpu" and not torch.cuda.is_available():
+            raise InputError("accelerator 'gpu' was requested but no CUDA device is available")
+
+
+@dataclass
+class FitResult:
+    """What a training run produced."""
+
+    out_dir: Path
+    best_checkpoint: Path | None
+    last_checkpoint: Path | None
+    history: list[dict[str, float]]
+    epochs_run: int
+    seconds: float
+    interrupted: bool
+
+
+class _History(Callback):
+    """Record the logged epoch metrics after every validation epoch (rank 0 only)."""
+
+    def __init__(self, path: Path, initial: list[dict[str, float]]) -> None:
+        self.path = path
+        self.records = initial
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        record = {"epoch": float(trainer.current_epoch), "step": float(trainer.global_step)}
+        for key, value in trainer.callback_metrics.items():
+            record[key] = float(value)
+        self.records = [r for r in self.records if r["epoch"] != record["epoch"]] + [record]
+        write_json(self.path, {"epochs": self.records})
+
+
+def _precision(cfg: TrainConfig) -> str:
+    if cfg.precision is not None:
+        return cfg.precision
+    uses_cuda = cfg.accelerator in ("gpu", "cuda") or (
+        cfg.accelerator == "auto" and torch.cuda.is_available()
+    )
+    return "bf16-mixed" if uses_cuda and torch.cuda.is_bf16_supported() else "32-true"
+
+
+def resume_checkpoint(ckpt_dir: Path) -> Path | None:
+    """The newest of ``last.ckpt`` and ``interrupted.ckpt`` in ``ckpt_dir``, if any."""
+    candidates = [ckpt_dir / LAST, ckpt_dir / INTERRUPTED]
+    existing = [p for p in candidates if p.is_file()]
+    return max(existing, key=lambda p: p.stat().st_mtime) if existing else None
+
+
+def _load_history(path: Path) -> list[dict[str, float]]:
+    if not path.is_file():
+        return []
+    try:
+        return list(json.loads(path.read_text())["epochs"])
+    except (ValueError, KeyError, TypeError):
+        return []
+
+
+def fit(
+    module: L.LightningModule,
+    datamodule: L.LightningDataModule,
+    cfg: TrainConfig,
+) -> FitResult:
+    """Train ``module`` on ``datamodule`` with the project-wide checkpointing and logging.
+
+    Returns a :class:`FitResult`; the best checkpoint is ``OUT/checkpoints/best.ckpt``.
+    Seed (``lightning.seed_everything(cfg.seed)``) before building ``module`` so its
+    initialisation is reproducible too; ``fit`` seeds again for shuffling and dropout.
+    """
+    cfg.validate()
+    out_dir = Path(cfg.out_dir)
+    ckpt_dir = out_dir / "checkpoints"
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+
+    ckpt_path: Path | None = None
+    if cfg.resume:
+        ckpt_path = resume_checkpoint(ckpt_dir)
+        if ckpt_path is None:
+            raise InputError(f"--resume given but no checkpoint found in {ckpt_dir}")
+    history_path = out_dir / "history.json"
+    history = _History(history_path, _load_history(history_path) if cfg.resume else [])
+
+    best = ModelCheckpoint(
+        dirpath=ckpt_dir,
+        filename="best",
+        monitor=cfg.monitor,
+        mode=cfg.monitor_mode,
+        save_top_k=1,
+        save_last=True,
+        enable_version_counter=False,
+    )
+    callbacks: list[Callback] = [
+        best,
+        OnExceptionCheckpoint(dirpath=ckpt_dir, filename=INTERRUPTED.removesuffix(".ckpt")),
+        history,
+    ]
+    if cfg.patience is not None:
+        callbacks.append(
+            EarlyStopping(monitor=cfg.monitor, mode=cfg.monitor_mode, patience=cfg.patience)
+        )
+    if cfg.progress:
+        callbacks.append(RichProgressBar(leave=True))
+
+    # a new version_N per run, so resuming never overwrites the logs of the run before
+    loggers = [
+        CSVLogger(out_dir / "logs", name="csv"),
+        TensorBoardLogger(out_dir / "logs", name="tensorboard", default_hp_metric=False),
+    ]
+    world = (cfg.devices if isinstance(cfg.devices, int) else 1) * cfg.num_nodes
+    trainer = L.Trainer(
+        accelerator=cfg.accelerator,
+        devices=cfg.devices,
+        num_nodes=cfg.num_nodes,
+        strategy="ddp" if world > 1 else "auto",
+        precision=_precision(cfg),
+        max_epochs=cfg.max_epochs,
+        callbacks=callbacks,
+        logger=loggers,
+        gradient_clip_val=cfg.gradient_clip_val,
+        limit_train_batches=cfg.limit_train_batches,
+        limit_val_batches=cfg.limit_val_batches,
+        log_every_n_steps=cfg.log_every_n_steps,
+        enable_progress_bar=cfg.progress,
+        enable_model_summary=False,
+        deterministic=False,
+    )
+    if trainer.is_global_zero:
+        config = dataclasses.asdict(cfg) | {"precision_used": _precision(cfg), "world_size": world}
+        write_json(out_dir / "train_config.json", config)
+
+    start = time.perf_counter()
+    trainer.fit(module, datamodule=datamodule, ckpt_path=str(ckpt_path) if ckpt_path else None)
+    seconds = time.perf_counter() - start
+    interrupted = bool(trainer.interrupted)
+
+    best_path = Path(best.best_model_path) if best.best_model_path else None
+    last_path = ckpt_dir / LAST
+    if best_path is not None and best_path.name != BEST and best_path.is_file():
+        best_path = best_path.replace(ckpt_dir / BEST)
+    return FitResult(
+        out_dir=out_dir,
+        best_checkpoint=best_path,
+        last_checkpoint=last_path if last_path.is_file() else None,
+        history=history.records,
+        epochs_run=int(trainer.current_epoch),
+        seconds=seconds,
+        interrupted=interrupted,
+    )

@@ -1,0 +1,105 @@
+"""The shared Lightning training loop: checkpoints, history, resume, checkpoint validation."""
+
+import json
+
+import lightning as L
+import pytest
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from lstmforge.errors import InputError
+from lstmforge.training import TrainConfig, fit, load_checkpoint
+
+
+class _Regressor(L.LightningModule):
+    def __init__(self, task: str = "toy", arch: str = "linear") -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = torch.nn.Linear(3, 1)
+
+    def training_step(self, batch, _):
+        x, y = batch
+        return torch.nn.functional.mse_loss(self.net(x), y)
+
+    def validation_step(self, batch, _):
+        x, y = batch
+        self.log("val_loss", torch.nn.functional.mse_loss(self.net(x), y))
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+class _Data(L.LightningDataModule):
+    def __init__(self) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        x = torch.randn(64, 3, generator=g)
+        self.ds = TensorDataset(x, x @ torch.tensor([[1.0], [-2.0], [0.5]]))
+
+    def train_dataloader(self):
+        return DataLoader(self.ds, batch_size=16, shuffle=True)
+
+    def val_dataloader(self):
+        return DataLoader(self.ds, batch_size=64)
+
+
+def test_fit_writes_checkpoints_history_and_config(tmp_path):
+    result = fit(_Regressor(), _Data(), TrainConfig(out_dir=tmp_path, max_epochs=3, progress=False))
+    assert result.best_checkpoint == tmp_path / "checkpoints" / "best.ckpt"
+    assert result.best_checkpoint.is_file() and result.last_checkpoint.is_file()
+    history = json.loads((tmp_path / "history.json").read_text())["epochs"]
+    assert [r["epoch"] for r in history] == [0.0, 1.0, 2.0]
+    assert history[-1]["val_loss"] < history[0]["val_loss"]
+    assert json.loads((tmp_path / "train_config.json").read_text())["seed"] == 0
+    assert (tmp_path / "logs" / "csv" / "version_0" / "metrics.csv").is_file()
+
+
+def test_resume_continues_from_last_checkpoint(tmp_path):
+    fit(_Regressor(), _Data(), TrainConfig(out_dir=tmp_path, max_epochs=2, progress=False))
+    resumed = fit(
+        _Regressor(),
+        _Data(),
+        TrainConfig(out_dir=tmp_path, max_epochs=4, resume=True, progress=False),
+    )
+    epochs = [r["epoch"] for r in resumed.history]
+    assert epochs == [0.0, 1.0, 2.0, 3.0]
+    assert load_checkpoint(resumed.last_checkpoint, task="toy")["epoch"] == 3
+
+
+def test_resume_without_checkpoint_is_an_input_error(tmp_path):
+    with pytest.raises(InputError, match="no checkpoint"):
+        fit(_Regressor(), _Data(), TrainConfig(out_dir=tmp_path, resume=True, progress=False))
+
+
+def _seeded_fit(out_dir):
+    L.seed_everything(7, verbose=False)
+    return fit(_Regressor(), _Data(), TrainConfig(out_dir=out_dir, max_epochs=2, progress=False))
+
+
+def test_same_seed_gives_same_weights(tmp_path):
+    a, b = _seeded_fit(tmp_path / "a"), _seeded_fit(tmp_path / "b")
+    wa = load_checkpoint(a.last_checkpoint, task="toy")["state_dict"]["net.weight"]
+    wb = load_checkpoint(b.last_checkpoint, task="toy")["state_dict"]["net.weight"]
+    assert torch.equal(wa, wb)
+
+
+def test_load_checkpoint_rejects_wrong_task_arch_and_corrupt_files(tmp_path):
+    result = fit(_Regressor(), _Data(), TrainConfig(out_dir=tmp_path, max_epochs=1, progress=False))
+    ckpt = result.last_checkpoint
+    loaded = load_checkpoint(ckpt, task="toy", arch="linear")
+    assert loaded["hparams"]["arch"] == "linear" and "net.weight" in loaded["state_dict"]
+    with pytest.raises(InputError, match="from task 'toy', expected 'speech'"):
+        load_checkpoint(ckpt, task="speech")
+    with pytest.raises(InputError, match="architecture"):
+        load_checkpoint(ckpt, task="toy", arch="conv")
+    with pytest.raises(InputError, match="not found"):
+        load_checkpoint(tmp_path / "missing.ckpt", task="toy")
+    broken = tmp_path / "broken.ckpt"
+    broken.write_bytes(ckpt.read_bytes()[:200])
+    with pytest.raises(InputError, match="not a readable checkpoint"):
+        load_checkpoint(broken, task="toy")
+
+
+def test_impossible_config_is_rejected(tmp_path):
+    with pytest.raises(InputError, match="max_epochs"):
+        TrainConfig(out_dir=tmp_path, max_epochs=0).validate()
