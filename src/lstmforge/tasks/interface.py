@@ -28,8 +28,10 @@ _REGISTRY = {
 class TaskSpec:
     """What a task-agnostic stage needs to know about a task.
 
-    - ``metric``: the headline key in the dict ``evaluate`` returns (e.g. ``"per"``, ``"csi_0.5"``),
-      ``higher_is_better`` its direction.
+    - ``headline(hparams)``: the headline metric of a model with these hparams, as
+      ``(key in the dict evaluate returns, higher_is_better)`` — e.g. ``("per", False)`` for
+      speech, ``("csi_0.5", True)`` for radar nowcasting, ``("cross_entropy", False)`` for
+      Moving MNIST.
     - ``load_module(checkpoint)``: the task's ``LightningModule`` restored from a checkpoint
       (validated with :func:`lstmforge.training.load_checkpoint`), in eval mode, on CPU.
     - ``build_datamodule(hparams, data)``: the data the checkpoint was trained on, rebuilt from
@@ -40,8 +42,7 @@ class TaskSpec:
     """
 
     name: str
-    metric: str
-    higher_is_better: bool
+    headline: Callable[[dict[str, Any]], tuple[str, bool]]
     load_module: Callable[[Path], L.LightningModule]
     build_datamodule: Callable[[dict[str, Any], Path | None], L.LightningDataModule]
     evaluate: Callable[[L.LightningModule, L.LightningDataModule], dict[str, float]]
