@@ -103,3 +103,37 @@ def test_load_checkpoint_rejects_wrong_task_arch_and_corrupt_files(tmp_path):
 def test_impossible_config_is_rejected(tmp_path):
     with pytest.raises(InputError, match="max_epochs"):
         TrainConfig(out_dir=tmp_path, max_epochs=0).validate()
+
+
+class _CtrlCAtStep(L.Callback):
+    """Simulate Ctrl-C in the middle of the second epoch."""
+
+    def on_train_batch_end(self, trainer, *_):
+        if trainer.current_epoch == 1 and trainer.global_step == 6:
+            raise KeyboardInterrupt
+
+
+def test_interrupt_saves_a_checkpoint_and_resume_picks_it_up(tmp_path, monkeypatch):
+    from lstmforge.training import trainer as trainer_module
+
+    cfg = TrainConfig(out_dir=tmp_path, max_epochs=3, progress=False)
+    original = trainer_module.L.Trainer
+
+    def trainer_with_ctrl_c(*args, **kwargs):
+        kwargs["callbacks"] = [*kwargs["callbacks"], _CtrlCAtStep()]
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(trainer_module.L, "Trainer", trainer_with_ctrl_c)
+    with pytest.raises(SystemExit):
+        fit(_Regressor(), _Data(), cfg)
+    monkeypatch.setattr(trainer_module.L, "Trainer", original)
+
+    interrupted = tmp_path / "checkpoints" / "interrupted.ckpt"
+    assert interrupted.is_file()
+    assert load_checkpoint(interrupted, task="toy")["epoch"] == 1
+    resumed = fit(
+        _Regressor(),
+        _Data(),
+        TrainConfig(out_dir=tmp_path, max_epochs=3, resume=True, progress=False),
+    )
+    assert [r["epoch"] for r in resumed.history] == [0.0, 1.0, 2.0]
