@@ -1,0 +1,3 @@
+"""PyTorch recurrent modules: peephole LSTM / LSTMP and ConvLSTM."""
+
+from lstmforge.nn.lstm import LSTM as LSTM

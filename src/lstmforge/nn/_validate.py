@@ -1,0 +1,44 @@
+"""Input checks shared by the recurrent cores.
+
+Every failure raises :class:`lstmforge.errors.InputError` (a ``ValueError``) naming the field
+and the expected shape. Value checks (NaN/inf) need the data, so they are skipped while the
+module is being traced, scripted or exported: the graph must not depend on the values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from lstmforge.errors import InputError
+
+
+def is_tracing() -> bool:
+    """True inside ``torch.jit.trace``/``script``, ``torch.export`` or ``torch.compile``."""
+    return (
+        torch.jit.is_tracing()
+        or torch.jit.is_scripting()
+        or torch.compiler.is_compiling()
+        or torch.compiler.is_exporting()
+    )
+
+
+def check_tensor(name: str, value: object, expected: Sequence[int | str]) -> torch.Tensor:
+    """Check that ``value`` is a finite floating tensor of shape ``expected``.
+
+    ``expected`` lists the dimensions; an ``int`` must match exactly, a ``str`` (a symbol such
+    as ``"B"``) matches any size. The message shows the whole expected shape.
+    """
+    shape_text = "[" + ", ".join(str(d) for d in expected) + "]"
+    if not isinstance(value, torch.Tensor):
+        raise InputError(f"{name}: expected a tensor of shape {shape_text}, got {type(value)}")
+    if not value.is_floating_point():
+        raise InputError(f"{name}: expected a floating-point tensor, got dtype {value.dtype}")
+    if value.dim() != len(expected) or any(
+        isinstance(d, int) and d != s for d, s in zip(expected, value.shape, strict=False)
+    ):
+        raise InputError(f"{name}: expected shape {shape_text}, got {list(value.shape)}")
+    if not is_tracing() and not bool(torch.isfinite(value).all()):
+        raise InputError(f"{name}: contains NaN or infinite values; expected finite numbers")
+    return value
