@@ -1,0 +1,308 @@
+"""Convolutional LSTM (ConvLSTM) with Hadamard peepholes.
+
+Per layer, with ``*`` a 2-D convolution with 'same' zero padding, ``∘`` the Hadamard product
+and gate order (i, f, g, o) (Shi et al. 2015, eq. 3):
+
+    i_t = σ(W_xi * X_t + W_hi * H_{t-1} + W_ci ∘ C_{t-1} + b_i)
+    f_t = σ(W_xf * X_t + W_hf * H_{t-1} + W_cf ∘ C_{t-1} + b_f)
+    g_t = tanh(W_xg * X_t + W_hg * H_{t-1} + b_g)
+    C_t = f_t ∘ C_{t-1} + i_t ∘ g_t
+    o_t = σ(W_xo * X_t + W_ho * H_{t-1} + W_co ∘ C_t + b_o)          (peephole on the NEW cell)
+    H_t = o_t ∘ tanh(C_t)
+
+Peepholes come in three kinds (``peephole=``):
+    ``True`` or ``"pixel"``  per-position weights [Hc, H, W] as in the paper; they tie the model
+                             to its frame size, so ``frame_size=(H, W)`` is required;
+    ``"channel"``            one weight per hidden channel [Hc, 1, 1], broadcast over the frame:
+                             a resizable model that runs on any frame size;
+    ``False``                no peepholes (the common variant).
+
+References:
+    X. Shi, Z. Chen, H. Wang, D.-Y. Yeung, W.-K. Wong, W.-C. Woo, "Convolutional LSTM network:
+    a machine learning approach for precipitation nowcasting", NeurIPS 2015.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from lstmforge.errors import InputError
+from lstmforge.nn._validate import check_tensor
+
+ConvLSTMState = list[tuple[Tensor, Tensor]]
+PEEPHOLE_KINDS = {True: "pixel", "pixel": "pixel", "channel": "channel", False: None}  # -> kind
+
+
+def conv_lstm_layer(
+    x_gates: Tensor | None,
+    h0: Tensor,
+    c0: Tensor,
+    weight_h: Tensor,
+    bias: Tensor | None,
+    peepholes: tuple[Tensor, Tensor, Tensor] | None,
+    steps: int,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Run one ConvLSTM layer for ``steps`` steps (module docstring equations).
+
+    Args:
+        x_gates: the input convolution of all steps, bias included, [B, T, 4Hc, H, W]; or None
+            for a layer without input (then ``bias`` [4Hc] is added to the hidden convolution).
+        h0, c0: initial state [B, Hc, H, W]; weight_h: [4Hc, Hc, k, k];
+        peepholes: ``(w_ci, w_cf, w_co)`` each [Hc, H, W] or [Hc, 1, 1], or None.
+
+    Returns:
+        ``(y [B, T, Hc, H, W], H_T, C_T)``.
+    """
+    hidden = c0.shape[1]
+    padding = weight_h.shape[-1] // 2
+    step_bias = bias if x_gates is None else None
+    if peepholes is not None:
+        w_cif, w_co = torch.cat([peepholes[0], peepholes[1]]), peepholes[2]  # i, f side by side
+    h, c = h0, c0
+    outputs = []
+    for t in range(steps):
+        gates = F.conv2d(h, weight_h, step_bias, padding=padding)
+        if x_gates is not None:
+            gates = gates + x_gates[:, t]
+        if_pre = gates[:, : 2 * hidden]
+        if peepholes is not None:
+            if_pre = torch.addcmul(if_pre, w_cif, c.repeat(1, 2, 1, 1))
+        if_gates = torch.sigmoid(if_pre)
+        i, f = if_gates[:, :hidden], if_gates[:, hidden:]
+        g = torch.tanh(gates[:, 2 * hidden : 3 * hidden])
+        c = torch.addcmul(f * c, i, g)
+        o_pre = gates[:, 3 * hidden :]
+        o = torch.sigmoid(o_pre if peepholes is None else torch.addcmul(o_pre, w_co, c))
+        h = o * torch.tanh(c)
+        outputs.append(h)
+    return torch.stack(outputs, dim=1), h, c
+
+
+def _per_layer(name: str, value: int | Sequence[int], num_layers: int) -> list[int]:
+    """Expand an int to ``num_layers`` copies; check a list has one positive int per layer."""
+    values = [value] * num_layers if isinstance(value, int) else list(value)
+    if len(values) != num_layers:
+        raise InputError(
+            f"ConvLSTM {name}: expected an int or a list of {num_layers} ints (num_layers), "
+            f"got {value!r}"
+        )
+    for v in values:
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise InputError(f"ConvLSTM {name}: expected positive integers, got {value!r}")
+    return values
+
+
+class ConvLSTM(nn.Module):
+    """Multi-layer ConvLSTM; layer k > 0 reads layer k-1's hidden sequence.
+
+    Args:
+        in_channels: input channels (Cin). ``0`` makes a layer 0 without input, as in the
+            forecasting network of Shi et al.: it runs from its state alone, see ``forward``.
+        hidden_channels: Hc, an int or one int per layer.
+        kernel_size: odd kernel size k (square, 'same' zero padding), an int or one per layer.
+        num_layers: number of stacked layers.
+        frame_size: ``(H, W)`` or an int; required with per-position peepholes.
+        peephole: ``True``/``"pixel"``, ``"channel"`` or ``False`` (module docstring).
+        bias: add ``bias_l{k}`` [4Hc].
+        batch_first: inputs/outputs are [B, T, C, H, W] (default) instead of [T, B, C, H, W].
+
+    Parameters per layer k: ``weight_x_l{k}`` [4Hc, Cin, k, k] (absent when layer 0 has no
+    input), ``weight_h_l{k}`` [4Hc, Hc, k, k], ``bias_l{k}`` [4Hc], peepholes ``weight_ci_l{k}``,
+    ``weight_cf_l{k}``, ``weight_co_l{k}`` [Hc, H, W] (``"channel"``: [Hc, 1, 1]).
+
+    ``forward(x, state=None, steps=None) -> (y, [(h, c) per layer])``:
+        x: [B, T, Cin, H, W]; state: one ``(h, c)`` pair [B, Hc_k, H, W] per layer, zeros when
+        None; y: the last layer's hidden sequence [B, T, Hc_last, H, W] (the last output alone
+        is ``states[-1][0]``). Feeding a sequence in chunks with the carried states gives the
+        same result as one call.
+        Without input (``in_channels=0``): call ``forward(None, state, steps=T)``; the state is
+        then required (it fixes B, H and W) and the model runs T steps from it.
+
+    Bad input (wrong rank, channel count, frame size other than ``frame_size`` with
+    per-position peepholes, state shapes, NaN/inf in x or the state) raises
+    :class:`lstmforge.errors.InputError`, a ``ValueError`` naming the expected shape. The value
+    check is skipped while tracing/exporting.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        hidden_channels: int | Sequence[int],
+        kernel_size: int | Sequence[int],
+        num_layers: int = 1,
+        frame_size: int | tuple[int, int] | None = None,
+        peephole: bool | str = True,
+        bias: bool = True,
+        batch_first: bool = True,
+    ) -> None:
+        super().__init__()
+        if not isinstance(num_layers, int) or isinstance(num_layers, bool) or num_layers < 1:
+            raise InputError(f"ConvLSTM num_layers: expected an integer >= 1, got {num_layers!r}")
+        if not isinstance(in_channels, int) or isinstance(in_channels, bool) or in_channels < 0:
+            raise InputError(f"ConvLSTM in_channels: expected an integer >= 0, got {in_channels!r}")
+        if not (isinstance(peephole, bool) or peephole in ("pixel", "channel")):
+            raise InputError(
+                f"ConvLSTM peephole: expected True, 'pixel', 'channel' or False, got {peephole!r}"
+            )
+        self.hidden_channels = _per_layer("hidden_channels", hidden_channels, num_layers)
+        self.kernel_size = _per_layer("kernel_size", kernel_size, num_layers)
+        if any(k % 2 == 0 for k in self.kernel_size):
+            raise InputError(
+                f"ConvLSTM kernel_size: expected odd sizes ('same' padding), got {kernel_size!r}"
+            )
+        self.frame_size = self._check_frame_size(frame_size)
+        self.peephole = PEEPHOLE_KINDS[peephole]
+        if self.peephole == "pixel" and self.frame_size is None:
+            raise InputError(
+                "ConvLSTM frame_size: required as (H, W) with per-position peepholes "
+                "(peephole=True); use peephole='channel' for a model that runs on any frame size"
+            )
+        self.in_channels = in_channels
+        self.num_layers = num_layers
+        self.bias = bias
+        self.batch_first = batch_first
+        for layer, (hidden, k) in enumerate(
+            zip(self.hidden_channels, self.kernel_size, strict=True)
+        ):
+            layer_in = in_channels if layer == 0 else self.hidden_channels[layer - 1]
+            if layer_in > 0:
+                self.register_parameter(
+                    f"weight_x_l{layer}", nn.Parameter(torch.empty(4 * hidden, layer_in, k, k))
+                )
+            self.register_parameter(
+                f"weight_h_l{layer}", nn.Parameter(torch.empty(4 * hidden, hidden, k, k))
+            )
+            if bias:
+                self.register_parameter(f"bias_l{layer}", nn.Parameter(torch.empty(4 * hidden)))
+            if self.peephole is not None:
+                shape = (hidden, *self.frame_size) if self.peephole == "pixel" else (hidden, 1, 1)
+                for gate in ("ci", "cf", "co"):
+                    self.register_parameter(
+                        f"weight_{gate}_l{layer}", nn.Parameter(torch.empty(shape))
+                    )
+        self.reset_parameters()
+
+    @staticmethod
+    def _check_frame_size(frame_size: int | tuple[int, int] | None) -> tuple[int, int] | None:
+        if frame_size is None:
+            return None
+        size = (frame_size, frame_size) if isinstance(frame_size, int) else tuple(frame_size)
+        if len(size) != 2 or not all(isinstance(s, int) and s >= 1 for s in size):
+            raise InputError(
+                f"ConvLSTM frame_size: expected (H, W) positive ints, got {frame_size!r}"
+            )
+        return size
+
+    def reset_parameters(self) -> None:
+        """Uniform(±1/sqrt(fan_in)) per layer, fan_in = (Cin + Hc)·k² of the gate convolution."""
+        for layer, (hidden, k) in enumerate(
+            zip(self.hidden_channels, self.kernel_size, strict=True)
+        ):
+            layer_in = self.in_channels if layer == 0 else self.hidden_channels[layer - 1]
+            bound = 1.0 / math.sqrt((layer_in + hidden) * k * k)
+            for name, weight in self.named_parameters():
+                if name.endswith(f"_l{layer}"):
+                    nn.init.uniform_(weight, -bound, bound)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.in_channels}, {self.hidden_channels}, kernel_size={self.kernel_size}, "
+            f"num_layers={self.num_layers}, frame_size={self.frame_size}, "
+            f"peephole={self.peephole}, bias={self.bias}, batch_first={self.batch_first}"
+        )
+
+    def forward(
+        self,
+        x: Tensor | None,
+        state: ConvLSTMState | None = None,
+        steps: int | None = None,
+    ) -> tuple[Tensor, ConvLSTMState]:
+        """Run the stack; see the class docstring for shapes, the no-input mode and errors."""
+        if x is None:
+            seq, steps, batch, frame = self._no_input(state, steps)
+        else:
+            if self.in_channels == 0:
+                raise InputError(
+                    "ConvLSTM x: this model has no input (in_channels=0); "
+                    "call forward(None, state, steps=T)"
+                )
+            if steps is not None:
+                raise InputError("ConvLSTM steps: only used without input (x=None)")
+            frame = self.frame_size if self.peephole == "pixel" else ("H", "W")
+            dims = ["B", "T", self.in_channels, *frame]
+            check_tensor(
+                "ConvLSTM input x", x, dims if self.batch_first else [dims[1], dims[0], *dims[2:]]
+            )
+            seq = x if self.batch_first else x.transpose(0, 1)
+            batch, steps, frame = seq.shape[0], seq.shape[1], tuple(seq.shape[3:])
+        like = seq if seq is not None else state[0][0]  # dtype and device of the zero state
+        states = self._initial_state(state, like, batch, frame)
+        finals = []
+        for layer in range(self.num_layers):
+            key = f"_l{layer}"
+            bias = getattr(self, "bias" + key) if self.bias else None
+            x_gates = None
+            if seq is not None:  # one batched convolution over all time steps
+                weight_x = getattr(self, "weight_x" + key)
+                flat = seq.reshape(batch * steps, *seq.shape[2:])
+                x_gates = F.conv2d(flat, weight_x, bias, padding=weight_x.shape[-1] // 2)
+                x_gates = x_gates.reshape(batch, steps, *x_gates.shape[1:])
+            peepholes = None
+            if self.peephole is not None:
+                peepholes = tuple(getattr(self, f"weight_{g}{key}") for g in ("ci", "cf", "co"))
+            h0, c0 = states[layer]
+            seq, h_n, c_n = conv_lstm_layer(
+                x_gates, h0, c0, getattr(self, "weight_h" + key), bias, peepholes, steps
+            )
+            finals.append((h_n, c_n))
+        y = seq if self.batch_first else seq.transpose(0, 1)
+        return y, finals
+
+    def _no_input(
+        self, state: ConvLSTMState | None, steps: int | None
+    ) -> tuple[None, int, int, tuple[int, int]]:
+        if self.in_channels > 0:
+            raise InputError(
+                f"ConvLSTM x: expected a tensor [B, T, {self.in_channels}, H, W]; "
+                "x=None is only for a model without input (in_channels=0)"
+            )
+        if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+            raise InputError(f"ConvLSTM steps: expected a positive int with x=None, got {steps!r}")
+        if not state:
+            raise InputError("ConvLSTM state: required with x=None (it fixes batch and frame size)")
+        h = state[0][0]
+        if not isinstance(h, torch.Tensor) or h.dim() != 4:
+            raise InputError(
+                f"ConvLSTM state[0] h: expected shape [B, {self.hidden_channels[0]}, H, W]"
+            )
+        return None, steps, h.shape[0], tuple(h.shape[2:])
+
+    def _initial_state(
+        self, state: ConvLSTMState | None, like: Tensor, batch: int, frame: tuple[int, int]
+    ) -> ConvLSTMState:
+        if self.peephole == "pixel" and frame != self.frame_size:
+            raise InputError(
+                f"ConvLSTM frame: expected frame size {self.frame_size} (per-position "
+                f"peepholes), got {frame}"
+            )
+        if state is None:
+            return [
+                (like.new_zeros(batch, hidden, *frame), like.new_zeros(batch, hidden, *frame))
+                for hidden in self.hidden_channels
+            ]
+        if not isinstance(state, (list, tuple)) or len(state) != self.num_layers:
+            raise InputError(f"ConvLSTM state: expected a list of {self.num_layers} (h, c) pairs")
+        checked = []
+        for layer, (pair, hidden) in enumerate(zip(state, self.hidden_channels, strict=True)):
+            if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+                raise InputError(f"ConvLSTM state[{layer}]: expected an (h, c) pair")
+            expected = [batch, hidden, *frame]
+            h = check_tensor(f"ConvLSTM state[{layer}] h", pair[0], expected)
+            c = check_tensor(f"ConvLSTM state[{layer}] c", pair[1], expected)
+            checked.append((h, c))
+        return checked
