@@ -1,0 +1,90 @@
+"""Training entry point of the speech task (used by ``lstmforge speech train`` and the demo)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+
+from lstmforge.tasks.speech.datamodule import SpeechDataModule
+from lstmforge.tasks.speech.model import named_config
+from lstmforge.tasks.speech.module import SpeechRecognizer
+from lstmforge.training import FitResult, TrainConfig, fit
+
+
+def build_datamodule(
+    dataset: str,
+    data_dir: str | Path,
+    config: str,
+    batch_size: int,
+    corpus_utterances: int,
+    corpus_seed: int,
+    timit_test: str = "core_test",
+) -> SpeechDataModule:
+    """The data module of a named configuration's features."""
+    return SpeechDataModule(
+        dataset=dataset,
+        data_dir=data_dir,
+        features=named_config(config).features,
+        batch_size=batch_size,
+        corpus_utterances=corpus_utterances,
+        corpus_seed=corpus_seed,
+        timit_test=timit_test,
+    )
+
+
+def train_speech(
+    train: TrainConfig,
+    dataset: str = "synthetic",
+    data_dir: str | Path | None = None,
+    config: str = "small",
+    batch_size: int = 16,
+    learning_rate: float = 1e-3,
+    corpus_utterances: int = 400,
+    timit_test: str = "core_test",
+) -> FitResult:
+    """Train an acoustic model through :func:`lstmforge.training.fit`; returns its ``FitResult``.
+
+    Args:
+        train: the run settings (``out_dir``, ``max_epochs``, ``seed`` ...). The checkpoint is
+            ``train.out_dir/checkpoints/best.ckpt``.
+        dataset: ``synthetic`` (the eSpeak corpus) or ``timit``.
+        data_dir: the corpus directory; for ``synthetic`` it defaults to
+            ``train.out_dir/corpus`` and is generated there (seed ``train.seed``) if missing.
+        config: a named model/feature configuration (:data:`~.model.CONFIGS`): ``small`` trains
+            in a few minutes on 2 CPU cores, ``cpu`` is the larger CPU model, ``google-lstm``
+            ESE's 1024/512 LSTMP.
+        corpus_utterances: size of the synthetic corpus (80/10/10 train/val/test).
+
+    Example (the demo's fast path)::
+
+        from lstmforge.data.speech_synthetic import generate_corpus
+        from lstmforge.training import TrainConfig
+        result = train_speech(TrainConfig(out_dir=Path("runs/demo/speech"), max_epochs=3))
+    """
+    if data_dir is None:
+        data_dir = Path(train.out_dir) / "corpus"
+    datamodule = build_datamodule(
+        dataset, data_dir, config, batch_size, corpus_utterances, train.seed, timit_test
+    )
+    datamodule.prepare_data()
+    mean, std = datamodule.statistics()
+    L.seed_everything(train.seed, verbose=False)
+    chosen = named_config(config)
+    module = SpeechRecognizer(
+        model=chosen.model.to_dict(),
+        features=chosen.features.to_dict(),
+        data={
+            "dataset": dataset,
+            "data_dir": str(Path(data_dir).resolve()),
+            "corpus_utterances": corpus_utterances,
+            "corpus_seed": train.seed,
+            "timit_test": timit_test,
+            "batch_size": batch_size,
+        },
+        feature_mean=None if mean is None else mean.tolist(),
+        feature_std=None if std is None else std.tolist(),
+        learning_rate=learning_rate,
+        config=config,
+    )
+    return fit(module, datamodule, train)
