@@ -61,24 +61,25 @@ def conv_lstm_layer(
     hidden = c0.shape[1]
     padding = weight_h.shape[-1] // 2
     step_bias = bias if x_gates is None else None
+    # unbind (not x_gates[:, t]): backward stacks the step gradients once.
+    x_steps = x_gates.unbind(1) if x_gates is not None else [None] * steps
     if peepholes is not None:
-        w_cif, w_co = torch.cat([peepholes[0], peepholes[1]]), peepholes[2]  # i, f side by side
+        w_cif, w_co = torch.stack([peepholes[0], peepholes[1]]), peepholes[2]  # i, f
     h, c = h0, c0
     outputs = []
-    for t in range(steps):
+    for x_t in x_steps:
         gates = F.conv2d(h, weight_h, step_bias, padding=padding)
-        if x_gates is not None:
-            gates = gates + x_gates[:, t]
-        if_pre = gates[:, : 2 * hidden]
+        if x_t is not None:
+            gates = gates + x_t
+        if_pre, g_pre, o_pre = gates.split([2 * hidden, hidden, hidden], dim=1)
+        if_pre = if_pre.unflatten(1, (2, hidden))  # [B, 2, Hc, H, W]
         if peepholes is not None:
-            if_pre = torch.addcmul(if_pre, w_cif, c.repeat(1, 2, 1, 1))
-        if_gates = torch.sigmoid(if_pre)
-        i, f = if_gates[:, :hidden], if_gates[:, hidden:]
-        g = torch.tanh(gates[:, 2 * hidden : 3 * hidden])
-        c = torch.addcmul(f * c, i, g)
-        o_pre = gates[:, 3 * hidden :]
-        o = torch.sigmoid(o_pre if peepholes is None else torch.addcmul(o_pre, w_co, c))
-        h = o * torch.tanh(c)
+            if_pre = torch.addcmul(if_pre, w_cif, c.unsqueeze(1))
+        i, f = torch.sigmoid(if_pre).unbind(1)
+        c = torch.addcmul(f * c, i, torch.tanh(g_pre))
+        if peepholes is not None:
+            o_pre = torch.addcmul(o_pre, w_co, c)
+        h = torch.sigmoid(o_pre) * torch.tanh(c)
         outputs.append(h)
     return torch.stack(outputs, dim=1), h, c
 

@@ -80,31 +80,32 @@ def peephole_lstm_direction(
         before the loop; each step is one ``addmm`` plus the fused element-wise gate math.
     """
     hidden = c0.shape[1]
-    x_proj = F.linear(x, weight_ih, bias)  # [T, B, 4H]: all input projections at once
+    # All input projections at once; unbind (not x_proj[t]) so backward stacks the step
+    # gradients once instead of scattering each into a zero [T, B, 4H] tensor.
+    x_steps = F.linear(x, weight_ih, bias).unbind(0)
+    masks = mask.unbind(0) if mask is not None else [None] * len(x_steps)
     w_hh_t = weight_hh.t()
     if peepholes is not None:
-        w_cif, w_co = torch.cat([peepholes[0], peepholes[1]]), peepholes[2]  # i, f side by side
+        w_cif, w_co = torch.stack([peepholes[0], peepholes[1]]), peepholes[2]  # [2, H]: i, f
     h, c = h0, c0
     outputs = []
-    for t in range(x.shape[0]):
-        gates = torch.addmm(x_proj[t], h, w_hh_t)
-        if peepholes is None:
-            if_gates = torch.sigmoid(gates[:, : 2 * hidden])
-        else:
-            if_gates = torch.sigmoid(torch.addcmul(gates[:, : 2 * hidden], w_cif, c.repeat(1, 2)))
-        i, f = if_gates[:, :hidden], if_gates[:, hidden:]
-        g = torch.tanh(gates[:, 2 * hidden : 3 * hidden])
-        c_new = torch.addcmul(f * c, i, g)
-        o_pre = gates[:, 3 * hidden :]
-        o = torch.sigmoid(o_pre if peepholes is None else torch.addcmul(o_pre, w_co, c_new))
-        h_new = o * torch.tanh(c_new)
+    for x_t, valid in zip(x_steps, masks, strict=True):
+        gates = torch.addmm(x_t, h, w_hh_t)
+        if_pre, g_pre, o_pre = gates.split([2 * hidden, hidden, hidden], dim=1)
+        if_pre = if_pre.view(-1, 2, hidden)
+        if peepholes is not None:
+            if_pre = torch.addcmul(if_pre, w_cif, c.unsqueeze(1))
+        i, f = torch.sigmoid(if_pre).unbind(1)
+        c_new = torch.addcmul(f * c, i, torch.tanh(g_pre))
+        if peepholes is not None:
+            o_pre = torch.addcmul(o_pre, w_co, c_new)
+        h_new = torch.sigmoid(o_pre) * torch.tanh(c_new)
         if weight_hr is not None:
             h_new = h_new @ weight_hr.t()
-        if mask is None:
+        if valid is None:
             h, c = h_new, c_new
             outputs.append(h_new)
         else:
-            valid = mask[t]
             h = torch.where(valid, h_new, h)
             c = torch.where(valid, c_new, c)
             outputs.append(h_new * valid)
