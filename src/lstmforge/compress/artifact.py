@@ -1,0 +1,414 @@
+"""The CompressedModel (the IR every back end reads) and its ``.lfz`` file.
+
+A ``.lfz`` file is a NumPy ``.npz`` archive, read with ``allow_pickle=False``, holding
+
+* ``manifest.json``: a uint8 array with the UTF-8 JSON manifest (format name, version,
+  source topology, every matrix's shape, format, density and per-PE counts, number of PEs,
+  fixed-point formats, activation-unit description, and a sha256 of every array);
+* ``manifest.sha256``: the hex digest of the manifest bytes;
+* per block ``b``, weight matrix ``M`` and PE ``p``: ``b{b}/{M}/pe{p:03d}/values`` (int16),
+  ``.../rel_index`` (uint8), ``.../col_ptr`` (int32), in the per-PE CSC of
+  :mod:`lstmforge.compress.csc`;
+* per block vector ``V`` (biases, peepholes): ``b{b}/{V}`` (int32 codes);
+* LUT activation units: ``act/sigmoid`` and ``act/tanh`` (int32 codes).
+
+The layout is documented field by field in ``docs/lfz-format.md``. :func:`load` validates
+everything it reads and raises :class:`~lstmforge.errors.InputError` for a truncated,
+tampered, or wrong-version file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lstmforge.compress.csc import PECSC, decode, encode
+from lstmforge.engine.activation_units import ActivationConfig, ActivationUnits
+from lstmforge.engine.fixed_point import QFormat, dequantize
+from lstmforge.errors import InputError
+from lstmforge.io import atomic_path
+
+FORMAT_NAME = "lstmforge-lfz"
+FORMAT_VERSION = 1
+BLOCK_KINDS = ("lstm", "convlstm", "linear")
+
+
+@dataclass
+class SparseMatrix:
+    """A pruned, quantized weight matrix [rows, cols] split over PEs in per-PE CSC.
+
+    ``source_shape`` is the parameter's shape in the float model (4-D for a convolution
+    kernel, lowered to [out_channels, in_channels * k * k]).
+    """
+
+    shape: tuple[int, int]
+    source_shape: tuple[int, ...]
+    fmt: QFormat
+    pes: list[PECSC]
+    cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # back ends
+
+    @classmethod
+    def from_codes(
+        cls, codes: np.ndarray, fmt: QFormat, num_pes: int, source_shape: tuple[int, ...]
+    ) -> SparseMatrix:
+        """Encode a dense matrix of weight codes."""
+        return cls(tuple(codes.shape), tuple(source_shape), fmt, encode(codes, num_pes))
+
+    @property
+    def num_pes(self) -> int:
+        return len(self.pes)
+
+    def dense_codes(self, where: str = "matrix") -> np.ndarray:
+        """The dense int64 code matrix (decoded, validated)."""
+        return decode(self.pes, self.shape[0], self.shape[1], where)
+
+    def dense(self) -> np.ndarray:
+        """The dense float64 weights the codes stand for."""
+        return dequantize(self.dense_codes(), self.fmt)
+
+    @property
+    def nonzeros_per_pe(self) -> list[int]:
+        return [pe.nonzeros for pe in self.pes]
+
+    @property
+    def entries_per_pe(self) -> list[int]:
+        return [pe.entries for pe in self.pes]
+
+    @property
+    def nonzeros(self) -> int:
+        return sum(self.nonzeros_per_pe)
+
+    @property
+    def density(self) -> float:
+        return self.nonzeros / (self.shape[0] * self.shape[1])
+
+
+@dataclass
+class FixedVector:
+    """A vector (bias, peephole) of integer codes in format ``fmt``; any shape."""
+
+    codes: np.ndarray
+    fmt: QFormat
+
+    def values(self) -> np.ndarray:
+        return dequantize(self.codes, self.fmt)
+
+
+@dataclass
+class Block:
+    """One compressed submodule: an LSTM/LSTMP stack, a ConvLSTM stack or a Linear layer.
+
+    ``name`` is the submodule's qualified name in the source model ("" for the model itself);
+    ``config`` its topology (see :func:`block_layout`); ``formats`` the activation formats:
+    ``input``, and per layer k ``l{k}.cell`` and ``l{k}.output`` (recurrent blocks) or
+    ``output`` (linear).
+    """
+
+    name: str
+    kind: str
+    config: dict[str, Any]
+    matrices: dict[str, SparseMatrix]
+    vectors: dict[str, FixedVector]
+    formats: dict[str, QFormat]
+
+    @property
+    def output_format(self) -> QFormat:
+        if self.kind == "linear":
+            return self.formats["output"]
+        return self.formats[f"l{self.config['num_layers'] - 1}.output"]
+
+
+def block_layout(kind: str, config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+    """The weight matrices a block of this topology has: ``{name: (rows, cols)}``."""
+    if kind == "linear":
+        return {"weight": (config["out_features"], config["in_features"])}
+    layout: dict[str, tuple[int, ...]] = {}
+    for k in range(config["num_layers"]):
+        if kind == "lstm":
+            hidden, proj = config["hidden_size"], config["proj_size"]
+            out = proj or hidden
+            layer_in = config["input_size"] if k == 0 else out
+            layout[f"weight_ih_l{k}"] = (4 * hidden, layer_in)
+            layout[f"weight_hh_l{k}"] = (4 * hidden, out)
+            if proj:
+                layout[f"weight_hr_l{k}"] = (proj, hidden)
+        elif kind == "convlstm":
+            hidden, ks = config["hidden_channels"][k], config["kernel_size"][k]
+            layer_in = config["in_channels"] if k == 0 else config["hidden_channels"][k - 1]
+            if layer_in > 0:  # layer 0 of a forecaster may run without input
+                layout[f"weight_x_l{k}"] = (4 * hidden, layer_in * ks * ks)
+            layout[f"weight_h_l{k}"] = (4 * hidden, hidden * ks * ks)
+        else:
+            raise InputError(f"block kind: expected one of {BLOCK_KINDS}, got {kind!r}")
+    return layout
+
+
+def vector_names(kind: str, config: dict[str, Any]) -> list[str]:
+    """The vectors a block of this topology stores (biases, peepholes)."""
+    if kind == "linear":
+        return ["bias"] if config["bias"] else []
+    names = []
+    for k in range(config["num_layers"]):
+        if config["bias"]:
+            names.append(f"bias_l{k}")
+        if config["peephole"]:  # LSTM: True; ConvLSTM: "pixel" or "channel"
+            names += [f"weight_ci_l{k}", f"weight_cf_l{k}", f"weight_co_l{k}"]
+    return names
+
+
+def format_names(kind: str, config: dict[str, Any]) -> list[str]:
+    """The activation formats a block of this topology records."""
+    if kind == "linear":
+        return ["input", "output"]
+    names = ["input"]
+    for k in range(config["num_layers"]):
+        names += [f"l{k}.cell", f"l{k}.output"]
+    return names
+
+
+@dataclass
+class CompressedModel:
+    """The intermediate representation: compressed blocks plus datapath settings.
+
+    ``settings`` records how it was made (target density, weight/activation bits, balanced
+    pruning, source model class); ``report`` holds figures computed at compression time
+    (imbalance, footprint, calibration ranges) for the user.
+    """
+
+    blocks: list[Block]
+    num_pes: int
+    activation: ActivationConfig
+    activation_tables: dict[str, np.ndarray]
+    settings: dict[str, Any] = field(default_factory=dict)
+    report: dict[str, Any] = field(default_factory=dict)
+
+    def block(self, name: str) -> Block:
+        """The block compressed from the submodule with qualified name ``name``."""
+        for block in self.blocks:
+            if block.name == name:
+                return block
+        raise InputError(
+            f"no compressed block named {name!r}; have {[b.name for b in self.blocks]}"
+        )
+
+    def activation_units(self) -> ActivationUnits:
+        """The sigmoid/tanh units described by the artifact (tables as stored)."""
+        return ActivationUnits(self.activation, self.activation_tables or None)
+
+    def manifest(self) -> dict[str, Any]:
+        """The manifest without the array checksums (those are added by :meth:`save`)."""
+        return {
+            "format": FORMAT_NAME,
+            "version": FORMAT_VERSION,
+            "num_pes": self.num_pes,
+            "settings": self.settings,
+            "activation": self.activation.to_dict(),
+            "blocks": [_block_manifest(b) for b in self.blocks],
+            "report": self.report,
+        }
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every array of the artifact, by its key in the ``.npz``."""
+        out: dict[str, np.ndarray] = {}
+        for b, block in enumerate(self.blocks):
+            for name, matrix in block.matrices.items():
+                for p, pe in enumerate(matrix.pes):
+                    key = f"b{b}/{name}/pe{p:03d}"
+                    out[f"{key}/values"] = pe.values.astype(np.int16)
+                    out[f"{key}/rel_index"] = pe.rel_index.astype(np.uint8)
+                    out[f"{key}/col_ptr"] = pe.col_ptr.astype(np.int32)
+            for name, vector in block.vectors.items():
+                out[f"b{b}/{name}"] = vector.codes.astype(np.int32)
+        for name, table in self.activation_tables.items():
+            out[f"act/{name}"] = table.astype(np.int32)
+        return out
+
+    def save(self, path: str | Path) -> Path:
+        """Write the ``.lfz`` file atomically; returns its path."""
+        from lstmforge.io import to_jsonable
+
+        arrays = self.arrays()
+        manifest = self.manifest()
+        manifest["arrays"] = {
+            key: {"dtype": str(a.dtype), "shape": list(a.shape), "sha256": _digest(a)}
+            for key, a in arrays.items()
+        }
+        text = json.dumps(to_jsonable(manifest), sort_keys=True).encode()
+        arrays["manifest.json"] = np.frombuffer(text, dtype=np.uint8)
+        arrays["manifest.sha256"] = np.frombuffer(
+            hashlib.sha256(text).hexdigest().encode(), np.uint8
+        )
+        with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+            np.savez(handle, **arrays)
+        return Path(path)
+
+
+def _digest(array: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+
+
+def _block_manifest(block: Block) -> dict[str, Any]:
+    return {
+        "name": block.name,
+        "kind": block.kind,
+        "config": block.config,
+        "formats": {k: f.to_dict() for k, f in block.formats.items()},
+        "matrices": {
+            name: {
+                "shape": list(m.shape),
+                "source_shape": list(m.source_shape),
+                "format": m.fmt.to_dict(),
+                "density": m.density,
+                "nonzeros": m.nonzeros,
+                "nonzeros_per_pe": m.nonzeros_per_pe,
+                "entries_per_pe": m.entries_per_pe,
+            }
+            for name, m in block.matrices.items()
+        },
+        "vectors": {
+            name: {"shape": list(v.codes.shape), "format": v.fmt.to_dict()}
+            for name, v in block.vectors.items()
+        },
+    }
+
+
+# ------------------------------------------------------------------------------------------
+# loading and validation
+# ------------------------------------------------------------------------------------------
+
+
+def load(path: str | Path) -> CompressedModel:
+    """Read and validate a ``.lfz`` file (see the module docstring for what is checked)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: artifact file not found")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as err:
+        raise InputError(
+            f"{path}: not a readable .lfz archive ({type(err).__name__}: {err})"
+        ) from None
+    for key in ("manifest.json", "manifest.sha256"):
+        if key not in arrays:
+            raise InputError(f"{path}: not a .lfz artifact (no {key})")
+    text = arrays.pop("manifest.json").tobytes()
+    digest = arrays.pop("manifest.sha256").tobytes().decode("ascii", "replace")
+    if hashlib.sha256(text).hexdigest() != digest:
+        raise InputError(f"{path}: manifest checksum mismatch (file tampered or corrupt)")
+    try:
+        manifest = json.loads(text)
+    except ValueError:
+        raise InputError(f"{path}: manifest.json is not valid JSON") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
+        raise InputError(f"{path}: not a {FORMAT_NAME} artifact")
+    if manifest.get("version") != FORMAT_VERSION:
+        raise InputError(
+            f"{path}: .lfz version {manifest.get('version')!r}, this lstmforge reads version "
+            f"{FORMAT_VERSION}"
+        )
+    _check_arrays(path, manifest.get("arrays"), arrays)
+    try:
+        return _build(path, manifest, arrays)
+    except (KeyError, TypeError, IndexError) as err:
+        raise InputError(
+            f"{path}: manifest missing or malformed field ({type(err).__name__}: {err})"
+        ) from None
+
+
+def _check_arrays(path: Path, listed: Any, arrays: dict[str, np.ndarray]) -> None:
+    if not isinstance(listed, dict):
+        raise InputError(f"{path}: manifest has no array table")
+    if set(listed) != set(arrays):
+        missing, extra = sorted(set(listed) - set(arrays)), sorted(set(arrays) - set(listed))
+        raise InputError(
+            f"{path}: arrays do not match the manifest (missing {missing[:3]}, extra {extra[:3]})"
+        )
+    for key, array in arrays.items():
+        info = listed[key]
+        if str(array.dtype) != info.get("dtype") or list(array.shape) != info.get("shape"):
+            raise InputError(
+                f"{path}: array {key} is {array.dtype}{list(array.shape)}, manifest says {info.get('dtype')}{info.get('shape')}"
+            )
+        if _digest(array) != info.get("sha256"):
+            raise InputError(f"{path}: array {key} checksum mismatch (file tampered or corrupt)")
+
+
+def _build(path: Path, manifest: dict, arrays: dict[str, np.ndarray]) -> CompressedModel:
+    num_pes = int(manifest["num_pes"])
+    if num_pes < 1:
+        raise InputError(f"{path}: num_pes must be >= 1, got {num_pes}")
+    activation = ActivationConfig.from_dict(manifest["activation"])
+    tables = {
+        k.removeprefix("act/"): a.astype(np.int64)
+        for k, a in arrays.items()
+        if k.startswith("act/")
+    }
+    blocks = [
+        _build_block(path, b, entry, arrays, num_pes) for b, entry in enumerate(manifest["blocks"])
+    ]
+    model = CompressedModel(
+        blocks, num_pes, activation, tables, manifest["settings"], manifest["report"]
+    )
+    model.activation_units()  # validates the tables against the description
+    return model
+
+
+def _build_block(
+    path: Path, b: int, entry: dict, arrays: dict[str, np.ndarray], num_pes: int
+) -> Block:
+    kind, config = entry["kind"], entry["config"]
+    where = f"{path} block {b} ({entry['name']!r})"
+    if kind not in BLOCK_KINDS:
+        raise InputError(f"{where}: kind must be one of {BLOCK_KINDS}, got {kind!r}")
+    layout = block_layout(kind, config)
+    if set(entry["matrices"]) != set(layout):
+        raise InputError(
+            f"{where}: matrices {sorted(entry['matrices'])}, topology needs {sorted(layout)}"
+        )
+    formats = {k: QFormat.from_dict(f, f"{where} format {k}") for k, f in entry["formats"].items()}
+    if set(formats) != set(format_names(kind, config)):
+        raise InputError(
+            f"{where}: formats {sorted(formats)}, expected {format_names(kind, config)}"
+        )
+    matrices = {}
+    for name, info in entry["matrices"].items():
+        shape = tuple(info["shape"])
+        if shape != layout[name]:
+            raise InputError(
+                f"{where} {name}: shape {list(shape)}, topology needs {list(layout[name])}"
+            )
+        fmt = QFormat.from_dict(info["format"], f"{where} {name} format")
+        pes = [
+            PECSC(
+                arrays[f"b{b}/{name}/pe{p:03d}/values"],
+                arrays[f"b{b}/{name}/pe{p:03d}/rel_index"],
+                arrays[f"b{b}/{name}/pe{p:03d}/col_ptr"],
+            )
+            for p in range(num_pes)
+        ]
+        matrix = SparseMatrix(shape, tuple(info["source_shape"]), fmt, pes)
+        codes = matrix.dense_codes(f"{where} {name}")  # validates the CSC structure
+        if codes.size and (codes.min() < fmt.min_code or codes.max() > fmt.max_code):
+            raise InputError(f"{where} {name}: codes outside the {fmt.bits}-bit range")
+        if matrix.nonzeros_per_pe != info["nonzeros_per_pe"]:
+            raise InputError(f"{where} {name}: per-PE nonzero counts differ from the manifest")
+        matrices[name] = matrix
+    if set(entry["vectors"]) != set(vector_names(kind, config)):
+        raise InputError(
+            f"{where}: vectors {sorted(entry['vectors'])}, expected {vector_names(kind, config)}"
+        )
+    vectors = {}
+    for name, info in entry["vectors"].items():
+        fmt = QFormat.from_dict(info["format"], f"{where} {name} format")
+        codes = arrays[f"b{b}/{name}"].astype(np.int64)
+        if codes.size and (codes.min() < fmt.min_code or codes.max() > fmt.max_code):
+            raise InputError(f"{where} {name}: codes outside the {fmt.bits}-bit range")
+        vectors[name] = FixedVector(codes, fmt)
+    return Block(entry["name"], kind, config, matrices, vectors, formats)

@@ -1,0 +1,147 @@
+"""The dataflow of each compressed block: which matrix meets which vector, step by step.
+
+One definition per block kind, shared by the integer datapath (the hardware's arithmetic) and
+the float datapath (float-sparse mode, calibration). Per LSTM layer k and time step t::
+
+    partial = W_ih x_t + W_hh r_{t-1} + b          (each product requantized into P, then summed)
+    m_t, c_t = cell(partial, c_{t-1})              (:mod:`lstmforge.engine.integer_datapath`)
+    r_t = W_hr m_t  (LSTMP)  or  m_t
+
+and layer k + 1 reads r_t. ConvLSTM layers lower both gate convolutions to sparse matrices
+times patch vectors (:mod:`lstmforge.engine.lowering`); a Linear block is ``W x + b``.
+Signals are observed (for calibration ranges and traces) under their format keys: ``input``,
+``l{k}.cell``, ``l{k}.output`` and ``output``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from lstmforge.engine.lowering import patches, to_channels_first
+from lstmforge.errors import InputError
+
+
+def run_lstm(
+    dp: Any,
+    config: dict[str, Any],
+    x: np.ndarray,
+    state: tuple[np.ndarray, np.ndarray] | None,
+    lengths: np.ndarray | None = None,
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """LSTM/LSTMP stack on x [B, T, I] (float); state ``(h0 [L, B, P|H], c0 [L, B, H])``.
+
+    ``lengths`` [B]: steps past a sequence's length output zeros and keep its state.
+    Returns float ``(y [B, T, P|H], (h_n, c_n))``.
+    """
+    layers, hidden, proj = config["num_layers"], config["hidden_size"], config["proj_size"]
+    batch, steps = x.shape[0], x.shape[1]
+    out_size = proj or hidden
+    xs = dp.enter(x, "input")
+    if state is None:
+        h = [dp.zeros((batch, out_size)) for _ in range(layers)]
+        c = [dp.zeros((batch, hidden)) for _ in range(layers)]
+    else:
+        h = [dp.enter(state[0][k], f"l{k}.output") for k in range(layers)]
+        c = [dp.enter(state[1][k], f"l{k}.cell") for k in range(layers)]
+    outputs = []
+    for t in range(steps):
+        dp.step = t
+        valid = None if lengths is None else (t < lengths)[:, None]
+        v, src = xs[:, t], "input"
+        dp.observe("input", v, "input")
+        for k in range(layers):
+            out_key = f"l{k}.output"
+            partial = dp.matvec(f"weight_ih_l{k}", v, src, "pre") + dp.matvec(
+                f"weight_hh_l{k}", h[k], out_key, "pre"
+            )
+            if config["bias"]:
+                partial = partial + dp.bias(f"bias_l{k}", (1, -1))
+            m, c_new = dp.cell(partial, c[k], k, "gate" if proj else out_key)
+            out = dp.matvec(f"weight_hr_l{k}", m, "gate", out_key) if proj else m
+            dp.observe(out_key, out, out_key)
+            if valid is not None:
+                c_new = np.where(valid, c_new, c[k])
+                h[k] = np.where(valid, out, h[k])
+                out = np.where(valid, out, 0)
+            else:
+                h[k] = out
+            c[k] = c_new
+            v, src = out, out_key
+        outputs.append(v)
+    y = (
+        np.stack([dp.leave(o, src) for o in outputs], axis=1)
+        if outputs
+        else np.zeros((batch, 0, out_size))
+    )
+    h_n = np.stack([dp.leave(h[k], f"l{k}.output") for k in range(layers)])
+    c_n = np.stack([dp.leave(c[k], f"l{k}.cell") for k in range(layers)])
+    return y, (h_n, c_n)
+
+
+def run_convlstm(
+    dp: Any,
+    config: dict[str, Any],
+    x: np.ndarray | None,
+    state: list[tuple[np.ndarray, np.ndarray]] | None,
+    steps: int | None = None,
+) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
+    """ConvLSTM stack on x [B, T, Cin, H, W] (float), or without input (``x=None``) for
+    ``steps`` steps from ``state`` (one ``(h, c)`` [B, Hc, H, W] per layer).
+
+    Returns float ``(y [B, T, Hc_last, H, W], [(h, c) per layer])``.
+    """
+    layers, hidden, kernel = config["num_layers"], config["hidden_channels"], config["kernel_size"]
+    if x is not None:
+        batch, steps, frame = x.shape[0], x.shape[1], tuple(x.shape[3:])
+        xs = dp.enter(x, "input")
+    else:
+        if state is None or steps is None:
+            raise InputError("ConvLSTM without input: state and steps are required")
+        batch, frame, xs = state[0][0].shape[0], tuple(state[0][0].shape[2:]), None
+    if state is None:
+        h = [dp.zeros((batch, hidden[k], *frame)) for k in range(layers)]
+        c = [dp.zeros((batch, hidden[k], *frame)) for k in range(layers)]
+    else:
+        h = [dp.enter(state[k][0], f"l{k}.output") for k in range(layers)]
+        c = [dp.enter(state[k][1], f"l{k}.cell") for k in range(layers)]
+    rows, cols = frame
+    outputs = []
+    for t in range(steps):
+        dp.step = t
+        v, src = (None, None) if xs is None else (xs[:, t], "input")
+        if v is not None:
+            dp.observe("input", v, "input")
+        for k in range(layers):
+            out_key, ks = f"l{k}.output", kernel[k]
+            partial = to_channels_first(
+                dp.matvec(f"weight_h_l{k}", patches(h[k], ks), out_key, "pre"), batch, rows, cols
+            )
+            if v is not None:
+                partial = partial + to_channels_first(
+                    dp.matvec(f"weight_x_l{k}", patches(v, ks), src, "pre"), batch, rows, cols
+                )
+            if config["bias"]:
+                partial = partial + dp.bias(f"bias_l{k}", (1, -1, 1, 1))
+            h[k], c[k] = dp.cell(partial, c[k], k, out_key)
+            dp.observe(out_key, h[k], out_key)
+            v, src = h[k], out_key
+        outputs.append(v)
+    last = f"l{layers - 1}.output"
+    y = np.stack([dp.leave(o, last) for o in outputs], axis=1)
+    finals = [(dp.leave(h[k], f"l{k}.output"), dp.leave(c[k], f"l{k}.cell")) for k in range(layers)]
+    return y, finals
+
+
+def run_linear(dp: Any, config: dict[str, Any], x: np.ndarray) -> np.ndarray:
+    """Linear block on x [..., in_features] (float): ``W x + b``, float [..., out_features]."""
+    lead = x.shape[:-1]
+    v = dp.enter(x.reshape(-1, x.shape[-1]), "input")
+    dp.observe("input", v, "input")
+    total = dp.matvec("weight", v, "input", "output")
+    if config["bias"]:
+        total = total + dp.bias("bias", (1, -1))
+    y = dp.finish(total, "output", "output.sum")
+    dp.observe("output", y, "output")
+    return dp.leave(y, "output").reshape(*lead, config["out_features"])

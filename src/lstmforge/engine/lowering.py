@@ -1,0 +1,32 @@
+"""Lowering a 'same'-padded 2-D convolution to a matrix times patch vectors (im2col).
+
+A convolution of x [N, C, H, W] with a kernel [O, C, k, k] (odd k, zero padding k // 2) equals,
+at every pixel, the matrix ``kernel.reshape(O, C * k * k)`` times the pixel's patch vector
+ordered (channel, kernel row, kernel column). The engine runs ConvLSTM gates this way, so each
+gate convolution is one sparse matrix applied to H * W patch vectors (Chellapilla, Puri, Simard,
+"High performance convolutional neural networks for document processing", 2006).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+
+def patches(x: np.ndarray, kernel_size: int) -> np.ndarray:
+    """Patch vectors of x [N, C, H, W]: returns [N * H * W, C * k * k], pixels in row-major order.
+
+    Works for integer codes and floats alike (zero padding is exact in both).
+    """
+    n, c, h, w = x.shape
+    pad = kernel_size // 2
+    padded = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    windows = sliding_window_view(padded, (kernel_size, kernel_size), axis=(2, 3))  # N C H W k k
+    return np.ascontiguousarray(windows.transpose(0, 2, 3, 1, 4, 5)).reshape(
+        n * h * w, c * kernel_size**2
+    )
+
+
+def to_channels_first(rows: np.ndarray, n: int, h: int, w: int) -> np.ndarray:
+    """Per-pixel results [N * H * W, O] back to feature maps [N, O, H, W]."""
+    return rows.reshape(n, h, w, -1).transpose(0, 3, 1, 2)

@@ -1,0 +1,143 @@
+"""``substitute``: a copy of a float model whose compressed submodules run from the artifact.
+
+Task code evaluates an artifact with ``substitute(module, lstmforge.compress.load(path))``:
+every submodule recorded in the manifest (by qualified name) is replaced by an engine-backed
+module with the same ``forward`` signature and output shapes, so the task's own evaluation
+runs unchanged.
+
+* ``mode="integer"``: the integer datapath (:func:`lstmforge.engine.run_block`);
+* ``mode="float-sparse"``: the module's own float weights with the artifact's sparsity
+  pattern (pruned float): the difference to ``integer`` is the quantization loss, the
+  difference to the dense model the pruning loss.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+from lstmforge.compress.artifact import Block, CompressedModel
+from lstmforge.engine.fixed_point import SaturationCounter
+from lstmforge.engine.runner import run_block
+from lstmforge.errors import InputError
+
+SUBSTITUTE_MODES = ("integer", "float-sparse")
+
+
+class EngineModule(nn.Module):
+    """Base of the engine-backed modules: holds the artifact, the block and a counter."""
+
+    def __init__(self, cm: CompressedModel, block: Block, backend: str = "fast") -> None:
+        super().__init__()
+        self.cm, self.block, self.backend = cm, block, backend
+        self.counter = SaturationCounter()
+
+    def _run(self, x, state=None, **kwargs):
+        return run_block(
+            self.cm, self.block, x, state, backend=self.backend, counter=self.counter, **kwargs
+        )
+
+
+def _tensor(array: np.ndarray, like: Tensor) -> Tensor:
+    return torch.as_tensor(array, dtype=like.dtype, device=like.device)
+
+
+class EngineLSTM(EngineModule):
+    """Drop-in for :class:`lstmforge.nn.LSTM`: ``forward(x, state=None, lengths=None)``."""
+
+    def forward(self, x, state=None, lengths=None):
+        if isinstance(x, PackedSequence):
+            padded, packed_lengths = pad_packed_sequence(x, batch_first=True)
+            y, (h_n, c_n) = self._run(padded, state, lengths=packed_lengths)
+            y_tm, order = _tensor(y, padded).transpose(0, 1), x.sorted_indices
+            if order is not None:
+                y_tm, packed_lengths = y_tm[:, order], packed_lengths[order]
+            data = pack_padded_sequence(y_tm, packed_lengths).data
+            packed = PackedSequence(data, x.batch_sizes, x.sorted_indices, x.unsorted_indices)
+            return packed, (_tensor(h_n, padded), _tensor(c_n, padded))
+        batch_first = self.block.config["batch_first"]
+        seq = x if batch_first else x.transpose(0, 1)
+        y, (h_n, c_n) = self._run(seq, state, lengths=lengths)
+        y = _tensor(y, x)
+        return (y if batch_first else y.transpose(0, 1)), (_tensor(h_n, x), _tensor(c_n, x))
+
+
+class EngineConvLSTM(EngineModule):
+    """Drop-in for :class:`lstmforge.nn.ConvLSTM`: ``forward(x, state=None, steps=None)``."""
+
+    def forward(self, x, state=None, steps=None):
+        batch_first = self.block.config["batch_first"]
+        seq = x if (x is None or batch_first) else x.transpose(0, 1)
+        like = x if x is not None else state[0][0]
+        y, finals = self._run(seq, state, steps=steps)
+        y = _tensor(y, like)
+        return (y if batch_first else y.transpose(0, 1)), [
+            (_tensor(h, like), _tensor(c, like)) for h, c in finals
+        ]
+
+
+class EngineLinear(EngineModule):
+    """Drop-in for ``nn.Linear``: ``forward(x)``."""
+
+    def forward(self, x):
+        y, _ = self._run(x)
+        return _tensor(y, x)
+
+
+ENGINE_MODULES = {"lstm": EngineLSTM, "convlstm": EngineConvLSTM, "linear": EngineLinear}
+
+
+def sparsity_masks(block: Block) -> dict[str, np.ndarray]:
+    """Per parameter, the boolean mask of the weights the artifact kept (source shapes)."""
+    return {
+        name: (m.dense_codes() != 0).reshape(m.source_shape) for name, m in block.matrices.items()
+    }
+
+
+def _replace(model: nn.Module, name: str, new: nn.Module) -> nn.Module:
+    if name == "":
+        return new
+    parent_name, _, child = name.rpartition(".")
+    setattr(model.get_submodule(parent_name), child, new)
+    return model
+
+
+def substitute(
+    module: nn.Module, cm: CompressedModel, mode: str = "integer", backend: str = "fast"
+) -> nn.Module:
+    """A deep copy of ``module`` with every compressed submodule replaced (module docstring)."""
+    if mode not in SUBSTITUTE_MODES:
+        raise InputError(f"substitute mode: expected one of {SUBSTITUTE_MODES}, got {mode!r}")
+    model = copy.deepcopy(module)
+    names = dict(model.named_modules())
+    for block in cm.blocks:
+        if block.name not in names:
+            raise InputError(
+                f"artifact block {block.name!r}: no such submodule in {type(module).__name__}"
+            )
+        original = names[block.name]
+        if mode == "float-sparse":
+            with torch.no_grad():
+                for pname, mask in sparsity_masks(block).items():
+                    param = getattr(original, pname)
+                    if tuple(param.shape) != mask.shape:
+                        raise InputError(
+                            f"artifact block {block.name!r} {pname}: shape {list(mask.shape)}, module has {list(param.shape)}"
+                        )
+                    param.mul_(torch.as_tensor(mask, dtype=param.dtype, device=param.device))
+        else:
+            model = _replace(model, block.name, ENGINE_MODULES[block.kind](cm, block, backend))
+    return model.eval()
+
+
+def saturation_counts(model: nn.Module) -> dict[str, int]:
+    """Saturation counts summed over every engine-backed submodule of ``model``."""
+    total = SaturationCounter()
+    for sub in model.modules():
+        if isinstance(sub, EngineModule):
+            total.update(sub.counter)
+    return dict(total)
