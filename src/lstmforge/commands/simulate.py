@@ -1,7 +1,112 @@
-"""`lstmforge simulate` (not yet registered)."""
+"""`lstmforge simulate`: run a `.lfz` artifact on the cycle-level ESE accelerator model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
+from lstmforge.commands._common import JsonOut, console, emit_json
+from lstmforge.errors import InputError
+
+
+def _numbers(text: str, kind: type, option: str) -> list:
+    try:
+        values = [kind(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise InputError(f"{option}: expected comma-separated numbers, got {text!r}") from None
+    if not values:
+        raise InputError(f"{option}: expected at least one value")
+    return values
+
+
+def simulate_command(
+    artifact: Annotated[Path, typer.Argument(help="Compressed model (.lfz).")],
+    config: Annotated[Path | None, typer.Option("--config", help="Accelerator YAML file.")] = None,
+    preset: Annotated[
+        str, typer.Option("--preset", help="Shipped preset (if no --config).")
+    ] = "ese-ku060",
+    frames: Annotated[int, typer.Option("--frames", min=1, help="Frames per utterance.")] = 100,
+    sweep: Annotated[
+        bool, typer.Option("--sweep", help="Explore PEs x bandwidth x density.")
+    ] = False,
+    pes: Annotated[str, typer.Option("--pes", help="Sweep: PEs per channel.")] = "8,16,32,64",
+    bandwidth: Annotated[str, typer.Option("--bandwidth", help="Sweep: GB/s.")] = "2.5,5,10,20.48",
+    density: Annotated[
+        str | None,
+        typer.Option("--density", help="Sweep: densities (default: the artifact's, x0.5)."),
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Directory for figures.")] = None,
+    json_path: JsonOut = None,
+) -> None:
+    """Simulate the accelerator running the artifact's LSTM stack; print and save the figures."""
+    from rich.table import Table
+
+    from lstmforge.compress import load
+    from lstmforge.hw import load_config, load_preset, simulate
+    from lstmforge.report.plots import pareto_plot, timeline_plot
+
+    cm = load(artifact)
+    cfg = load_config(config) if config is not None else load_preset(preset)
+    if sweep:
+        from lstmforge.hw.sim.sweep import sweep as run_sweep
+
+        report = simulate(cm, cfg.replace(pes_per_channel=cm.num_pes), 1, functional=False)
+        base = report.model["density"]
+        densities = _numbers(density, float, "--density") if density else [base, base / 2]
+        with console.status("sweeping the design space"):
+            result = run_sweep(
+                cm,
+                cfg,
+                frames,
+                _numbers(pes, int, "--pes"),
+                _numbers(bandwidth, float, "--bandwidth"),
+                densities,
+            )
+        table = Table("density", "PEs", "GB/s", "µs/frame", "utilisation", "Pareto")
+        front = {id(p) for p in result["pareto_front"]}
+        for p in result["points"]:
+            table.add_row(
+                f"{p['density']:.3f}",
+                str(p["pes_per_channel"]),
+                f"{p['memory_bandwidth_gbs']:g}",
+                f"{p['latency_us_per_frame']:.1f}",
+                f"{p['pe_utilisation']:.2f}",
+                "*" if id(p) in front else "",
+            )
+        console.print(table)
+        if out is not None:
+            path = pareto_plot(result["points"], result["pareto_front"], out / "pareto.png")
+            console.print(f"figure: {path}")
+        emit_json(json_path, result)
+        return
+    with console.status(f"simulating {frames} frames on {cfg.channels} channels"):
+        report = simulate(cm, cfg, frames)
+    table = Table("figure", "value")
+    rows = [
+        ("latency per frame (µs)", f"{report.latency_us_per_frame:.2f}"),
+        ("cycles per frame", f"{report.cycles_per_frame:.0f}"),
+        ("latency per utterance (µs)", f"{report.latency_us_per_utterance:.1f}"),
+        ("GOP/s (sparse)", f"{report.gops_sparse:.1f}"),
+        ("GOP/s (dense-equivalent)", f"{report.gops_dense_equivalent:.1f}"),
+        ("PE utilisation (mean)", f"{report.pe_utilisation_mean:.3f}"),
+        *((f"  cycles: {k}", f"{v:.3f}") for k, v in report.cycle_breakdown.items()),
+        ("weight bytes per frame", f"{report.memory['weight_bytes_per_frame']:.0f}"),
+        ("memory bandwidth used", f"{report.memory['bandwidth_utilisation']:.2f}"),
+        ("FIFO max occupancy", str(report.buffers["fifo_max_occupancy"])),
+        ("energy per frame (µJ)", f"{report.energy_j_per_frame['total'] * 1e6:.2f}"),
+        ("dynamic power estimate (W)", f"{report.power_w:.2f}"),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    console.print(table)
+    if out is not None:
+        path = timeline_plot(report.timeline, report.timeline_frame, out / "timeline.png")
+        console.print(f"figure: {path}")
+    emit_json(json_path, report.to_dict())
+
 
 def register(app: typer.Typer) -> None:
-    """Add the `simulate` command(s) to the root app."""
+    """Add the `simulate` command to the root app."""
+    app.command("simulate")(simulate_command)

@@ -36,6 +36,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
+from lstmforge.compress.csc import PECSC
 from lstmforge.errors import InputError
 from lstmforge.hw.rtl.fixed_point_ops import saturate
 
@@ -82,48 +83,33 @@ class PEParams:
         )
 
 
-@dataclass(frozen=True)
-class PEWeights:
-    """The CSC sub-matrix one PE stores (the ``.lfz`` per-PE arrays, DESIGN.md)."""
-
-    values: np.ndarray
-    rel_index: np.ndarray
-    col_ptr: np.ndarray
-
-    def check(self, params: PEParams) -> None:
-        """Raise InputError unless these arrays fit ``params``."""
-        nnz = len(self.values)
-        if len(self.rel_index) != nnz:
-            raise InputError(
-                f"PE weights rel_index: expected {nnz} entries like values, got "
-                f"{len(self.rel_index)}"
-            )
-        if len(self.col_ptr) != params.cols + 1:
-            raise InputError(
-                f"PE weights col_ptr: expected cols + 1 = {params.cols + 1} pointers, got "
-                f"{len(self.col_ptr)}"
-            )
-        if nnz > params.entries:
-            raise InputError(
-                f"PE weights values: {nnz} entries exceed the weight memory ({params.entries})"
-            )
-        if (
-            int(self.col_ptr[0]) != 0
-            or int(self.col_ptr[-1]) != nnz
-            or np.any(np.diff(self.col_ptr) < 0)
-        ):
-            raise InputError(
-                f"PE weights col_ptr: expected non-decreasing pointers from 0 to {nnz}"
-            )
-        lo, hi = -(1 << (params.weight_bits - 1)), (1 << (params.weight_bits - 1)) - 1
-        if nnz and (int(self.values.min()) < lo or int(self.values.max()) > hi):
-            raise InputError(
-                f"PE weights values: expected signed {params.weight_bits}-bit codes in [{lo}, {hi}]"
-            )
-        if nnz and int(self.rel_index.max()) >= 1 << params.index_bits:
-            raise InputError(
-                f"PE weights rel_index: expected values below {1 << params.index_bits}"
-            )
+def check_pe_weights(params: PEParams, weights: PECSC) -> None:
+    """Raise InputError unless one PE's CSC arrays (DESIGN.md, ``.lfz``) fit ``params``."""
+    nnz = len(weights.values)
+    if len(weights.rel_index) != nnz:
+        raise InputError(
+            f"PE weights rel_index: expected {nnz} entries like values, got "
+            f"{len(weights.rel_index)}"
+        )
+    if len(weights.col_ptr) != params.cols + 1:
+        raise InputError(
+            f"PE weights col_ptr: expected cols + 1 = {params.cols + 1} pointers, got "
+            f"{len(weights.col_ptr)}"
+        )
+    if nnz > params.entries:
+        raise InputError(
+            f"PE weights values: {nnz} entries exceed the weight memory ({params.entries})"
+        )
+    pointers = np.asarray(weights.col_ptr, dtype=np.int64)
+    if pointers[0] != 0 or pointers[-1] != nnz or np.any(np.diff(pointers) < 0):
+        raise InputError(f"PE weights col_ptr: expected non-decreasing pointers from 0 to {nnz}")
+    lo, hi = -(1 << (params.weight_bits - 1)), (1 << (params.weight_bits - 1)) - 1
+    if nnz and (int(np.min(weights.values)) < lo or int(np.max(weights.values)) > hi):
+        raise InputError(
+            f"PE weights values: expected signed {params.weight_bits}-bit codes in [{lo}, {hi}]"
+        )
+    if nnz and int(np.max(weights.rel_index)) >= 1 << params.index_bits:
+        raise InputError(f"PE weights rel_index: expected values below {1 << params.index_bits}")
 
 
 class SparsePE(wiring.Component):
@@ -138,9 +124,9 @@ class SparsePE(wiring.Component):
     - ``weight_load``, ``pointer_load``: write ports of the weight and pointer memories.
     """
 
-    def __init__(self, params: PEParams, weights: PEWeights | None = None) -> None:
+    def __init__(self, params: PEParams, weights: PECSC | None = None) -> None:
         if weights is not None:
-            weights.check(params)
+            check_pe_weights(params, weights)
         self.params = params
         self.weights = weights
         row_bits = max(1, ceil_log2(params.rows))

@@ -1,7 +1,7 @@
 """``simulate(cm, config, frames)``: timing, function, traffic and energy of one ESE run.
 
-The accelerator runs one LSTM/LSTMP block of the compressed model (ESE runs the LSTM layers;
-the classifier stays on the host). ``config.channels`` channels each run their own utterance in
+The accelerator runs the LSTM/LSTMP blocks of the compressed model as one stack (ESE runs the
+LSTM layers; a linear classifier stays on the host). ``config.channels`` channels each run their own utterance in
 lockstep, sharing one weight stream (docs/simulator.md).
 """
 
@@ -25,21 +25,20 @@ from lstmforge.hw.sim.timing import Timing, simulate_timing
 INDEX_BITS = int(MAX_GAP).bit_length()
 
 
-def lstm_block(cm: CompressedModel, name: str | None = None) -> Block:
-    """The LSTM block to run: ``name``, or the model's only LSTM block."""
-    if name is not None:
-        block = cm.block(name)
-        if block.kind != "lstm":
-            raise InputError(f"block {name!r} is a {block.kind} block; the ESE model runs LSTMs")
-        return block
-    lstms = [b for b in cm.blocks if b.kind == "lstm"]
-    if len(lstms) != 1:
+def lstm_blocks(cm: CompressedModel) -> list[Block]:
+    """The model's LSTM blocks in order; they run as one stack (block b feeds block b + 1)."""
+    blocks = [b for b in cm.blocks if b.kind == "lstm"]
+    if not blocks:
         kinds = [b.kind for b in cm.blocks]
-        raise InputError(
-            f"the ESE simulator runs one LSTM/LSTMP block; this model has blocks {kinds} "
-            "(name one with block=...)"
-        )
-    return lstms[0]
+        raise InputError(f"the ESE simulator runs LSTM/LSTMP blocks; this model has {kinds}")
+    for before, after in zip(blocks[:-1], blocks[1:], strict=True):
+        out = before.config["proj_size"] or before.config["hidden_size"]
+        if after.config["input_size"] != out:
+            raise InputError(
+                f"LSTM blocks {before.name!r} -> {after.name!r} do not chain "
+                f"({out} outputs, {after.config['input_size']} inputs)"
+            )
+    return blocks
 
 
 def layer_structures(block: Block) -> list[LayerStructure]:
@@ -92,11 +91,11 @@ def synthetic_frames(channels: int, frames: int, inputs: int, seed: int = 0) -> 
     return np.random.default_rng(seed).standard_normal((channels, frames, inputs))
 
 
-def _model_summary(block: Block, layers: list[LayerStructure]) -> dict:
+def _model_summary(blocks: list[Block], layers: list[LayerStructure]) -> dict:
     weights = sum(m.shape[0] * m.shape[1] for ly in layers for m in ly.matrices)
-    nonzeros = sum(block.matrices[m.name].nonzeros for ly in layers for m in ly.matrices)
+    nonzeros = sum(m.nonzeros for b in blocks for m in b.matrices.values())
     return {
-        "block": block.name,
+        "blocks": [b.name for b in blocks],
         "layers": len(layers),
         "input_size": layers[0].w_ih.shape[1],
         "hidden_size": layers[0].hidden_size,
@@ -138,18 +137,18 @@ def simulate(
     cm: CompressedModel,
     config: SimConfig,
     frames: int | np.ndarray,
-    block: str | None = None,
     functional: bool = True,
 ) -> SimReport:
-    """Simulate ``frames`` time steps of the model's LSTM block on the accelerator ``config``.
+    """Simulate ``frames`` time steps of the model's LSTM stack on the accelerator ``config``.
 
     ``frames``: a number of frames (inputs are then standard-normal, seed 0, one utterance per
     channel) or the float inputs themselves, [frames, inputs] or [channels, frames, inputs].
     ``functional=False`` skips computing the outputs (timing only, e.g. for sweeps).
     """
-    chosen = lstm_block(cm, block)
-    check_fits(cm, chosen, config)
-    layers = layer_structures(chosen)
+    blocks = lstm_blocks(cm)
+    for chosen in blocks:
+        check_fits(cm, chosen, config)
+    layers = [layer for chosen in blocks for layer in layer_structures(chosen)]
     inputs = layers[0].w_ih.shape[1]
     if isinstance(frames, (int, np.integer)):
         if frames < 1:
@@ -185,14 +184,16 @@ def simulate(
     timing = simulate_timing(layers, config, count)
     outputs, saturations = None, {}
     if functional:
-        outputs, _, counter = run_block(cm, chosen, x)
-        saturations = {site: int(n) for site, n in counter.items() if n}
+        outputs = x
+        for chosen in blocks:
+            outputs, _, counter = run_block(cm, chosen, outputs)
+            saturations.update({site: int(n) for site, n in counter.items() if n})
 
     clock_hz = config.clock_mhz * 1e6
     steady = np.diff(timing.frame_done)
     per_frame = float(steady.mean()) if steady.size else float(timing.frame_done[0])
     frame_s = per_frame / clock_hz
-    summary = _model_summary(chosen, layers)
+    summary = _model_summary(blocks, layers)
     useful = float(timing.pe_busy["useful"].sum()) / count
     pe_cycles = {**timing.pe_busy, **timing.pe_stalls}
     total_pe_cycles = timing.total_cycles * layers[0].w_ih.num_pes

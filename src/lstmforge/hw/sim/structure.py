@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lstmforge.compress.csc import PECSC, decode_positions, encode
+from lstmforge.compress.csc import PECSC, decode, decode_positions, encode
 from lstmforge.errors import InputError
 
 
@@ -54,6 +54,10 @@ class PEMatrix:
             _, column = decode_positions(pe, f"{self.name} PE {p}")
             per_pe.append(np.bincount(column[pe.values != 0], minlength=cols))
         return np.stack(per_pe, axis=1).astype(np.int64)
+
+    def to_dense(self) -> np.ndarray:
+        """The dense integer code matrix (decoded with the compressor's validated decoder)."""
+        return decode(list(self.pes), self.shape[0], self.shape[1], self.name)
 
     def column_entries(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per column: (global rows, integer weights) of the real entries all PEs hold for it.

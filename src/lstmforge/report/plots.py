@@ -1,0 +1,98 @@
+"""Figures of the simulator and the demo (matplotlib, Agg backend), written atomically as PNG."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from lstmforge.io import atomic_path  # noqa: E402
+
+
+def _save(fig: Any, path: Path) -> Path:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return Path(path)
+
+
+def timeline_plot(timeline: Sequence[dict[str, Any]], frame: int, path: Path) -> Path:
+    """Gantt chart of one time step: what each PE's MAC and element-wise block do when."""
+    kinds = sorted({i["kind"] for i in timeline})
+    colours = dict(zip(kinds, plt.cm.tab10.colors, strict=False))
+    pes = max(i["pe"] for i in timeline) + 1
+    fig, ax = plt.subplots(figsize=(10, 0.18 * pes + 1.5))
+    for kind in kinds:
+        spans = [i for i in timeline if i["kind"] == kind]
+        for span in spans:
+            ax.broken_barh(
+                [(span["start"], span["end"] - span["start"])],
+                (span["pe"] - 0.4, 0.8),
+                color=colours[kind],
+                label=kind if span is spans[0] else None,
+            )
+    ax.set_xlabel("cycle")
+    ax.set_ylabel("PE")
+    ax.set_title(f"one time step (frame {frame}) on one channel")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+    return _save(fig, path)
+
+
+def bar_per_pe(series: dict[str, Sequence[float]], ylabel: str, title: str, path: Path) -> Path:
+    """Grouped bars per PE (e.g. utilisation, or nonzeros before/after balancing)."""
+    fig, ax = plt.subplots(figsize=(9, 3.2))
+    width = 0.8 / max(len(series), 1)
+    for k, (label, values) in enumerate(series.items()):
+        ax.bar([p + k * width for p in range(len(values))], values, width, label=label)
+    ax.set_xlabel("PE")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def curve_plot(
+    curves: dict[str, tuple[Sequence[float], Sequence[float]]], xlabel: str, ylabel: str, path: Path
+) -> Path:
+    """Line plot of named (x, y) curves, e.g. training and validation loss per epoch."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for label, (xs, ys) in curves.items():
+        ax.plot(xs, ys, marker="o", label=label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def pareto_plot(
+    points: Sequence[dict[str, Any]], front: Sequence[dict[str, Any]], path: Path
+) -> Path:
+    """Latency per frame against resources (total PEs), coloured by density; Pareto front drawn."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    scatter = ax.scatter(
+        [p["total_pes"] for p in points],
+        [p["latency_us_per_frame"] for p in points],
+        c=[p["density"] for p in points],
+        s=[10 + 6 * p["memory_bandwidth_gbs"] ** 0.5 for p in points],
+        cmap="viridis",
+        alpha=0.8,
+    )
+    ordered = sorted(front, key=lambda p: p["total_pes"])
+    ax.plot(
+        [p["total_pes"] for p in ordered],
+        [p["latency_us_per_frame"] for p in ordered],
+        "r-",
+        label="Pareto front",
+    )
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("PEs per channel (resources)")
+    ax.set_ylabel("latency per frame (µs)")
+    fig.colorbar(scatter, label="density")
+    ax.legend()
+    return _save(fig, path)
