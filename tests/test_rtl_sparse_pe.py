@@ -5,9 +5,13 @@ import pytest
 
 pytest.importorskip("amaranth")
 
+from lstmforge.compress.artifact import SparseMatrix  # noqa: E402
+from lstmforge.compress.csc import PECSC  # noqa: E402
+from lstmforge.engine.fixed_point import QFormat  # noqa: E402
+from lstmforge.engine.spmv import spmv_reference  # noqa: E402
 from lstmforge.errors import InputError  # noqa: E402
 from lstmforge.hw.rtl.pe_simulation import run_sparse_pe  # noqa: E402
-from lstmforge.hw.rtl.sparse_pe import PEParams, PEWeights, SparsePE  # noqa: E402
+from lstmforge.hw.rtl.sparse_pe import PEParams, SparsePE, check_pe_weights  # noqa: E402
 
 PAD = (0, 15)
 
@@ -28,7 +32,7 @@ HAND_ACTIVATIONS = [100, 50, -3, 5, 2, -1]
 def _weights(columns):
     entries = [e for col in columns for e in col]
     col_ptr = np.cumsum([0] + [len(col) for col in columns])
-    return PEWeights(
+    return PECSC(
         values=np.array([v for v, _ in entries], dtype=np.int64),
         rel_index=np.array([z for _, z in entries], dtype=np.int64),
         col_ptr=col_ptr,
@@ -81,18 +85,58 @@ def test_columns_in_any_order_and_repeated():
 @pytest.mark.parametrize(
     ("field", "weights"),
     [
-        ("col_ptr", PEWeights(np.array([1]), np.array([0]), np.array([0, 1]))),
-        ("rel_index", PEWeights(np.array([1]), np.array([16]), np.array([0, 1, 1]))),
-        ("values", PEWeights(np.array([4096]), np.array([0]), np.array([0, 1, 1]))),
-        ("col_ptr", PEWeights(np.array([1, 2]), np.array([0, 0]), np.array([0, 2, 1]))),
+        ("col_ptr", PECSC(np.array([1]), np.array([0]), np.array([0, 1]))),
+        ("rel_index", PECSC(np.array([1]), np.array([16]), np.array([0, 1, 1]))),
+        ("values", PECSC(np.array([4096]), np.array([0]), np.array([0, 1, 1]))),
+        ("col_ptr", PECSC(np.array([1, 2]), np.array([0, 0]), np.array([0, 2, 1]))),
     ],
 )
 def test_bad_weights_are_rejected(field, weights):
     with pytest.raises(InputError, match=field):
-        weights.check(PEParams(rows=4, cols=2, entries=4))
+        check_pe_weights(PEParams(rows=4, cols=2, entries=4), weights)
 
 
 def test_weight_memory_capacity_is_checked():
-    weights = PEWeights(np.array([1, 2]), np.array([0, 0]), np.array([0, 2]))
+    weights = PECSC(np.array([1, 2]), np.array([0, 0]), np.array([0, 2]))
     with pytest.raises(InputError, match="exceed"):
-        weights.check(PEParams(rows=4, cols=1, entries=1))
+        check_pe_weights(PEParams(rows=4, cols=1, entries=1), weights)
+
+
+@pytest.mark.parametrize(
+    ("rows", "cols", "num_pes", "density", "seed"),
+    [
+        (120, 16, 2, 0.08, 0),  # sparse: long zero runs, many padding entries
+        (21, 19, 2, 0.6, 1),  # dense: back-to-back rows, few empty columns
+        (150, 10, 3, 0.04, 2),  # very sparse: empty columns, gaps far beyond 16
+    ],
+)
+def test_random_spmv_matches_engine(rows, cols, num_pes, density, seed):
+
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(-2048, 2048, size=(rows, cols)) * (rng.random((rows, cols)) < density)
+    matrix = SparseMatrix.from_codes(codes, QFormat(12, 11), num_pes, (rows, cols))
+    assert sum(pe.padding for pe in matrix.pes) > 0 or density > 0.5
+    x = rng.integers(-(2**15), 2**15, size=cols)
+    x[rng.random(cols) < 0.2] = 0
+    expected = spmv_reference(matrix, x[None, :])[0]
+
+    for p, pe_weights in enumerate(matrix.pes):
+        local_rows = len(range(p, rows, num_pes))
+        params = PEParams(rows=local_rows, cols=cols, entries=max(1, pe_weights.entries))
+        run = run_sparse_pe(SparsePE(params, pe_weights), list(enumerate(x.tolist())))
+        np.testing.assert_array_equal(run.accumulators, expected[p::num_pes])
+        busy = sum(max(n, 1) for n in np.diff(pe_weights.col_ptr))
+        assert run.cycles == busy + (3 if pe_weights.col_ptr[-1] > pe_weights.col_ptr[-2] else 1)
+
+
+def test_saturating_spmv_matches_engine():
+    # a dense row of full-scale products leaves the 32-bit range several times over
+
+    codes = np.array([[2047] * 40 + [-2048] * 10, [-2048] * 45 + [2047] * 5])
+    matrix = SparseMatrix.from_codes(codes, QFormat(12, 11), 1, codes.shape)
+    x = np.full(50, 32767)
+    expected = spmv_reference(matrix, x[None, :])[0]
+    assert expected[0] < 2**31 - 1 and expected[1] > -(2**31)  # clamped, then moved back
+    pe = SparsePE(PEParams(rows=2, cols=50, entries=100), matrix.pes[0])
+    run = run_sparse_pe(pe, list(enumerate(x.tolist())))
+    np.testing.assert_array_equal(run.accumulators, expected)
