@@ -1,8 +1,9 @@
 """Input checks shared by the recurrent cores.
 
 Every failure raises :class:`lstmforge.errors.InputError` (a ``ValueError``) naming the field
-and the expected shape. Value checks (NaN/inf) need the data, so they are skipped while the
-module is being traced, scripted or exported: the graph must not depend on the values.
+and the expected shape. The checks are skipped while the module is being traced, scripted,
+compiled or exported: the recorded graph must not depend on the values (NaN checks) and traced
+sizes are not plain integers.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ def check_tensor(name: str, value: object, expected: Sequence[int | str]) -> tor
     ``expected`` lists the dimensions; an ``int`` must match exactly, a ``str`` (a symbol such
     as ``"B"``) matches any size. The message shows the whole expected shape.
     """
+    if is_tracing():
+        return value
     shape_text = "[" + ", ".join(str(d) for d in expected) + "]"
     if not isinstance(value, torch.Tensor):
         raise InputError(f"{name}: expected a tensor of shape {shape_text}, got {type(value)}")
@@ -39,6 +42,6 @@ def check_tensor(name: str, value: object, expected: Sequence[int | str]) -> tor
         isinstance(d, int) and d != s for d, s in zip(expected, value.shape, strict=False)
     ):
         raise InputError(f"{name}: expected shape {shape_text}, got {list(value.shape)}")
-    if not is_tracing() and not bool(torch.isfinite(value).all()):
+    if not bool(torch.isfinite(value).all()):
         raise InputError(f"{name}: contains NaN or infinite values; expected finite numbers")
     return value

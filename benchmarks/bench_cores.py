@@ -1,0 +1,156 @@
+"""Benchmark of the recurrent cores on CPU: lstmforge.nn.LSTM vs torch.nn.LSTM, and ConvLSTM.
+
+Times the forward pass and forward+backward (sum of outputs as the loss, gradients of all
+parameters and the input) as the median of several repeats after a warm-up, at the same sizes
+for every row, in one process so the baseline is measured under the same load.
+
+    .venv/bin/python benchmarks/bench_cores.py            # issue target: B=32, T=100, H=512
+    .venv/bin/python benchmarks/bench_cores.py --quick    # small sizes, a few seconds
+
+Prints a Markdown table (paste it into docs/benchmarks.md) and, with ``--json PATH``, writes
+the numbers as one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from lstmforge.io import write_json
+from lstmforge.nn import LSTM, ConvLSTM
+
+
+def median_seconds(fn: Callable[[], None], repeats: int) -> float:
+    """Median wall time of ``fn`` over ``repeats`` runs, after one warm-up run."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def time_module(module: torch.nn.Module, x: torch.Tensor, repeats: int) -> tuple[float, float]:
+    """(forward seconds, forward+backward seconds) of ``module(x)``."""
+    module.train()  # dropout is 0: same math, and the fused kernel keeps what backward needs
+    x = x.clone().requires_grad_(True)
+
+    def forward() -> None:
+        with torch.no_grad():
+            module(x)
+
+    def forward_backward() -> None:
+        module.zero_grad(set_to_none=True)
+        x.grad = None
+        y, _ = module(x)
+        y.sum().backward()
+
+    return median_seconds(forward, repeats), median_seconds(forward_backward, repeats)
+
+
+def lstm_rows(batch: int, steps: int, hidden: int, repeats: int) -> list[dict]:
+    """torch.nn.LSTM, lstmforge LSTM without and with peepholes, same weights."""
+    torch.manual_seed(0)
+    x = torch.randn(batch, steps, hidden)
+    reference = torch.nn.LSTM(hidden, hidden, batch_first=True)
+    modules = {
+        "torch.nn.LSTM": reference,
+        "lstmforge LSTM, peephole=False (fused torch kernel)": LSTM.from_torch(reference, False),
+        "lstmforge LSTM, peephole=True": LSTM.from_torch(reference, True),
+    }
+    rows = []
+    for name, module in modules.items():
+        forward, forward_backward = time_module(module, x, repeats)
+        rows.append({"model": name, "forward_s": forward, "forward_backward_s": forward_backward})
+    base = rows[0]
+    for row in rows:
+        row["forward_vs_torch"] = row["forward_s"] / base["forward_s"]
+        row["forward_backward_vs_torch"] = row["forward_backward_s"] / base["forward_backward_s"]
+    return rows
+
+
+def convlstm_rows(
+    batch: int, steps: int, channels: int, frame: int, kernel: int, repeats: int
+) -> list[dict]:
+    """ConvLSTM (1 input channel, as radar frames) without, with per-channel and per-pixel peepholes."""
+    torch.manual_seed(0)
+    x = torch.randn(batch, steps, 1, frame, frame)
+    rows = []
+    for peephole in (False, "channel", True):
+        module = ConvLSTM(1, channels, kernel, frame_size=(frame, frame), peephole=peephole)
+        forward, forward_backward = time_module(module, x, repeats)
+        rows.append(
+            {
+                "model": f"lstmforge ConvLSTM, peephole={peephole!r}",
+                "forward_s": forward,
+                "forward_backward_s": forward_backward,
+            }
+        )
+    return rows
+
+
+def markdown(title: str, rows: list[dict]) -> str:
+    """A Markdown table of the rows (times in milliseconds)."""
+    with_ratio = "forward_vs_torch" in rows[0]
+    head = "| model | forward (ms) | forward+backward (ms) |"
+    rule = "| --- | ---: | ---: |"
+    if with_ratio:
+        head += " fwd / torch | fwd+bwd / torch |"
+        rule += " ---: | ---: |"
+    lines = [f"**{title}**", "", head, rule]
+    for row in rows:
+        line = f"| {row['model']} | {row['forward_s'] * 1e3:.1f} | {row['forward_backward_s'] * 1e3:.1f} |"
+        if with_ratio:
+            line += f" {row['forward_vs_torch']:.2f} | {row['forward_backward_vs_torch']:.2f} |"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    parser.add_argument("--repeats", type=int, default=None, help="timed runs per row")
+    parser.add_argument("--json", type=Path, default=None, help="write the numbers here")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.quick:
+        lstm_size = {"batch": 8, "steps": 20, "hidden": 128}
+        conv_size = {"batch": 2, "steps": 5, "channels": 16, "frame": 32, "kernel": 3}
+        repeats = args.repeats or 3
+    else:
+        lstm_size = {"batch": 32, "steps": 100, "hidden": 512}
+        conv_size = {"batch": 4, "steps": 10, "channels": 64, "frame": 64, "kernel": 5}
+        repeats = args.repeats or 5
+    machine = f"{platform.machine()} {platform.processor() or ''}".strip()
+    print(f"torch {torch.__version__}, {machine}, {args.threads} thread(s), {repeats} repeats\n")
+    lstm = lstm_rows(**lstm_size, repeats=repeats)
+    title = "LSTM, B={batch}, T={steps}, I=H={hidden}".format(**lstm_size)
+    print(markdown(title, lstm) + "\n")
+    conv = convlstm_rows(**conv_size, repeats=repeats)
+    title = "ConvLSTM, B={batch}, T={steps}, Cin=1, Hc={channels}, {frame}x{frame}, k={kernel}"
+    print(markdown(title.format(**conv_size), conv))
+    if args.json is not None:
+        write_json(
+            args.json,
+            {
+                "torch_version": torch.__version__,
+                "threads": args.threads,
+                "repeats": repeats,
+                "lstm_size": lstm_size,
+                "lstm": lstm,
+                "convlstm_size": conv_size,
+                "convlstm": conv,
+            },
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,340 @@
+"""lstmforge.nn.LSTM against a naive float64 reference, torch.nn.LSTM, and its own contract."""
+
+import itertools
+
+import pytest
+import torch
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from lstmforge.errors import InputError
+from lstmforge.nn import LSTM
+from lstmforge.nn.lstm import reverse_padded
+from reference_cells import reference_lstm
+
+I, H, P, B, T = 3, 4, 2, 3, 5
+
+
+def make_lstm(**kwargs) -> LSTM:
+    torch.manual_seed(0)
+    return LSTM(I, H, **kwargs).double()
+
+
+def random_state(module: LSTM, batch: int = B) -> tuple[torch.Tensor, torch.Tensor]:
+    layers = module.num_layers * module.num_directions
+    g = torch.Generator().manual_seed(1)
+    h0 = torch.randn(layers, batch, module.proj_size or H, generator=g, dtype=torch.float64)
+    c0 = torch.randn(layers, batch, H, generator=g, dtype=torch.float64)
+    return h0, c0
+
+
+def run_reference(module: LSTM, x, state=None, lengths=None):
+    return reference_lstm(
+        x,
+        dict(module.named_parameters()),
+        hidden_size=H,
+        num_layers=module.num_layers,
+        proj_size=module.proj_size,
+        peephole=module.peephole,
+        bias=module.bias,
+        bidirectional=module.bidirectional,
+        state=state,
+        lengths=lengths,
+    )
+
+
+def loss_of(y, h_n, c_n):
+    """A scalar that weighs every output element differently, so gradients are informative."""
+    weights = torch.linspace(-1.0, 1.0, y.numel(), dtype=y.dtype).reshape(y.shape)
+    return (y * weights).sum() + (h_n**2).sum() + c_n.sum()
+
+
+def gradients(module: LSTM, x: torch.Tensor, outputs) -> list[torch.Tensor]:
+    inputs = [x, *module.parameters()]
+    return torch.autograd.grad(loss_of(*outputs), inputs)
+
+
+CONFIGS = [
+    dict(peephole=pe, proj_size=proj, num_layers=layers, bidirectional=bi)
+    for pe, proj, layers, bi in itertools.product((True, False), (0, P), (1, 2, 3), (False, True))
+]
+
+
+@pytest.mark.parametrize(
+    "config", CONFIGS, ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items())
+)
+def test_matches_reference_outputs_states_and_gradients(config):
+    module = make_lstm(**config)
+    x = torch.randn(B, T, I, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    x.requires_grad_(True)
+    state = random_state(module)
+    y, (h_n, c_n) = module(x, state)
+    y_ref, h_ref, c_ref = run_reference(module, x, state)
+    torch.testing.assert_close(y, y_ref, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(h_n, h_ref, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(c_n, c_ref, rtol=1e-10, atol=1e-12)
+    for got, want in zip(
+        gradients(module, x, (y, h_n, c_n)),
+        gradients(module, x, (y_ref, h_ref, c_ref)),
+        strict=True,
+    ):
+        torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-11)
+
+
+@pytest.mark.parametrize("peephole", [True, False])
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("proj_size", [0, P])
+def test_variable_lengths_match_reference(peephole, bidirectional, proj_size):
+    module = make_lstm(
+        peephole=peephole, bidirectional=bidirectional, proj_size=proj_size, num_layers=2
+    )
+    lengths = [5, 2, 4]
+    x = torch.randn(B, T, I, dtype=torch.float64, requires_grad=True)
+    state = random_state(module)
+    y, (h_n, c_n) = module(x, state, lengths=torch.tensor(lengths))
+    y_ref, h_ref, c_ref = run_reference(module, x, state, lengths)
+    torch.testing.assert_close(y, y_ref, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(h_n, h_ref, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(c_n, c_ref, rtol=1e-10, atol=1e-12)
+    assert torch.all(y[1, 2:] == 0) and torch.all(y[2, 4:] == 0)  # padded steps are zero
+    for got, want in zip(
+        gradients(module, x, (y, h_n, c_n)),
+        gradients(module, x, (y_ref, h_ref, c_ref)),
+        strict=True,
+    ):
+        torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-11)
+    y_again = module(x, state, lengths=torch.tensor(lengths))[0]
+    assert torch.all(torch.autograd.grad(y_again.sum(), x)[0][1, 2:] == 0)  # padding is ignored
+
+
+@pytest.mark.parametrize("peephole", [True, False])
+def test_packed_sequence_in_and_out(peephole):
+    module = make_lstm(peephole=peephole, bidirectional=True, proj_size=P)
+    lengths = torch.tensor([3, 5, 1])
+    x = torch.randn(B, T, I, dtype=torch.float64)
+    packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    out, (h_n, c_n) = module(packed)
+    assert isinstance(out, torch.nn.utils.rnn.PackedSequence)
+    assert torch.equal(out.batch_sizes, packed.batch_sizes)
+    assert torch.equal(out.sorted_indices, packed.sorted_indices)
+    y, _ = pad_packed_sequence(out, batch_first=True, total_length=T)
+    y_ref, h_ref, c_ref = run_reference(module, x, lengths=lengths.tolist())
+    torch.testing.assert_close(y, y_ref, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(h_n, h_ref, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(c_n, c_ref, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("peephole", [True, False])
+@pytest.mark.parametrize("proj_size", [0, P])
+def test_streaming_in_chunks_equals_one_call(peephole, proj_size):
+    module = make_lstm(peephole=peephole, proj_size=proj_size, num_layers=3)
+    x = torch.randn(B, 9, I, dtype=torch.float64)
+    y_full, (h_full, c_full) = module(x)
+    state, pieces = None, []
+    for chunk in x.split([4, 1, 3, 1], dim=1):
+        y, state = module(chunk, state)
+        pieces.append(y)
+    torch.testing.assert_close(torch.cat(pieces, dim=1), y_full, rtol=0, atol=1e-13)
+    torch.testing.assert_close(state[0], h_full, rtol=0, atol=1e-13)
+    torch.testing.assert_close(state[1], c_full, rtol=0, atol=1e-13)
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("proj_size", [0, 3])
+@pytest.mark.parametrize("peephole", [True, False])
+def test_torch_lstm_oracle_float32(bidirectional, proj_size, peephole):
+    torch.manual_seed(3)
+    oracle = torch.nn.LSTM(
+        6, 8, num_layers=2, proj_size=proj_size, batch_first=True, bidirectional=bidirectional
+    )
+    module = LSTM(
+        6, 8, num_layers=2, proj_size=proj_size, peephole=peephole, bidirectional=bidirectional
+    )
+    result = module.load_state_dict(oracle.state_dict(), strict=False)
+    assert result.unexpected_keys == []
+    assert all(k.startswith(("weight_ci", "weight_cf", "weight_co")) for k in result.missing_keys)
+    assert len(result.missing_keys) == (3 * 2 * module.num_directions if peephole else 0)
+    with torch.no_grad():
+        for name in result.missing_keys:
+            module.get_parameter(name).zero_()
+    x = torch.randn(4, 7, 6)
+    state = (
+        torch.randn(2 * module.num_directions, 4, proj_size or 8),
+        torch.randn(2 * module.num_directions, 4, 8),
+    )
+    y_ref, (h_ref, c_ref) = oracle(x, state)
+    y, (h_n, c_n) = module(x, state)
+    torch.testing.assert_close(y, y_ref, rtol=0, atol=1e-5)
+    torch.testing.assert_close(h_n, h_ref, rtol=0, atol=1e-5)
+    torch.testing.assert_close(c_n, c_ref, rtol=0, atol=1e-5)
+
+
+def test_from_torch_zeroes_peepholes_and_matches():
+    torch.manual_seed(4)
+    oracle = torch.nn.LSTM(6, 8, proj_size=3, batch_first=True)
+    module = LSTM.from_torch(oracle)
+    assert module.peephole and torch.all(module.weight_co_l0 == 0)
+    x = torch.randn(2, 5, 6)
+    torch.testing.assert_close(module(x)[0], oracle(x)[0], rtol=0, atol=1e-5)
+
+
+def test_batch_first_false_is_the_transposed_layout():
+    batch_first = make_lstm(bidirectional=True, proj_size=P)
+    time_major = LSTM(I, H, bidirectional=True, proj_size=P, batch_first=False).double()
+    time_major.load_state_dict(batch_first.state_dict())
+    x = torch.randn(B, T, I, dtype=torch.float64)
+    y_bf, (h_bf, c_bf) = batch_first(x)
+    y_tm, (h_tm, c_tm) = time_major(x.transpose(0, 1))
+    torch.testing.assert_close(y_tm.transpose(0, 1), y_bf, rtol=0, atol=0)
+    torch.testing.assert_close(h_tm, h_bf, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("peephole", [True, False])
+def test_dropout_only_between_layers_and_only_in_training(peephole):
+    with_dropout = make_lstm(num_layers=2, dropout=0.5, peephole=peephole)
+    without = make_lstm(num_layers=2, dropout=0.0, peephole=peephole)
+    without.load_state_dict(with_dropout.state_dict())
+    x = torch.randn(B, T, I, dtype=torch.float64)
+    with_dropout.eval()
+    torch.testing.assert_close(with_dropout(x)[0], without(x)[0], rtol=0, atol=0)
+    with_dropout.train()
+    torch.manual_seed(5)
+    y_train = with_dropout(x)[0]
+    assert not torch.allclose(y_train, without(x)[0])
+    single = make_lstm(num_layers=1, dropout=0.5, peephole=peephole).train()
+    reference = make_lstm(num_layers=1, peephole=peephole)
+    torch.testing.assert_close(single(x)[0], reference(x)[0], rtol=0, atol=0)  # nothing after
+
+
+def test_parameter_names_shapes_and_initialisation():
+    module = LSTM(5, 6, num_layers=2, proj_size=3, bidirectional=True)
+    shapes = {name: tuple(p.shape) for name, p in module.named_parameters()}
+    oracle = torch.nn.LSTM(5, 6, num_layers=2, proj_size=3, bidirectional=True)
+    for name, p in oracle.named_parameters():
+        assert shapes.pop(name) == tuple(p.shape)
+    expected_peepholes = {
+        f"weight_{g}_l{k}{s}": (6,)
+        for g in ("ci", "cf", "co")
+        for k in (0, 1)
+        for s in ("", "_reverse")
+    }
+    assert shapes == expected_peepholes
+    bound = 1 / 6**0.5
+    for p in module.parameters():
+        assert p.abs().max() <= bound and p.std() > bound / 4  # uniform(-1/sqrt(H), 1/sqrt(H))
+
+
+def test_no_bias_and_torch_oracle():
+    torch.manual_seed(6)
+    oracle = torch.nn.LSTM(4, 5, bias=False, batch_first=True)
+    module = LSTM.from_torch(oracle)
+    assert not any("bias" in name for name, _ in module.named_parameters())
+    x = torch.randn(2, 3, 4)
+    torch.testing.assert_close(module(x)[0], oracle(x)[0], rtol=0, atol=1e-5)
+
+
+def test_gradcheck_peephole_projection_bidirectional_with_lengths():
+    module = LSTM(2, 3, num_layers=2, proj_size=2, bidirectional=True).double()
+    x = torch.randn(2, 3, 2, dtype=torch.float64, requires_grad=True)
+    h0 = torch.randn(4, 2, 2, dtype=torch.float64, requires_grad=True)
+    c0 = torch.randn(4, 2, 3, dtype=torch.float64, requires_grad=True)
+    params = list(module.parameters())
+    names = [name for name, _ in module.named_parameters()]
+
+    def function(x, h0, c0, *weights):
+        outputs = torch.func.functional_call(
+            module,
+            dict(zip(names, weights, strict=True)),
+            (x, (h0, c0)),
+            {"lengths": torch.tensor([3, 2])},
+        )
+        y, (h_n, c_n) = outputs
+        return y, h_n, c_n
+
+    assert torch.autograd.gradcheck(function, (x, h0, c0, *params), fast_mode=True)
+
+
+def test_reverse_padded_reverses_each_sequence_within_its_length():
+    x = torch.arange(12.0).reshape(4, 3, 1)  # [T=4, B=3, 1]
+    lengths = torch.tensor([4, 2, 1])
+    y = reverse_padded(x, lengths)
+    assert y[:, 0, 0].tolist() == [9.0, 6.0, 3.0, 0.0]
+    assert y[:, 1, 0].tolist() == [4.0, 1.0, 7.0, 10.0]
+    assert y[:, 2, 0].tolist() == [2.0, 5.0, 8.0, 11.0]
+    assert torch.equal(reverse_padded(y, lengths), x)
+
+
+def test_trace_and_export_give_the_same_outputs():
+    torch.manual_seed(7)
+    module = LSTM(3, 4, num_layers=2, proj_size=2).eval()
+    x = torch.randn(2, 5, 3)
+    expected = module(x)[0]
+    traced = torch.jit.trace(module, (x,))
+    other = torch.randn(2, 5, 3)
+    torch.testing.assert_close(traced(other)[0], module(other)[0])
+    exported = torch.export.export(module, (x,))
+    torch.testing.assert_close(exported.module()(x)[0], expected)
+
+
+BAD_INPUTS = {
+    "rank": (lambda m: m(torch.randn(5, 3)), r"\[B, T, 3\]"),
+    "features": (lambda m: m(torch.randn(2, 5, 4)), r"\[B, T, 3\]"),
+    "integer dtype": (lambda m: m(torch.ones(2, 5, 3, dtype=torch.int64)), "floating"),
+    "nan": (lambda m: m(torch.full((2, 5, 3), float("nan"))), "NaN"),
+    "inf": (lambda m: m(torch.full((2, 5, 3), float("inf"))), "NaN or infinite"),
+    "state not a pair": (lambda m: m(torch.randn(2, 5, 3), torch.zeros(1, 2, 4)), r"\(h_0, c_0\)"),
+    "h0 shape": (
+        lambda m: m(torch.randn(2, 5, 3), (torch.zeros(1, 2, 4), torch.zeros(1, 2, 4))),
+        r"h_0: expected shape \[1, 2, 2\]",
+    ),
+    "c0 shape": (
+        lambda m: m(torch.randn(2, 5, 3), (torch.zeros(1, 2, 2), torch.zeros(1, 3, 4))),
+        r"c_0: expected shape \[1, 2, 4\]",
+    ),
+    "c0 nan": (
+        lambda m: m(
+            torch.randn(2, 5, 3), (torch.zeros(1, 2, 2), torch.full((1, 2, 4), float("nan")))
+        ),
+        "NaN",
+    ),
+    "lengths shape": (lambda m: m(torch.randn(2, 5, 3), lengths=torch.tensor([5])), r"shape \[2\]"),
+    "lengths float": (
+        lambda m: m(torch.randn(2, 5, 3), lengths=torch.tensor([5.0, 2.0])),
+        "integer",
+    ),
+    "lengths zero": (lambda m: m(torch.randn(2, 5, 3), lengths=torch.tensor([5, 0])), r"1\.\.5"),
+    "lengths too long": (
+        lambda m: m(torch.randn(2, 5, 3), lengths=torch.tensor([6, 1])),
+        r"1\.\.5",
+    ),
+}
+
+
+@pytest.mark.parametrize("peephole", [True, False])
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_raises_input_error(case, peephole):
+    call, message = BAD_INPUTS[case]
+    module = LSTM(3, 4, proj_size=2, peephole=peephole)
+    with pytest.raises(InputError, match=message):
+        call(module)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(input_size=0, hidden_size=4), "input_size"),
+        (dict(input_size=3, hidden_size=4, proj_size=4), "proj_size"),
+        (dict(input_size=3, hidden_size=4, num_layers=0), "num_layers"),
+        (dict(input_size=3, hidden_size=4, dropout=1.5), "dropout"),
+        (dict(input_size=3, hidden_size=4, peephole="yes"), "peephole"),
+    ],
+)
+def test_impossible_configuration_raises(kwargs, message):
+    with pytest.raises(InputError, match=message):
+        LSTM(**kwargs)
+
+
+def test_packed_sequence_with_lengths_is_rejected():
+    module = LSTM(3, 4)
+    packed = pack_padded_sequence(torch.randn(2, 5, 3), torch.tensor([5, 3]), batch_first=True)
+    with pytest.raises(InputError, match="lengths"):
+        module(packed, lengths=torch.tensor([5, 3]))
