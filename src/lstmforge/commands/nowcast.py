@@ -11,12 +11,14 @@ from lstmforge.commands._common import (
     Accelerator,
     Devices,
     Epochs,
+    JsonOut,
     NumNodes,
     OutDir,
     Patience,
     Resume,
     Seed,
     console,
+    emit_json,
     train_config,
 )
 
@@ -97,6 +99,122 @@ def train_command(
         f"trained {arch} on {dataset} for {result.epochs_run} epochs in {result.seconds:.0f} s; "
         f"best checkpoint: {result.best_checkpoint}"
     )
+
+
+@nowcast_app.command("evaluate")
+def evaluate_command(
+    checkpoint: Annotated[Path, typer.Option(help="A nowcast checkpoint (best.ckpt).")],
+    json_out: JsonOut = None,
+    baselines: Annotated[
+        bool, typer.Option(help="Also score persistence and optical-flow extrapolation.")
+    ] = False,
+    artifact: Annotated[
+        Path | None,
+        typer.Option(help="A compressed model (.lfz): evaluate through the integer engine."),
+    ] = None,
+    data: Annotated[
+        Path | None, typer.Option(help="Data path replacing the one the model was trained on.")
+    ] = None,
+    num_test: Annotated[int | None, typer.Option(help="Test sequences (synthetic data).")] = None,
+    figures: Annotated[
+        Path | None, typer.Option(help="Write frame strips, GIFs and skill plots here.")
+    ] = None,
+    examples: Annotated[int, typer.Option(min=0, help="Example sequences to draw.")] = 3,
+) -> None:
+    """Score a trained model on its test split (overall and per lead time)."""
+    from dataclasses import replace
+
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from lstmforge.tasks.nowcast.evaluate import evaluate_all
+    from lstmforge.tasks.nowcast.spec import build_datamodule, load_module
+
+    module = load_module(checkpoint)
+    datamodule = build_datamodule(module.hparams, data)
+    if num_test is not None:
+        datamodule = type(datamodule)(replace(datamodule.config, num_test=num_test))
+    if artifact is not None:
+        from lstmforge import compress, engine
+
+        module = engine.substitute(module, compress.load(artifact))
+    with Progress(console=console, transient=True) as progress:
+        datamodule.setup()
+        bar = progress.add_task("evaluating", total=None)
+        results, shown = evaluate_all(
+            module,
+            datamodule,
+            baselines=baselines,
+            num_examples=examples if figures else 0,
+            on_batch=lambda done, total: progress.update(bar, completed=done, total=total),
+        )
+    radar = module.hparams.data_config["dataset"] == "radar"
+    table = Table(title=f"{module.hparams.arch} on {module.hparams.data_config['dataset']}")
+    table.add_column("metric")
+    for method in results:
+        table.add_column(method, justify="right")
+    for name in (k for k in results["model"] if k != "per_lead" and not k.startswith("fss")):
+        table.add_row(name, *(f"{scores[name]:.4g}" for scores in results.values()))
+    console.print(table)
+    if figures is not None:
+        from lstmforge.tasks.nowcast.plots import write_figures
+
+        past, future, forecasts = shown.arrays()
+        written = write_figures(figures, results, past, future, forecasts, radar)
+        console.print(f"wrote {len(written)} figures to {figures}")
+    emit_json(
+        json_out,
+        {
+            "checkpoint": str(checkpoint),
+            "artifact": str(artifact) if artifact else None,
+            "arch": module.hparams.arch,
+            "dataset": module.hparams.data_config["dataset"],
+            "num_test": datamodule.config.num_test,
+            "results": results,
+        },
+    )
+
+
+@nowcast_app.command("predict")
+def predict_command(
+    checkpoint: Annotated[Path, typer.Option(help="A nowcast checkpoint.")],
+    past: Annotated[
+        Path, typer.Option("--input", help="Past frames: radar HDF5 ([N, T, H, W]) or .npy.")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Output .npz (pysteps-ready for radar).")],
+    horizon: Annotated[int, typer.Option(min=1, help="Frames to predict.")] = 15,
+    sequence: Annotated[int, typer.Option(min=0, help="Which sequence of the input.")] = 0,
+) -> None:
+    """Forecast HORIZON frames after the frames of one input sequence (no targets needed)."""
+    import numpy as np
+
+    from lstmforge.errors import InputError
+    from lstmforge.tasks.nowcast.predict import export_nowcast, input_units, predict
+    from lstmforge.tasks.nowcast.spec import load_module
+
+    module = load_module(checkpoint)
+    if past.suffix == ".npy":
+        if not past.is_file():
+            raise InputError(f"{past}: input file not found")
+        try:
+            frames = np.load(past, allow_pickle=False)
+        except (ValueError, OSError) as err:
+            raise InputError(f"{past}: not a readable .npy file ({err})") from None
+    else:
+        from lstmforge.data.radar_hdf5 import load_radar_hdf5
+
+        frames = load_radar_hdf5(past).dbz
+    if np.ndim(frames) != 4 or sequence >= len(frames):
+        raise InputError(f"{past}: expected [N, T, H, W] with more than {sequence} sequences")
+    forecast = predict(module, frames[sequence], horizon)
+    if input_units(module) == "dBZ":
+        export_nowcast(out, forecast)
+    else:
+        from lstmforge.io import atomic_path
+
+        with atomic_path(out) as tmp, open(tmp, "wb") as fh:
+            np.savez_compressed(fh, frames=forecast)
+    console.print(f"wrote {horizon} forecast frames to {out}")
 
 
 def register(app: typer.Typer) -> None:

@@ -89,3 +89,40 @@ def ssim(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
         (mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2)
     )
     return ssim_map.mean(dim=(1, 2, 3)).reshape(batch, steps).mean(dim=0)
+
+
+class FrameScores:
+    """Accumulates predicted and true frames ``[B, T, ...]`` in [0, 1] batch by batch.
+
+    ``result()`` gives ``cross_entropy`` (per sequence: summed over lead times, Shi et al.),
+    ``mse``, ``mae`` (per frame, OpenSTL), ``ssim`` and ``psnr`` averaged over lead times, and
+    ``per_lead`` with each of them as a list over lead time.
+    """
+
+    METRICS = {
+        "cross_entropy": cross_entropy,
+        "mse": frame_mse,
+        "mae": frame_mae,
+        "ssim": ssim,
+        "psnr": psnr,
+    }
+
+    def __init__(self) -> None:
+        self.sums: dict[str, torch.Tensor] = {}
+        self.count = 0
+
+    def update(self, pred: torch.Tensor, true: torch.Tensor) -> None:
+        """Add a batch (probabilities / intensities and the truth, same shape)."""
+        batch = len(pred)
+        for name, metric in self.METRICS.items():
+            self.sums[name] = self.sums.get(name, 0) + batch * metric(pred, true)
+        self.count += batch
+
+    def result(self) -> dict:
+        """Overall scores as floats, plus ``per_lead`` lists."""
+        if not self.count:
+            raise ValueError("no frames were added")
+        per_lead = {name: (s / self.count) for name, s in self.sums.items()}
+        overall = {name: float(v.mean()) for name, v in per_lead.items()}
+        overall["cross_entropy"] = float(per_lead["cross_entropy"].sum())
+        return overall | {"per_lead": {k: v.tolist() for k, v in per_lead.items()}}

@@ -30,7 +30,7 @@ from lstmforge.data.mnist_digits import load_mnist_digits
 from lstmforge.data.moving_mnist import MovingMNIST, load_mnist_test_seq
 from lstmforge.data.radar_hdf5 import load_radar_hdf5
 from lstmforge.data.radar_synthetic import RadarSynthConfig, synthetic_radar_dataset
-from lstmforge.data.units import dbz_to_unit
+from lstmforge.data.units import ZR_A_HKO, ZR_B_HKO, dbz_to_unit
 from lstmforge.errors import InputError
 
 DATASETS = ("moving-mnist", "radar")
@@ -192,6 +192,7 @@ class NowcastDataModule(L.LightningDataModule):
         config.validate()
         self.config = config
         self.splits: dict[str, FrameWindows] = {}
+        self.zr = (ZR_A_HKO, ZR_B_HKO)  # Z-R constants of the radar data (HDF5 attributes)
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
@@ -238,7 +239,9 @@ class NowcastDataModule(L.LightningDataModule):
                 split: (synthetic_radar_dataset(n, c.seed + offset, synth), synth.seq_len)
                 for offset, (split, n) in enumerate(counts.items())
             }
-        radar = load_radar_hdf5(c.data).dbz
+        sequences = load_radar_hdf5(c.data)
+        self.zr = (sequences.zr_a, sequences.zr_b)
+        radar = sequences.dbz
         if radar.shape[-2:] != (c.frame_size, c.frame_size):
             raise InputError(
                 f"{c.data}: frames are {radar.shape[-2]}x{radar.shape[-1]}, expected "
