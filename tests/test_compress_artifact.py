@@ -1,0 +1,168 @@
+"""The .lfz artifact: save/load round trip, manifest content, and corrupt files."""
+
+import hashlib
+import json
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from lstmforge.compress import compress_model, footprint, load
+from lstmforge.errors import InputError
+from lstmforge.nn import LSTM
+
+
+class _Speechish(nn.Module):
+    """An LSTMP stack followed by an output layer (the speech model's shape)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rnn = LSTM(6, 24, num_layers=2, proj_size=12)
+        self.head = nn.Linear(12, 5)
+
+    def forward(self, x):
+        return self.head(self.rnn(x)[0])
+
+
+@pytest.fixture(scope="module")
+def artifact(tmp_path_factory):
+    torch.manual_seed(0)
+    model = _Speechish().eval()
+    cm = compress_model(model, density=0.25, num_pes=4, calibration=torch.randn(2, 5, 6))
+    path = cm.save(tmp_path_factory.mktemp("lfz") / "model.lfz")
+    return model, cm, path
+
+
+def test_round_trip_preserves_everything(artifact):
+    _, cm, path = artifact
+    back = load(path)
+    assert [b.name for b in back.blocks] == ["rnn", "head"]
+    assert [b.kind for b in back.blocks] == ["lstm", "linear"]
+    assert back.num_pes == 4 and back.activation == cm.activation
+    for block, orig in zip(back.blocks, cm.blocks, strict=True):
+        assert block.config == orig.config and block.formats == orig.formats
+        for name, m in orig.matrices.items():
+            np.testing.assert_array_equal(block.matrices[name].dense_codes(), m.dense_codes())
+            assert block.matrices[name].fmt == m.fmt
+        for name, v in orig.vectors.items():
+            np.testing.assert_array_equal(block.vectors[name].codes, v.codes)
+    for name, table in cm.activation_tables.items():
+        np.testing.assert_array_equal(back.activation_tables[name], table)
+
+
+def test_manifest_lists_topology_density_and_formats(artifact):
+    _, cm, path = artifact
+    with np.load(path, allow_pickle=False) as z:
+        manifest = json.loads(z["manifest.json"].tobytes())
+        assert "b0/weight_ih_l0/pe003/rel_index" in z.files
+    assert manifest["format"] == "lstmforge-lfz" and manifest["version"] == 1
+    rnn = manifest["blocks"][0]
+    assert rnn["config"]["proj_size"] == 12
+    assert set(rnn["matrices"]) == {f"weight_{m}_l{k}" for m in ("ih", "hh", "hr") for k in (0, 1)}
+    info = rnn["matrices"]["weight_hh_l0"]
+    assert info["shape"] == [96, 12] and info["format"]["bits"] == 12
+    assert info["density"] == pytest.approx(0.25, abs=0.01)
+    assert len(set(info["nonzeros_per_pe"])) == 1  # balanced
+    assert manifest["activation"]["kind"] == "lut"
+
+
+def test_footprint_accounts_for_every_bit(artifact):
+    _, cm, _ = artifact
+    report = footprint(cm)
+    m = cm.blocks[0].matrices["weight_ih_l0"]
+    row = report["matrices"]["rnn:weight_ih_l0"]
+    entries = sum(m.entries_per_pe)
+    assert row["values_bits"] == 12 * entries and row["indices_bits"] == 4 * entries
+    assert row["dense_fp32_bits"] == 32 * 96 * 6
+    assert row["padding_entries"] == entries - m.nonzeros
+    vectors = sum(v.codes.size * v.fmt.bits for b in cm.blocks for v in b.vectors.values())
+    total = report["values_bytes"] + report["indices_bytes"] + report["pointers_bytes"]
+    assert report["compressed_bytes"] == pytest.approx(total + vectors / 8)
+    assert report["ratio_vs_fp32"] == pytest.approx(
+        report["dense_fp32_bytes"] / report["compressed_bytes"]
+    )
+
+
+def _rewrite(src, dst, change):
+    with np.load(src, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    change(arrays)
+    with open(dst, "wb") as f:
+        np.savez(f, **arrays)
+    return dst
+
+
+def _with_manifest(arrays, edit):
+    manifest = json.loads(arrays["manifest.json"].tobytes())
+    edit(manifest)
+    text = json.dumps(manifest).encode()
+    arrays["manifest.json"] = np.frombuffer(text, np.uint8)
+    arrays["manifest.sha256"] = np.frombuffer(hashlib.sha256(text).hexdigest().encode(), np.uint8)
+
+
+def test_truncated_file(artifact, tmp_path):
+    data = artifact[2].read_bytes()
+    bad = tmp_path / "cut.lfz"
+    bad.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match="cut.lfz"):
+        load(bad)
+    (tmp_path / "junk.lfz").write_bytes(b"not a zip")
+    with pytest.raises(InputError, match="not a readable"):
+        load(tmp_path / "junk.lfz")
+    with pytest.raises(InputError, match="not found"):
+        load(tmp_path / "missing.lfz")
+
+
+def test_tampered_array(artifact, tmp_path):
+    def flip(arrays):
+        arrays["b0/weight_ih_l0/pe000/values"] = arrays["b0/weight_ih_l0/pe000/values"].copy()
+        arrays["b0/weight_ih_l0/pe000/values"][0] += 1
+
+    with pytest.raises(InputError, match="checksum"):
+        load(_rewrite(artifact[2], tmp_path / "t.lfz", flip))
+    with pytest.raises(InputError, match="do not match"):
+        load(_rewrite(artifact[2], tmp_path / "d.lfz", lambda a: a.pop("act/tanh")))
+
+
+def test_tampered_manifest(artifact, tmp_path):
+    def edit_without_rehash(arrays):
+        text = arrays["manifest.json"].tobytes().replace(b'"num_pes": 4', b'"num_pes": 5')
+        arrays["manifest.json"] = np.frombuffer(text, np.uint8)
+
+    with pytest.raises(InputError, match="manifest checksum"):
+        load(_rewrite(artifact[2], tmp_path / "m.lfz", edit_without_rehash))
+
+    def wrong_shape(manifest):
+        manifest["blocks"][0]["matrices"]["weight_ih_l0"]["shape"] = [96, 7]
+
+    with pytest.raises(InputError, match="weight_ih_l0: shape"):
+        load(_rewrite(artifact[2], tmp_path / "s.lfz", lambda a: _with_manifest(a, wrong_shape)))
+
+    def forged_rel_index(arrays):  # a consistent checksum does not make a bad stream valid
+        key = "b0/weight_ih_l0/pe000/rel_index"
+        arrays[key] = np.full_like(arrays[key], 15)
+
+        def fix(manifest):
+            manifest["arrays"][key]["sha256"] = hashlib.sha256(arrays[key].tobytes()).hexdigest()
+
+        _with_manifest(arrays, fix)
+
+    with pytest.raises(InputError, match="past the PE's last row|padding"):
+        load(_rewrite(artifact[2], tmp_path / "r.lfz", forged_rel_index))
+
+
+def test_wrong_version(artifact, tmp_path):
+    def bump(manifest):
+        manifest["version"] = 99
+
+    with pytest.raises(InputError, match="version 99"):
+        load(_rewrite(artifact[2], tmp_path / "v.lfz", lambda a: _with_manifest(a, bump)))
+
+
+def test_save_is_atomic(artifact, tmp_path):
+    _, cm, _ = artifact
+    path = cm.save(tmp_path / "out.lfz")
+    assert zipfile.is_zipfile(path)
+    assert [p.name for p in tmp_path.iterdir()] == ["out.lfz"]  # no temporary left behind

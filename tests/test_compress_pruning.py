@@ -1,0 +1,72 @@
+"""Pruning: plain vs load-balance-aware masks, PE load report, gradual schedule, quantization."""
+
+import numpy as np
+import pytest
+
+from lstmforge.compress.pruning import (
+    balanced_mask,
+    gradual_densities,
+    magnitude_mask,
+    pe_load,
+)
+from lstmforge.compress.quantization import quantize_weights, weight_format
+from lstmforge.errors import InputError
+
+
+def test_magnitude_mask_keeps_the_largest():
+    w = np.array([[0.1, -0.9, 0.3], [0.05, 0.5, -0.2]])
+    mask = magnitude_mask(w, 0.5)
+    assert mask.tolist() == [[False, True, True], [False, True, False]]
+
+
+def test_balanced_mask_equal_counts_per_pe_and_largest_within_each():
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(64, 40))
+    w[::8] *= 10  # PE 0 of 8 owns all the large weights: plain pruning overloads it
+    mask = balanced_mask(w, 0.1, 8)
+    load = pe_load(mask, 8)
+    assert len(set(load["nonzeros_per_pe"])) == 1 and load["imbalance"] == 1.0
+    assert load["nonzeros_per_pe"][0] == round(0.1 * 64 * 40 / 8)
+    for pe in range(8):  # inside a PE, every kept weight outweighs every pruned one
+        sub, kept = np.abs(w[pe::8]), mask[pe::8]
+        assert sub[kept].min() >= sub[~kept].max()
+    plain = pe_load(magnitude_mask(w, 0.1), 8)
+    assert plain["imbalance"] > 4 and plain["utilisation"] < 0.25
+    assert sum(plain["nonzeros_per_pe"]) == sum(load["nonzeros_per_pe"])
+
+
+def test_pe_load_hand_example():
+    mask = np.zeros((4, 3), dtype=bool)
+    mask[0, :] = True  # PE 0 (rows 0, 2): 3 nonzeros
+    mask[1, 0] = True  # PE 1 (rows 1, 3): 1 nonzero
+    load = pe_load(mask, 2)
+    assert load["nonzeros_per_pe"] == [3, 1]
+    assert load["imbalance"] == pytest.approx(1.5) and load["utilisation"] == pytest.approx(2 / 3)
+
+
+def test_gradual_schedule_is_cubic_and_ends_at_target():
+    densities = gradual_densities(0.1, 4)
+    assert densities[-1] == pytest.approx(0.1)
+    assert all(a > b for a, b in zip(densities[:-1], densities[1:], strict=True))
+    assert densities[0] == pytest.approx(1 - 0.9 * (1 - 0.75**3))
+
+
+def test_bad_density_is_an_input_error():
+    with pytest.raises(InputError, match="density"):
+        magnitude_mask(np.ones((2, 2)), 1.5)
+    with pytest.raises(InputError, match="density"):
+        balanced_mask(np.ones((2, 2)), 0.0, 1)
+
+
+def test_weight_quantization_keeps_pattern_and_error_bound():
+    rng = np.random.default_rng(3)
+    w = rng.normal(scale=0.2, size=(30, 30))
+    w[0, 0] = 1e-7  # kept but below half a step: must not vanish
+    mask = np.abs(w) > 0.1
+    mask[0, 0] = True
+    fmt = weight_format(np.where(mask, w, 0), 12)
+    assert np.abs(w[mask]).max() < 2 ** (fmt.bits - 1 - fmt.frac)  # range holds the max
+    codes = quantize_weights(w, mask, fmt)
+    np.testing.assert_array_equal(codes != 0, mask)
+    err = np.abs(codes * fmt.scale - w)[mask]
+    assert err[1:].max() <= fmt.scale / 2 + 1e-12  # round to nearest
