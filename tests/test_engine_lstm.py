@@ -1,0 +1,191 @@
+"""The integer engine on LSTM / LSTMP stacks with an output layer.
+
+Oracles: the float module itself (through the float datapath: same dataflow, float64), the
+golden per-PE reference loop (the fast path must match it bit for bit), and an error bound
+derived from the formats.
+"""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from lstmforge.compress import compress_model, load
+from lstmforge.compress.artifact import SparseMatrix
+from lstmforge.compress.compressor import float_weights
+from lstmforge.engine import run, saturation_counts, substitute, trace_diff
+from lstmforge.engine.blocks import run_lstm
+from lstmforge.engine.fixed_point import QFormat, SaturationCounter
+from lstmforge.engine.float_datapath import FloatDatapath
+from lstmforge.engine.spmv import spmv_fast, spmv_reference
+from lstmforge.nn import LSTM
+
+
+class _Speechish(nn.Module):
+    def __init__(self, proj: int = 8) -> None:
+        super().__init__()
+        self.rnn = LSTM(5, 16, num_layers=2, proj_size=proj)
+        self.head = nn.Linear(proj or 16, 4)
+
+    def forward(self, x, state=None, lengths=None):
+        y, state = self.rnn(x, state, lengths)
+        return self.head(y), state
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return _Speechish().eval()
+
+
+@pytest.fixture(scope="module")
+def x():
+    return torch.randn(2, 7, 5, generator=torch.Generator().manual_seed(1))
+
+
+@pytest.fixture(scope="module")
+def cm(model, x):
+    return compress_model(model, density=0.5, num_pes=4, calibration=x)
+
+
+def test_float_dataflow_equals_the_module(model, x):
+    """The engine's dataflow with the module's own float weights reproduces the module."""
+    double = _Speechish().double().eval()
+    double.load_state_dict(model.state_dict())
+    from lstmforge.compress.compressor import block_config
+
+    mats, _, vecs = float_weights(double.rnn, "lstm")
+    lengths = np.array([7, 4])
+    h0 = torch.randn(2, 2, 8, dtype=torch.float64) * 0.5
+    c0 = torch.randn(2, 2, 16, dtype=torch.float64)
+    y, (h, c) = run_lstm(
+        FloatDatapath(mats | vecs),
+        block_config(double.rnn, "lstm"),
+        x.double().numpy(),
+        (h0.numpy(), c0.numpy()),
+        lengths,
+    )
+    with torch.no_grad():
+        ref_y, (ref_h, ref_c) = double.rnn(x.double(), (h0, c0), torch.tensor(lengths))
+    np.testing.assert_allclose(y, ref_y.numpy(), atol=1e-12)
+    np.testing.assert_allclose(h, ref_h.numpy(), atol=1e-12)
+    np.testing.assert_allclose(c, ref_c.numpy(), atol=1e-12)
+
+
+def test_fast_path_equals_reference_bit_for_bit(cm, x):
+    lengths = np.array([7, 5])
+    y_ref, (h_ref, c_ref) = run(cm, x, backend="reference", lengths=lengths)
+    y_fast, (h_fast, c_fast) = run(cm, x, backend="fast", lengths=lengths)
+    np.testing.assert_array_equal(y_fast, y_ref)
+    np.testing.assert_array_equal(h_fast, h_ref)
+    np.testing.assert_array_equal(c_fast, c_ref)
+    assert y_ref.shape == (2, 7, 4) and np.all(
+        y_ref[1, 5:] == y_ref[1, 5, 0:4]
+    )  # padded: bias only
+
+
+def test_spmv_fast_equals_reference_when_accumulators_saturate():
+    rng = np.random.default_rng(0)
+    codes = rng.choice([-2048, 0, 2047], size=(12, 300), p=[0.3, 0.2, 0.5])
+    matrix = SparseMatrix.from_codes(codes, QFormat(12, 11), 5, codes.shape)
+    v = rng.choice([-32768, 32767], size=(3, 300)).astype(np.int64)
+    ref_counter, fast_counter = SaturationCounter(), SaturationCounter()
+    ref = spmv_reference(matrix, v, ref_counter, "acc")
+    np.testing.assert_array_equal(spmv_fast(matrix, v, fast_counter, "acc"), ref)
+    assert ref_counter["acc"] == fast_counter["acc"] > 0
+    assert np.any(ref != v @ codes.T)  # clamping mid-sum changed results: the order matters
+
+
+def test_streaming_in_chunks_is_bit_exact(cm, x):
+    y_full, state_full = run(cm, x)
+    y1, state = run(cm, x[:, :3])
+    y2, state = run(cm, x[:, 3:], state)
+    np.testing.assert_array_equal(np.concatenate([y1, y2], axis=1), y_full)
+    np.testing.assert_array_equal(state[1], state_full[1])
+    state = None
+    for t in range(x.shape[1]):  # frame by frame, batch 1
+        y_t, state = run(cm, x[:1, t : t + 1], state)
+        np.testing.assert_array_equal(y_t[0, 0], y_full[0, t])
+
+
+def test_integer_vs_float_within_the_quantization_bound(cm, model, x):
+    """First step from zero state: |y_int - y_float| is bounded by the format steps.
+
+    Against the float-sparse mode (same dequantized weights), the error at step 0 comes from:
+    input rounding (≤ ½ step of the input format, times the row's L1 norm), requantization of
+    each accumulator (½ P step), the LUT units, the cell/hidden rounding and the output layer.
+    """
+    rnn = cm.blocks[0]
+    x0 = x[:, :1]
+    y_int, _ = run(cm, x0)
+    y_flt, _ = run(cm, x0, mode="float-sparse")
+    units = cm.report["activation_unit_error"]
+    lut = max(units["sigmoid"]["max_abs_error"], units["tanh"]["max_abs_error"])
+    half = lambda fmt: 0.5 * fmt.scale  # noqa: E731
+    w_ih = np.abs(rnn.matrices["weight_ih_l0"].dense()).sum(axis=1).max()
+    pre_err = w_ih * half(rnn.formats["input"]) + 2 * half(cm.activation.input_format)
+    gate_err = pre_err + lut + half(cm.activation.output_format)  # slope <= 1
+    cell_err = 2 * gate_err + half(rnn.formats["l0.cell"])
+    h_err = 2 * (cell_err + gate_err) + half(cm.activation.output_format)
+    proj_err = np.abs(rnn.matrices["weight_hr_l0"].dense()).sum(axis=1).max() * h_err + half(
+        rnn.formats["l0.output"]
+    )
+    # layer 1 sees proj_err on its input; the bound grows by the same steps again
+    w1 = np.abs(rnn.matrices["weight_ih_l1"].dense()).sum(axis=1).max()
+    pre1 = w1 * proj_err + 2 * half(cm.activation.input_format)
+    h1 = 2 * (2 * (pre1 + lut) + (pre1 + lut)) + 4 * half(cm.activation.output_format)
+    out1 = np.abs(rnn.matrices["weight_hr_l1"].dense()).sum(axis=1).max() * h1 + half(
+        rnn.formats["l1.output"]
+    )
+    head = cm.blocks[1]
+    bound = np.abs(head.matrices["weight"].dense()).sum(axis=1).max() * out1 + 2 * half(
+        head.formats["output"]
+    )
+    err = np.abs(y_int - y_flt).max()
+    assert 0 < err <= bound
+    # over the whole sequence, and against the dense float model (pruning + quantization)
+    y_all, _ = run(cm, x)
+    y_all_flt, _ = run(cm, x, mode="float-sparse")
+    assert np.abs(y_all - y_all_flt).max() < 5e-3
+
+
+def test_dense_twelve_bit_model_tracks_the_float_module(model, x):
+    cm = compress_model(model, density=1.0, num_pes=2, calibration=x)
+    with torch.no_grad():
+        ref, _ = model(x)
+    y, _ = run(cm, x)
+    assert np.abs(y - ref.numpy()).max() < 5e-3
+
+
+def test_substitute_integer_and_float_sparse(cm, model, x, tmp_path):
+    cm = load(cm.save(tmp_path / "m.lfz"))
+    engine_model = substitute(model, cm)
+    assert type(engine_model.rnn).__name__ == "EngineLSTM" and type(model.rnn) is LSTM
+    with torch.no_grad():
+        y, (h, c) = engine_model(x)
+        ref, (ref_h, ref_c) = model(x)
+    assert y.shape == ref.shape and h.shape == ref_h.shape and c.shape == ref_c.shape
+    assert y.dtype == torch.float32
+    np.testing.assert_array_equal(y.numpy(), run(cm, x)[0].astype(np.float32))
+    assert set(saturation_counts(engine_model)) >= {"rnn.input.quantize", "head.weight.accumulate"}
+    pruned = substitute(model, cm, mode="float-sparse")
+    kept = (cm.blocks[0].matrices["weight_ih_l0"].dense_codes() != 0).mean()
+    assert (pruned.rnn.weight_ih_l0 != 0).float().mean().item() == pytest.approx(kept)
+    with torch.no_grad():
+        y_pruned, _ = pruned(x)
+    assert 0 < np.abs(y_pruned.numpy() - y.numpy()).max() < 5e-3
+
+
+def test_trace_diff_locates_first_disagreement(cm, x):
+    same = trace_diff(cm, x, {"backend": "reference"}, {"backend": "fast"})
+    assert same.first is None and max(same.per_signal.values()) == 0.0
+    diff = trace_diff(cm, x, {"mode": "integer"}, {"mode": "float-sparse"}, atol=1e-9)
+    assert diff.first[0] == 0 and diff.first[1].startswith("rnn.")
+    assert diff.to_dict()["first_disagreement"]["step"] == 0
+
+
+def test_narrow_formats_show_saturation(model, x):
+    cm = compress_model(model, density=0.5, num_pes=4, activation_bits=6)
+    counter = SaturationCounter()
+    run(cm, x * 20, counter=counter)
+    assert counter["rnn.input.quantize"] > 0
