@@ -68,6 +68,7 @@ def train_speech(
         dataset, data_dir, config, batch_size, corpus_utterances, train.seed, timit_test
     )
     datamodule.prepare_data()
+    datamodule.setup("fit")  # reads and checks every file before training starts
     mean, std = datamodule.statistics()
     L.seed_everything(train.seed, verbose=False)
     chosen = named_config(config)
