@@ -66,6 +66,22 @@ def _check_lstm_input(block: Block, x: np.ndarray, state: Any) -> None:
             )
 
 
+def _check_convlstm_input(block: Block, x: np.ndarray | None) -> None:
+    cfg = block.config
+    channels = cfg["in_channels"]
+    if x is None:
+        return
+    if channels == 0:
+        raise InputError(
+            f"engine block {block.name!r}: this ConvLSTM has no input; run it with x=None, "
+            "a state and steps"
+        )
+    frame = cfg["frame_size"] if cfg["peephole"] == "pixel" else None
+    if x.ndim != 5 or x.shape[2] != channels or (frame and list(x.shape[3:]) != frame):
+        where = f"[B, T, {channels}, {', '.join(map(str, frame)) if frame else 'H, W'}]"
+        raise InputError(f"engine block {block.name!r}: expected x {where}, got {list(x.shape)}")
+
+
 def run_block(
     cm: CompressedModel,
     block: Block,
@@ -99,6 +115,7 @@ def run_block(
             )
         return run_lstm(dp, block.config, x, state, lengths)
     x = None if x is None else _array(x, "engine input x")
+    _check_convlstm_input(block, x)
     if state is not None:
         state = [(_array(h, "engine state h"), _array(c, "engine state c")) for h, c in state]
     return run_convlstm(dp, block.config, x, state, steps)
