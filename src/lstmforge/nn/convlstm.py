@@ -32,7 +32,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from lstmforge.errors import InputError
-from lstmforge.nn._validate import check_tensor
+from lstmforge.nn._validate import check_tensor, is_tracing
 
 ConvLSTMState = list[tuple[Tensor, Tensor]]
 PEEPHOLE_KINDS = {True: "pixel", "pixel": "pixel", "channel": "channel", False: None}  # -> kind
@@ -126,8 +126,11 @@ class ConvLSTM(nn.Module):
 
     Bad input (wrong rank, channel count, frame size other than ``frame_size`` with
     per-position peepholes, state shapes, NaN/inf in x or the state) raises
-    :class:`lstmforge.errors.InputError`, a ``ValueError`` naming the expected shape. The value
-    check is skipped while tracing/exporting.
+    :class:`lstmforge.errors.InputError`, a ``ValueError`` naming the expected shape. The checks
+    are skipped while tracing/exporting.
+
+    Export: ``torch.export.export(model, (x,))`` works on the module as is; ``torch.jit.trace``
+    cannot return the list of state pairs, so trace a wrapper that returns ``y`` (or a tuple).
     """
 
     def __init__(
@@ -286,7 +289,7 @@ class ConvLSTM(nn.Module):
     def _initial_state(
         self, state: ConvLSTMState | None, like: Tensor, batch: int, frame: tuple[int, int]
     ) -> ConvLSTMState:
-        if self.peephole == "pixel" and frame != self.frame_size:
+        if self.peephole == "pixel" and not is_tracing() and frame != self.frame_size:
             raise InputError(
                 f"ConvLSTM frame: expected frame size {self.frame_size} (per-position "
                 f"peepholes), got {frame}"
