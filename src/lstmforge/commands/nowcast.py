@@ -139,7 +139,7 @@ def evaluate_command(
 
         module = engine.substitute(module, compress.load(artifact))
     with Progress(console=console, transient=True) as progress:
-        datamodule.setup()
+        datamodule.split("test")
         bar = progress.add_task("evaluating", total=None)
         results, shown = evaluate_all(
             module,

@@ -194,51 +194,43 @@ class NowcastDataModule(L.LightningDataModule):
         self.splits: dict[str, FrameWindows] = {}
         self.zr = (ZR_A_HKO, ZR_B_HKO)  # Z-R constants of the radar data (HDF5 attributes)
 
-    def setup(self, stage: str | None = None) -> None:
-        if self.splits:
-            return
-        c = self.config
-        sources = self._moving_mnist() if c.dataset == "moving-mnist" else self._radar()
-        to_unit = to_unit_function("dBZ" if c.dataset == "radar" else "intensity")
-        for split, (source, seq_len) in sources.items():
-            self.splits[split] = FrameWindows(source, seq_len, c.in_len, c.out_len, to_unit)
+    def split(self, name: str) -> FrameWindows:
+        """The windows of split ``name`` (train, val or test), built on first use."""
+        if name not in self.splits:
+            c = self.config
+            build = self._moving_mnist if c.dataset == "moving-mnist" else self._radar
+            source, seq_len = build(name)
+            to_unit = to_unit_function("dBZ" if c.dataset == "radar" else "intensity")
+            self.splits[name] = FrameWindows(source, seq_len, c.in_len, c.out_len, to_unit)
+        return self.splits[name]
 
-    def _moving_mnist(self) -> dict[str, tuple[FrameSource, int]]:
+    def _moving_mnist(self, name: str) -> tuple[FrameSource, int]:
+        """Train/val sequences from the train digits, test from the test digits (or file)."""
         c = self.config
-        train_digits, test_digits = load_mnist_digits(c.data)
-        seq_len = c.in_len + c.out_len
-        sources: dict[str, tuple[FrameSource, int]] = {
-            "train": (
-                MovingMNIST(train_digits, c.num_train, c.seed, seq_len, c.frame_size),
-                seq_len,
-            ),
-            "val": (
-                MovingMNIST(train_digits, c.num_val, c.seed + 1, seq_len, c.frame_size),
-                seq_len,
-            ),
-            "test": (
-                MovingMNIST(test_digits, c.num_test, c.seed + 2, seq_len, c.frame_size),
-                seq_len,
-            ),
-        }
-        if c.test_file is not None:
+        if name == "test" and c.test_file is not None:
             test = load_mnist_test_seq(c.test_file)
             if test.shape[-1] != c.frame_size:
                 raise InputError(
                     f"{c.test_file}: frames are {test.shape[-1]} px, the model's {c.frame_size}"
                 )
-            sources["test"] = (test, test.shape[1])
-        return sources
+            return test, test.shape[1]
+        train_digits, test_digits = load_mnist_digits(c.data)
+        digits = test_digits if name == "test" else train_digits
+        seq_len = c.in_len + c.out_len
+        count, offset = self._count_and_seed_offset(name)
+        return MovingMNIST(digits, count, c.seed + offset, seq_len, c.frame_size), seq_len
 
-    def _radar(self) -> dict[str, tuple[FrameSource, int]]:
+    def _count_and_seed_offset(self, name: str) -> tuple[int, int]:
+        c = self.config
+        return {"train": (c.num_train, 0), "val": (c.num_val, 1), "test": (c.num_test, 2)}[name]
+
+    def _radar(self, name: str) -> tuple[FrameSource, int]:
+        """Synthetic sequences with a seed per split, or a time-ordered split of the file."""
         c = self.config
         if c.data is None:
             synth = RadarSynthConfig(frame_size=c.frame_size, seq_len=c.in_len + c.out_len)
-            counts = {"train": c.num_train, "val": c.num_val, "test": c.num_test}
-            return {
-                split: (synthetic_radar_dataset(n, c.seed + offset, synth), synth.seq_len)
-                for offset, (split, n) in enumerate(counts.items())
-            }
+            count, offset = self._count_and_seed_offset(name)
+            return synthetic_radar_dataset(count, c.seed + offset, synth), synth.seq_len
         sequences = load_radar_hdf5(c.data)
         self.zr = (sequences.zr_a, sequences.zr_b)
         radar = sequences.dbz
@@ -247,20 +239,15 @@ class NowcastDataModule(L.LightningDataModule):
                 f"{c.data}: frames are {radar.shape[-2]}x{radar.shape[-1]}, expected "
                 f"{c.frame_size}x{c.frame_size} (--frame-size)"
             )
-        bounds = np.cumsum([0, *SPLIT_FRACTIONS]) * len(radar)
-        cuts = [int(round(b)) for b in bounds]
-        names = ("train", "val", "test")
-        sources = {
-            name: (radar[cuts[i] : cuts[i + 1]], radar.shape[1]) for i, name in enumerate(names)
-        }
-        for name, (part, _) in sources.items():
-            if len(part) == 0:
-                raise InputError(f"{c.data}: too few sequences ({len(radar)}) for a {name} split")
-        return sources
+        cuts = [int(round(b)) for b in np.cumsum([0, *SPLIT_FRACTIONS]) * len(radar)]
+        index = ("train", "val", "test").index(name)
+        part = radar[cuts[index] : cuts[index + 1]]
+        if len(part) == 0:
+            raise InputError(f"{c.data}: too few sequences ({len(radar)}) for a {name} split")
+        return part, radar.shape[1]
 
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        self.setup()
-        return DataLoader(self.splits[split], batch_size=self.config.batch_size, shuffle=shuffle)
+    def _loader(self, name: str, shuffle: bool) -> DataLoader:
+        return DataLoader(self.split(name), batch_size=self.config.batch_size, shuffle=shuffle)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", self.config.shuffle)

@@ -80,12 +80,12 @@ def evaluate_all(
     called after each batch (progress bars).
     """
     module.eval()
+    loader = datamodule.test_dataloader()  # loads the data, and with it its Z-R constants
     dataset = module.hparams.data_config["dataset"]
     new_scores, update = _scorer(dataset, datamodule.zr)
     methods = ["model", *(BASELINES if baselines else [])]
     scores = {name: new_scores() for name in methods}
     examples = Examples()
-    loader = datamodule.test_dataloader()
     for done, (past, future) in enumerate(loader, start=1):
         steps = future.shape[1]
         with torch.no_grad():
