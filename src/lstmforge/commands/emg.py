@@ -1,7 +1,224 @@
-"""`lstmforge emg` (not yet registered)."""
+"""`lstmforge emg`: finger kinematics from sEMG (train, evaluate, baselines, stream)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
+from lstmforge.commands._common import (
+    Accelerator,
+    Devices,
+    Epochs,
+    JsonOut,
+    NumNodes,
+    OutDir,
+    Patience,
+    Resume,
+    Seed,
+    console,
+    emit_json,
+    train_config,
+)
+from lstmforge.errors import InputError
+
+emg = typer.Typer(help="Finger kinematics from surface EMG with LE-ConvMN.", no_args_is_help=True)
+
+Dataset = Annotated[str, typer.Option("--dataset", help="synthetic, ninapro-db2 or ninapro-db8.")]
+DataDir = Annotated[
+    Path | None, typer.Option("--data", help="Directory with the NinaPro .mat files.")
+]
+Subjects = Annotated[
+    str | None, typer.Option("--subjects", help="Comma-separated subject numbers (default: all).")
+]
+SyntheticSubjects = Annotated[
+    int, typer.Option("--synthetic-subjects", min=1, help="Synthetic: number of subjects.")
+]
+Electrodes = Annotated[int, typer.Option("--electrodes", help="Synthetic: 12 (DB2) or 16 (DB8).")]
+Repetitions = Annotated[
+    int, typer.Option("--repetitions", min=2, help="Synthetic: repetitions per movement.")
+]
+DataSeed = Annotated[int, typer.Option("--data-seed", help="Synthetic: data seed.")]
+Window = Annotated[int, typer.Option("--window", min=1, help="Envelope frames per window.")]
+Step = Annotated[int, typer.Option("--step", min=1, help="Envelope frames between windows.")]
+EnvelopeRate = Annotated[float, typer.Option("--envelope-rate", help="Envelope frames per second.")]
+DoaMap = Annotated[
+    Path | None, typer.Option("--doa-map", help="DB8: 5x18 glove-to-DoA matrix (.npy or .csv).")
+]
+Checkpoint = Annotated[Path, typer.Option("--checkpoint", help="A checkpoint of `emg train`.")]
+Artifact = Annotated[
+    Path | None, typer.Option("--artifact", help="Evaluate a compressed model (.lfz) instead.")
+]
+Smoothing = Annotated[
+    float, typer.Option("--smoothing", help="Output smoothing alpha in (0, 1]; 1 = off.")
+]
+Deadband = Annotated[
+    float, typer.Option("--deadband", help="Output deadband in target units; 0 = off.")
+]
+
+
+def _int_list(text: str | None, field: str) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise InputError(f"{field}: expected comma-separated integers, got {text!r}") from None
+
+
+def _data_config(
+    dataset: str,
+    subjects: str | None,
+    synthetic_subjects: int,
+    electrodes: int,
+    repetitions: int,
+    data_seed: int,
+    window: int,
+    step: int,
+    envelope_rate: float,
+    doa_map: Path | None,
+):
+    from lstmforge.data.emg_preprocessing import PreprocessConfig
+    from lstmforge.data.emg_synthetic import SyntheticEMGConfig
+    from lstmforge.data.ninapro import load_doa_map
+    from lstmforge.tasks.emg.dataset import EMGDataConfig
+
+    extra = {}
+    if doa_map is not None:
+        extra["doa_map"] = tuple(map(tuple, load_doa_map(doa_map).tolist()))
+    return EMGDataConfig(
+        dataset=dataset,
+        subjects=_int_list(subjects, "--subjects"),
+        synthetic=SyntheticEMGConfig(
+            n_subjects=synthetic_subjects,
+            n_electrodes=electrodes,
+            n_repetitions=repetitions,
+            seed=data_seed,
+        ),
+        preprocess=PreprocessConfig(window=window, step=step, envelope_rate=envelope_rate),
+        **extra,
+    )
+
+
+def _print_report(report: dict, title: str) -> None:
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in ("subject", "CC", "NRMSE", "RMSE", "R²", "MAE"):
+        table.add_column(column, justify="right")
+    for subject, v in report["subjects"].items():
+        table.add_row(subject, *(f"{v[m]:.3f}" for m in ("cc", "nrmse", "rmse", "r2", "mae")))
+    s = report["summary"]
+    table.add_row(
+        "mean ± std",
+        *(f"{s[m]:.3f} ± {s[m + '_std']:.3f}" for m in ("cc", "nrmse", "rmse", "r2", "mae")),
+    )
+    console.print(table)
+
+
+@emg.command("train")
+def train(
+    out: OutDir,
+    dataset: Dataset = "synthetic",
+    data: DataDir = None,
+    arch: Annotated[str, typer.Option("--arch", help="le-convmn or lstm.")] = "le-convmn",
+    hidden: Annotated[
+        str | None, typer.Option("--hidden", help="Hidden sizes per layer, e.g. 64,32,10.")
+    ] = None,
+    epochs: Epochs = 10,
+    seed: Seed = 0,
+    lr: Annotated[float, typer.Option("--lr", help="Adam learning rate.")] = 1e-3,
+    chunk: Annotated[int, typer.Option("--chunk", min=1, help="Windows per sequence.")] = 16,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 8,
+    subjects: Subjects = None,
+    synthetic_subjects: SyntheticSubjects = 5,
+    electrodes: Electrodes = 12,
+    repetitions: Repetitions = 6,
+    data_seed: DataSeed = 0,
+    window: Window = 10,
+    step: Step = 5,
+    envelope_rate: EnvelopeRate = 50.0,
+    doa_map: DoaMap = None,
+    devices: Devices = 1,
+    num_nodes: NumNodes = 1,
+    accelerator: Accelerator = "auto",
+    resume: Resume = False,
+    patience: Patience = 5,
+    limit_train_batches: Annotated[
+        int | None, typer.Option("--limit-train-batches", help="Smoke runs: batches per epoch.")
+    ] = None,
+    json: JsonOut = None,
+) -> None:
+    """Train LE-ConvMN (or the LSTM baseline) and score it on the held-out repetitions."""
+    from lstmforge.tasks.emg.train import train_emg
+
+    data_cfg = _data_config(
+        dataset, subjects, synthetic_subjects, electrodes, repetitions, data_seed,
+        window, step, envelope_rate, doa_map,
+    )  # fmt: skip
+    cfg = train_config(
+        out, epochs, seed, devices, num_nodes, accelerator, resume, patience,
+        limit_train_batches=limit_train_batches,
+    )  # fmt: skip
+    result, report = train_emg(
+        data_cfg, data, cfg, arch=arch, hidden=_int_list(hidden, "--hidden"), lr=lr,
+        chunk=chunk, batch_size=batch_size,
+    )  # fmt: skip
+    _print_report(report, f"{arch} on {dataset}: test repetitions")
+    console.print(f"best checkpoint: {result.best_checkpoint}  ({result.seconds:.0f} s)")
+    emit_json(json, report)
+
+
+def _load(checkpoint: Path, artifact: Path | None, data: Path | None):
+    from lstmforge.tasks import get_task
+
+    spec = get_task("emg")
+    module = spec.load_module(checkpoint)
+    if artifact is not None:
+        from lstmforge import compress, engine
+
+        module = engine.substitute(module, compress.load(artifact))
+    return module, spec.build_datamodule(dict(module.hparams), data)
+
+
+@emg.command("evaluate")
+def evaluate(
+    checkpoint: Checkpoint,
+    data: DataDir = None,
+    artifact: Artifact = None,
+    smoothing: Smoothing = 1.0,
+    deadband: Deadband = 0.0,
+    plots: Annotated[
+        Path | None, typer.Option("--plots", help="Directory for per-subject trajectory plots.")
+    ] = None,
+    json: JsonOut = None,
+) -> None:
+    """Per-subject and per-joint CC, RMSE, NRMSE, R², MAE on the test repetitions."""
+    from lstmforge.tasks.emg.evaluate import metrics_report, predict_subject
+    from lstmforge.tasks.emg.plots import plot_joint_cc, plot_trajectories
+
+    module, datamodule = _load(checkpoint, artifact, data)
+    pre = datamodule.cfg.preprocess
+    predictions = [
+        predict_subject(module, s, pre, alpha=smoothing, deadband=deadband)
+        for s in datamodule.subjects
+    ]
+    report = metrics_report(predictions) | {
+        "checkpoint": str(checkpoint),
+        "artifact": None if artifact is None else str(artifact),
+        "smoothing": smoothing,
+        "deadband": deadband,
+    }
+    _print_report(report, f"{module.hparams.arch}: test repetitions")
+    if plots is not None:
+        for p in predictions:
+            plot_trajectories(p, plots / f"subject{p.subject}_trajectories.png")
+        plot_joint_cc(report, plots / "cc_per_joint.png")
+        console.print(f"plots in {plots}")
+    emit_json(json, report)
+
 
 def register(app: typer.Typer) -> None:
-    """Add the `emg` command(s) to the root app."""
+    """Add the `emg` command group to the root app."""
+    app.add_typer(emg, name="emg")

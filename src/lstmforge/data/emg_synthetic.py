@@ -1,0 +1,256 @@
+"""Synthetic forearm sEMG with known finger kinematics (NinaPro-like protocol).
+
+The generative model, stage by stage (every random draw comes from one seeded generator, so a
+seed fixes the whole data set):
+
+1. **Kinematics.** Ten joint angles (:data:`JOINT_NAMES`, degrees). Each movement of
+   :data:`MOVEMENTS` is a target posture (fraction of each joint's range); single-finger
+   flexions include the enslaving of neighbouring fingers (Zatsiorsky et al., 2000). A
+   repetition is rest → minimum-jerk ramp (Flash & Hogan, 1985) → hold → ramp back → rest,
+   with jittered durations and amplitude. As in NinaPro, each movement is repeated
+   ``n_repetitions`` times before the next one; the labels follow NinaPro's ``stimulus`` /
+   ``repetition`` (0 = rest).
+2. **Muscle activations.** Twelve muscles (:data:`MUSCLES`): a flexor and an extensor per
+   digit, a thumb abductor/opposer and a wrist stabiliser. A flexor's drive grows with its
+   digit's flexion and flexion velocity, an extensor's with extension velocity plus a
+   subject-specific co-contraction fraction of its antagonist; the stabiliser follows the
+   overall grip effort. Drives pass through first-order activation dynamics (time constant
+   ~40 ms) and lead the kinematics by an electromechanical delay of ~50-80 ms (Cavanagh &
+   Komi, 1979): EMG at time t reflects the posture at t + delay.
+3. **Muscle sEMG.** Activation-modulated band-limited Gaussian noise (the interference pattern
+   of many motor units; De Luca, 1979): white noise through a 2nd-order band-pass whose centre
+   varies per muscle (60-140 Hz), times the activation, plus a small tonic floor.
+4. **Volume conduction.** A circular forearm cross-section: ``n_electrodes`` (12 as in DB2,
+   16 as in DB8) equally spaced on the skin, the muscles at anatomical angles and depths.
+   The gain from muscle m to electrode e decays with their distance d as
+   ``(1 + (d/λ)^2)^-1.5`` (a dipole-like fall-off); λ (tissue/fat spread) and the angular
+   placement of the armband differ per subject, and muscle positions are jittered per
+   subject — so every subject has a different mixing matrix and neighbouring electrodes see
+   crosstalk from the same muscles.
+5. **Measurement.** White amplifier noise, power-line interference at 50 Hz and 150 Hz with a
+   random amplitude and phase per channel, and a slow baseline wander.
+
+This is a deliberately simple, documented model, not a physiological simulator: what matters
+for the task is that the map from EMG to kinematics is non-linear (rectification, velocity
+terms, co-contraction), delayed, subject-specific and corrupted the way real recordings are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import signal
+
+from lstmforge.data.emg_recording import EMGRecording
+from lstmforge.errors import InputError
+
+JOINT_NAMES = (
+    "thumb_rotation",
+    "thumb_flexion",
+    "index_mcp",
+    "index_pip",
+    "middle_mcp",
+    "middle_pip",
+    "ring_mcp",
+    "ring_pip",
+    "little_mcp",
+    "little_pip",
+)
+# joint range of motion in degrees, same order as JOINT_NAMES
+JOINT_RANGE_DEG = np.array([60, 55, 90, 100, 90, 100, 90, 100, 90, 100], dtype=np.float64)
+# which joints belong to which digit (thumb, index, middle, ring, little)
+DIGIT_JOINTS = ((1,), (2, 3), (4, 5), (6, 7), (8, 9))
+
+# target postures as fractions of each joint's range (JOINT_NAMES order)
+MOVEMENTS: dict[str, tuple[float, ...]] = {
+    "thumb_flexion": (0.3, 1.0, 0, 0, 0, 0, 0, 0, 0, 0),
+    "thumb_opposition": (1.0, 0.4, 0, 0, 0, 0, 0, 0, 0, 0),
+    "index_flexion": (0, 0.05, 1.0, 0.8, 0.2, 0.15, 0.05, 0.05, 0, 0),
+    "middle_flexion": (0, 0, 0.2, 0.15, 1.0, 0.8, 0.3, 0.25, 0.05, 0.05),
+    "ring_flexion": (0, 0, 0.05, 0.05, 0.3, 0.25, 1.0, 0.8, 0.4, 0.3),
+    "little_flexion": (0, 0, 0, 0, 0.05, 0.05, 0.35, 0.3, 1.0, 0.8),
+    "power_grasp": (0.6, 0.7, 0.9, 0.9, 0.9, 0.95, 0.9, 0.95, 0.85, 0.9),
+    "pinch": (0.8, 0.5, 0.6, 0.55, 0.1, 0.1, 0.05, 0.05, 0.05, 0.05),
+    "tripod": (0.7, 0.5, 0.55, 0.5, 0.55, 0.5, 0.15, 0.1, 0.1, 0.1),
+}
+
+# (name, angle on the cross-section in degrees [0 = dorsal], relative depth 0..1)
+MUSCLES = (
+    ("flexor_pollicis_longus", 235.0, 0.65),
+    ("flexor_index", 200.0, 0.35),
+    ("flexor_middle", 185.0, 0.45),
+    ("flexor_ring", 165.0, 0.4),
+    ("flexor_little", 145.0, 0.35),
+    ("extensor_pollicis", 300.0, 0.45),
+    ("extensor_index", 330.0, 0.4),
+    ("extensor_middle", 0.0, 0.3),
+    ("extensor_ring", 25.0, 0.3),
+    ("extensor_little", 50.0, 0.35),
+    ("abductor_pollicis", 275.0, 0.3),
+    ("wrist_stabiliser", 100.0, 0.25),
+)
+
+
+@dataclass(frozen=True)
+class SyntheticEMGConfig:
+    """Size and protocol of the synthetic data set (see the module docstring for the model)."""
+
+    n_subjects: int = 5
+    n_electrodes: int = 12
+    n_repetitions: int = 6
+    movements: tuple[str, ...] = tuple(MOVEMENTS)
+    fs: float = 2000.0
+    rest_s: float = 1.5
+    hold_s: float = 1.5
+    ramp_s: float = 0.6
+    noise_level: float = 0.03
+    powerline_hz: float = 50.0
+    seed: int = 0
+
+    def validate(self) -> None:
+        """Reject impossible settings, naming the field."""
+        if self.n_subjects < 1:
+            raise InputError(f"n_subjects must be >= 1, got {self.n_subjects}")
+        if self.n_electrodes < 4:
+            raise InputError(f"n_electrodes must be >= 4, got {self.n_electrodes}")
+        if self.n_repetitions < 1:
+            raise InputError(f"n_repetitions must be >= 1, got {self.n_repetitions}")
+        unknown = [m for m in self.movements if m not in MOVEMENTS]
+        if unknown or not self.movements:
+            raise InputError(f"movements must be a non-empty subset of {list(MOVEMENTS)}")
+        if self.fs < 1000:
+            raise InputError(f"fs must be >= 1000 Hz for sEMG, got {self.fs}")
+        if min(self.rest_s, self.hold_s, self.ramp_s) <= 0:
+            raise InputError("rest_s, hold_s and ramp_s must be positive")
+
+
+def minimum_jerk(tau: np.ndarray) -> np.ndarray:
+    """Minimum-jerk profile s(τ) = 10τ³ − 15τ⁴ + 6τ⁵ on τ ∈ [0, 1] (Flash & Hogan, 1985)."""
+    tau = np.clip(tau, 0.0, 1.0)
+    return tau**3 * (10.0 - 15.0 * tau + 6.0 * tau**2)
+
+
+def movement_trajectories(
+    cfg: SyntheticEMGConfig, rng: np.random.Generator, amplitude: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Joint angles [N, 10] in degrees, ``stimulus`` [N] and ``repetition`` [N] labels.
+
+    ``amplitude`` [10] is the subject's fraction of the nominal range of motion.
+    """
+    angles, stimulus, repetition = [], [], []
+    for m, name in enumerate(cfg.movements, start=1):
+        posture = np.asarray(MOVEMENTS[name]) * JOINT_RANGE_DEG * amplitude
+        for rep in range(1, cfg.n_repetitions + 1):
+            jitter = rng.uniform(0.8, 1.2, size=4)
+            rest_a, ramp, hold, rest_b = (
+                cfg.rest_s / 2 * jitter[0],
+                cfg.ramp_s * jitter[1],
+                cfg.hold_s * jitter[2],
+                cfg.rest_s / 2 * jitter[3],
+            )
+            n = [int(round(d * cfg.fs)) for d in (rest_a, ramp, hold, ramp, rest_b)]
+            level = np.concatenate(
+                [
+                    np.zeros(n[0]),
+                    minimum_jerk(np.arange(n[1]) / n[1]),
+                    np.ones(n[2]),
+                    1.0 - minimum_jerk(np.arange(n[3]) / n[3]),
+                    np.zeros(n[4]),
+                ]
+            )
+            scale = posture * rng.uniform(0.85, 1.05)
+            angles.append(level[:, None] * scale[None, :])
+            active = np.zeros(level.size, dtype=np.int64)
+            active[n[0] : n[0] + n[1] + n[2] + n[3]] = 1
+            stimulus.append(active * m)
+            repetition.append(active * rep)
+    return np.concatenate(angles), np.concatenate(stimulus), np.concatenate(repetition)
+
+
+def muscle_activations(
+    angles: np.ndarray, fs: float, cocontraction: float, delay_s: float
+) -> np.ndarray:
+    """Activations [N, 12] in 0..1 from joint angles [N, 10] (stage 2 of the model)."""
+    flexion = np.stack(
+        [angles[:, list(j)].mean(axis=1) / JOINT_RANGE_DEG[list(j)].mean() for j in DIGIT_JOINTS],
+        axis=1,
+    )  # [N, 5] in 0..1
+    velocity = np.gradient(flexion, axis=0) * fs  # range fractions per second
+    rotation = angles[:, 0] / JOINT_RANGE_DEG[0]
+    flexors = 0.7 * flexion + 0.25 * np.maximum(velocity, 0.0)
+    extensors = 0.35 * np.maximum(-velocity, 0.0) + cocontraction * flexors + 0.05 * flexion
+    abductor = 0.6 * rotation + 0.2 * np.maximum(np.gradient(rotation) * fs, 0.0)
+    stabiliser = 0.5 * flexors.mean(axis=1)
+    drive = np.concatenate([flexors, extensors, abductor[:, None], stabiliser[:, None]], axis=1)
+    # electromechanical delay: EMG at t reflects the drive for the posture at t + delay
+    shift = int(round(delay_s * fs))
+    drive = np.concatenate([drive[shift:], np.repeat(drive[-1:], shift, axis=0)])
+    # first-order activation dynamics, tau = 40 ms
+    alpha = 1.0 - np.exp(-1.0 / (0.04 * fs))
+    activation = signal.lfilter([alpha], [1.0, alpha - 1.0], drive, axis=0)
+    return np.clip(activation, 0.0, 1.0)
+
+
+def mixing_matrix(n_electrodes: int, rng: np.random.Generator) -> np.ndarray:
+    """Volume-conduction gains [n_electrodes, 12] for one subject (stage 4 of the model)."""
+    band_offset = np.deg2rad(rng.uniform(-20.0, 20.0))
+    spread = rng.uniform(0.35, 0.6)
+    theta_e = 2.0 * np.pi * np.arange(n_electrodes) / n_electrodes + band_offset
+    angle_m = np.deg2rad(np.array([m[1] for m in MUSCLES]) + rng.normal(0.0, 8.0, len(MUSCLES)))
+    radius_m = 1.0 - np.array([m[2] for m in MUSCLES]) * rng.uniform(0.9, 1.1, len(MUSCLES))
+    electrodes = np.stack([np.cos(theta_e), np.sin(theta_e)], axis=1)
+    muscles = np.stack([radius_m * np.cos(angle_m), radius_m * np.sin(angle_m)], axis=1)
+    distance = np.linalg.norm(electrodes[:, None, :] - muscles[None, :, :], axis=2)
+    gain = (1.0 + (distance / spread) ** 2) ** -1.5
+    return gain * rng.uniform(0.7, 1.3, size=(1, len(MUSCLES)))
+
+
+def muscle_emg(activation: np.ndarray, fs: float, rng: np.random.Generator) -> np.ndarray:
+    """Activation-modulated band-limited noise [N, 12] (stage 3 of the model)."""
+    n, m = activation.shape
+    sources = np.empty((n, m))
+    for k in range(m):
+        centre = rng.uniform(60.0, 140.0)
+        sos = signal.butter(2, [centre / 2.0, centre * 2.0], btype="bandpass", fs=fs, output="sos")
+        sources[:, k] = signal.sosfilt(sos, rng.standard_normal(n))
+    sources /= sources.std(axis=0, keepdims=True)
+    return sources * (activation + 0.02)
+
+
+def generate_subject(cfg: SyntheticEMGConfig, subject: int) -> EMGRecording:
+    """The continuous recording of one synthetic subject (``subject`` counts from 1)."""
+    cfg.validate()
+    rng = np.random.default_rng([cfg.seed, subject])
+    amplitude = rng.uniform(0.8, 1.0, size=len(JOINT_NAMES))
+    angles, stimulus, repetition = movement_trajectories(cfg, rng, amplitude)
+    activation = muscle_activations(
+        angles, cfg.fs, cocontraction=rng.uniform(0.15, 0.35), delay_s=rng.uniform(0.05, 0.08)
+    )
+    sources = muscle_emg(activation, cfg.fs, rng)
+    emg = sources @ mixing_matrix(cfg.n_electrodes, rng).T
+    n = emg.shape[0]
+    t = np.arange(n) / cfg.fs
+    scale = emg.std()
+    for harmonic, amp in ((1, 0.3), (3, 0.1)):
+        a = amp * scale * rng.uniform(0.3, 1.0, size=cfg.n_electrodes)
+        phase = rng.uniform(0.0, 2.0 * np.pi, size=cfg.n_electrodes)
+        emg += a * np.sin(2.0 * np.pi * harmonic * cfg.powerline_hz * t[:, None] + phase)
+    wander = rng.uniform(0.1, 0.5, size=cfg.n_electrodes)
+    emg += 0.2 * scale * np.sin(2.0 * np.pi * wander * t[:, None] + rng.uniform(0, 6.3))
+    emg += cfg.noise_level * scale * rng.standard_normal(emg.shape)
+    return EMGRecording(
+        emg=emg.astype(np.float32),
+        kinematics=angles.astype(np.float32),
+        stimulus=stimulus,
+        repetition=repetition,
+        fs=cfg.fs,
+        joint_names=JOINT_NAMES,
+        source=f"synthetic subject {subject} (seed {cfg.seed})",
+    )
+
+
+def generate_dataset(cfg: SyntheticEMGConfig) -> dict[int, list[EMGRecording]]:
+    """All subjects: ``{subject: [recording]}`` (one continuous recording per subject)."""
+    cfg.validate()
+    return {s: [generate_subject(cfg, s)] for s in range(1, cfg.n_subjects + 1)}

@@ -1,0 +1,96 @@
+"""Lightning data for sEMG regression: chunks of consecutive long-exposure windows.
+
+A training example is a chunk of ``chunk`` consecutive windows ([T, 1, C, W] images and the
+[T, J] normalised targets at each window's last frame) lying entirely inside one contiguous
+run of training frames, so no input frame of a validation or test repetition is ever seen in
+training. The recurrent state starts at zero at every chunk (truncated back-propagation through
+time); evaluation then carries it through whole recordings (``evaluate``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from lstmforge.data.emg_preprocessing import long_exposure_images
+from lstmforge.data.emg_splits import TRAIN, VAL
+from lstmforge.errors import InputError
+from lstmforge.tasks.emg.dataset import EMGDataConfig, SubjectFeatures, build_features
+
+
+def contiguous_runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """Half-open ``(start, stop)`` index ranges where ``mask`` is True."""
+    padded = np.concatenate([[False], mask.astype(bool), [False]])
+    edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
+    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+
+
+class WindowChunks(Dataset):
+    """Chunks of ``chunk`` consecutive windows from the frames of one split."""
+
+    def __init__(
+        self, subjects: list[SubjectFeatures], code: int, window: int, step: int, chunk: int
+    ) -> None:
+        self.window, self.step, self.chunk = window, step, chunk
+        self.recordings = [r for s in subjects for r in s.recordings]
+        span = (chunk - 1) * step + window  # frames covered by one chunk
+        self.index: list[tuple[int, int]] = []
+        for r, recording in enumerate(self.recordings):
+            for start, stop in contiguous_runs(recording.split == code):
+                self.index.extend((r, f) for f in range(start, stop - span + 1, chunk * step))
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        r, first = self.index[i]
+        recording = self.recordings[r]
+        last = first + (self.chunk - 1) * self.step + self.window
+        images = long_exposure_images(recording.frames[first:last], self.window, self.step)
+        ends = np.arange(first + self.window - 1, last, self.step)
+        x = torch.from_numpy(np.ascontiguousarray(images)).unsqueeze(1)  # [T, 1, C, W]
+        return x, torch.from_numpy(recording.targets[ends])
+
+
+class EMGDataModule(L.LightningDataModule):
+    """Train/val chunks of the selected subjects; ``subjects`` holds the full features."""
+
+    def __init__(
+        self, cfg: EMGDataConfig, data_dir: Path | None, chunk: int = 16, batch_size: int = 8
+    ) -> None:
+        super().__init__()
+        if chunk < 1 or batch_size < 1:
+            raise InputError(f"chunk and batch_size must be >= 1, got {chunk}, {batch_size}")
+        self.cfg, self.data_dir = cfg, data_dir
+        self.chunk, self.batch_size = chunk, batch_size
+        self.subjects = build_features(cfg, data_dir)
+        pre = cfg.preprocess
+        self.train_set = WindowChunks(self.subjects, TRAIN, pre.window, pre.step, chunk)
+        self.val_set = WindowChunks(self.subjects, VAL, pre.window, pre.step, chunk)
+        if len(self.train_set) == 0:
+            raise InputError(
+                f"no training chunk of {chunk} windows fits in the training repetitions; "
+                "use a smaller --chunk or --window"
+            )
+
+    @property
+    def n_channels(self) -> int:
+        """EMG channels C."""
+        return int(self.subjects[0].recordings[0].frames.shape[1])
+
+    @property
+    def n_outputs(self) -> int:
+        """Regressed joints J."""
+        return int(self.subjects[0].recordings[0].targets.shape[1])
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        # with no validation repetitions, validate on the training chunks (documented)
+        data = self.val_set if len(self.val_set) else self.train_set
+        return DataLoader(data, batch_size=self.batch_size * 4)

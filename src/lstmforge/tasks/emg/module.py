@@ -1,0 +1,62 @@
+"""The Lightning module that trains either regressor with the MSE loss.
+
+Loss: mean squared error on per-subject standardised joint angles, averaged over joints and
+windows (Guo et al., 2021, train with MSE). Optimiser: Adam (Kingma & Ba, 2015).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+from torch.nn import functional as F
+
+from lstmforge.tasks.emg.networks import build_network
+
+DEFAULT_HIDDEN = {"le-convmn": (64, 32, 10), "lstm": (128, 128)}
+
+
+class EMGRegressor(L.LightningModule):
+    """``forward(x [B, T, 1, C, W], state) -> (y [B, T, J], state)``; hparams rebuild it.
+
+    ``hidden=None`` takes :data:`DEFAULT_HIDDEN` of the architecture. ``data`` is the :class:`~lstmforge.tasks.emg.dataset.EMGDataConfig` as a dict, kept in
+    the checkpoint so evaluation can rebuild the same data.
+    """
+
+    def __init__(
+        self,
+        n_channels: int,
+        window: int,
+        n_outputs: int,
+        data: dict[str, Any],
+        arch: str = "le-convmn",
+        hidden: tuple[int, ...] | None = None,
+        lr: float = 1e-3,
+        chunk: int = 16,
+        batch_size: int = 8,
+        task: str = "emg",
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        hidden = hidden or DEFAULT_HIDDEN.get(arch, ())
+        self.net = build_network(arch, n_channels, window, n_outputs, hidden)
+
+    def forward(self, x: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
+        return self.net(x, state)
+
+    def _loss(self, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        x, y = batch
+        prediction, _ = self(x)
+        return F.mse_loss(prediction, y)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], _: int) -> torch.Tensor:
+        loss = self._loss(batch)
+        self.log("train_loss", loss, prog_bar=True)
+        return loss
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], _: int) -> None:
+        self.log("val_loss", self._loss(batch), prog_bar=True)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
