@@ -159,3 +159,28 @@ def test_single_layer_single_pe_frame_by_hand():
     second = first + 1 + config.mac_latency + chain
     assert timing.frame_done[1] == second
     assert timing.total_cycles == second
+
+
+def test_imbalance_stalls_land_on_the_light_pes_only():
+    # 4 PEs; PE 0 owns 3 nonzeros per column of the gate matrices, the others 1: with a 1-deep
+    # FIFO every column broadcast waits for PE 0, so PEs 1-3 stall 2 cycles per column on load
+    # imbalance and PE 0 never stalls on it.
+    config = load_preset("ese-ku060").replace(
+        pes_per_channel=4, fifo_depth=1, weight_storage="onchip", onchip_weight_kib=1
+    )
+    hidden = 4  # 16 gate rows: PE p owns rows p, p + 4, p + 8, p + 12
+    w_ih = np.zeros((16, 6), dtype=np.int64)
+    w_ih[[0, 4, 8], :] = 1  # PE 0: 3 entries per column
+    w_ih[[1, 2, 3], :] = 1  # PEs 1-3: 1 entry per column
+    w_hh = np.zeros((16, hidden), dtype=np.int64)
+    w_hh[[0, 4, 8, 1, 2, 3], :] = 1
+    layer = LayerStructure(
+        PEMatrix.from_codes("w_ih", w_ih, 4), PEMatrix.from_codes("w_hh", w_hh, 4), None, True
+    )
+    timing = simulate_timing([layer], config, frames=1)
+    imbalance = timing.pe_stalls["load_imbalance"]
+    assert imbalance[0] == 0
+    # x columns: 6 columns, each 2 stalled cycles after the first (FIFO depth 1 lets one run ahead)
+    assert np.all(imbalance[1:] >= 2 * (6 - 1))
+    np.testing.assert_array_equal(imbalance[1:], imbalance[1])
+    assert timing.pe_busy["useful"].tolist() == [30, 10, 10, 10]

@@ -6,9 +6,10 @@ circuit of :func:`lstmforge.engine.activation_units.lut_lookup`: the input code 
 ``index_bits`` bits of ``u`` address the table, the low ``s = bits - index_bits`` bits are the
 remainder ``r``. Without interpolation the output is ``T[k]``; with it the table has one more
 entry and the output is ``sat(T[k] + shift_round((T[k+1] - T[k]) * r, s))`` (one multiply, one
-add). The table contents come from the model's activation-unit description.
+add). The table contents come from the model's activation-unit description; each ROM word holds
+``T[k]`` and the slope ``T[k+1] - T[k]``, so one read port (one block RAM) serves a lookup.
 
-Two pipeline stages: the table read (registered ROM ports), then the interpolation (registered
+Two pipeline stages: the table read (registered ROM port), then the interpolation (registered
 output). A new input can enter every cycle; ``y.valid`` follows ``x.valid`` two cycles later.
 """
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 from amaranth.hdl import Module, Signal, signed, unsigned
-from amaranth.lib import stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -58,28 +59,31 @@ class LUTActivationUnit(wiring.Component):
         bits, out_bits = cfg.input_format.bits, cfg.output_format.bits
         low_bits = bits - cfg.index_bits
         m = Module()
-        m.submodules.table = table = Memory(
-            shape=signed(out_bits), depth=len(self.table), init=[int(v) for v in self.table]
-        )
+        bins = 1 << cfg.index_bits
+        entry = data.StructLayout({"base": signed(out_bits), "slope": signed(out_bits + 1)})
+        if cfg.interpolate:
+            init = [
+                {"base": int(base), "slope": int(after - base)}
+                for base, after in zip(self.table[:-1], self.table[1:], strict=True)
+            ]
+        else:
+            init = [{"base": int(base), "slope": 0} for base in self.table]
+        m.submodules.table = table = Memory(shape=entry, depth=bins, init=init)
 
+        # Stage 1: one table read (T[k] and T[k+1] - T[k] in one word); remainder travels along.
         offset = Signal(unsigned(bits))
         m.d.comb += offset.eq(self.x.payload.as_unsigned() ^ (1 << (bits - 1)))
-        index = offset[low_bits:]
-
-        # Stage 1: table read; the remainder and valid travel alongside.
-        left = table.read_port()
+        read = table.read_port()
         remainder = Signal(unsigned(low_bits))
         read_valid = Signal()
-        m.d.comb += left.addr.eq(index)
+        m.d.comb += read.addr.eq(offset[low_bits:])
         m.d.sync += [remainder.eq(offset[:low_bits]), read_valid.eq(self.x.valid)]
 
         # Stage 2: interpolation (or the plain entry); registered output.
         if cfg.interpolate:
-            right = table.read_port()
-            m.d.comb += right.addr.eq(index + 1)
-            slope = right.data - left.data
-            result = saturate(left.data + shift_round(slope * remainder, low_bits), out_bits)
+            step = shift_round(read.data.slope * remainder, low_bits)
+            result = saturate(read.data.base + step, out_bits)
         else:
-            result = left.data
+            result = read.data.base
         m.d.sync += [self.y.payload.eq(result), self.y.valid.eq(read_valid)]
         return m

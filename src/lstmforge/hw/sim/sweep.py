@@ -20,6 +20,10 @@ from lstmforge.hw.sim.simulate import layer_structures, lstm_blocks
 from lstmforge.hw.sim.structure import LayerStructure, PEMatrix
 from lstmforge.hw.sim.timing import simulate_timing
 
+DENSITY_TOLERANCE = 0.05
+"""A sweep density may exceed a matrix's stored density by this fraction (weights quantized to
+zero); it then keeps every stored weight."""
+
 
 def repartition(
     layers: list[LayerStructure], density: float, num_pes: int, balanced: bool = True
@@ -31,7 +35,7 @@ def repartition(
             return None
         codes = m.to_dense()
         kept = (codes != 0).mean()
-        if density > kept + 1e-9:
+        if density > kept * (1 + DENSITY_TOLERANCE):
             raise InputError(
                 f"sweep density {density}: {m.name} has only {kept:.3f} of its weights left"
             )
@@ -87,6 +91,7 @@ def sweep(
                         "total_pes": num_pes,
                         "memory_bandwidth_gbs": bandwidth,
                         "cycles_per_frame": cycles,
+                        "weight_bytes_per_frame": timing.weight_bytes_per_frame,
                         "latency_us_per_frame": cycles / config.clock_mhz,
                         "pe_utilisation": useful / (cycles * num_pes),
                         "gops_dense_equivalent": 2

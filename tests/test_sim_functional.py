@@ -1,0 +1,95 @@
+"""The simulated channels compute exactly what the integer engine computes."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from lstmforge.compress import compress_model, load
+from lstmforge.engine import run
+from lstmforge.errors import InputError
+from lstmforge.hw import load_preset, simulate
+from lstmforge.nn import LSTM
+
+
+class Stack(nn.Module):
+    """Two one-layer LSTMP blocks in a row (the speech model's layout) and a linear head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList([LSTM(5, 12, proj_size=6), LSTM(6, 12, proj_size=6)])
+        self.head = nn.Linear(6, 3)
+
+    def forward(self, x):
+        for layer in self.layers:
+            x, _ = layer(x)
+        return self.head(x)
+
+
+def _model(kind: str) -> nn.Module:
+    if kind == "lstmp-2layer":
+        return LSTM(5, 16, num_layers=2, proj_size=8)
+    if kind == "lstm-no-peephole":
+        return LSTM(5, 12, peephole=False)
+    return Stack()
+
+
+def _engine_lstm_output(cm, x):
+    """The engine's output of the LSTM blocks (without a host-side linear head)."""
+    if any(b.kind == "linear" for b in cm.blocks):
+        y = x
+        for block in cm.blocks:
+            if block.kind == "lstm":
+                from lstmforge.engine import run_block
+
+                y, _ = run_block(cm, block, y)
+        return y
+    return run(cm, x)[0]
+
+
+@pytest.mark.parametrize("kind", ["lstmp-2layer", "lstm-no-peephole", "stack"])
+@pytest.mark.parametrize("density", [0.15, 0.5])
+def test_bit_exact_with_the_engine(kind, density, tmp_path):
+    torch.manual_seed(len(kind))
+    model = _model(kind)
+    with torch.no_grad():  # peepholes start at zero; give them values so they are exercised
+        for name, param in model.named_parameters():
+            if "weight_c" in name:
+                param.uniform_(-0.5, 0.5)
+    calibration = torch.randn(2, 12, 5)
+    cm = compress_model(model, density=density, num_pes=4, calibration=calibration)
+    cm = load(cm.save(tmp_path / "m.lfz"))
+    x = np.random.default_rng(3).standard_normal((3, 12, 5)) * 2
+    config = load_preset("ese-ku060").replace(pes_per_channel=4, channels=3)
+    report = simulate(cm, config, x)
+    expected = _engine_lstm_output(cm, x)
+    assert report.outputs.shape == expected.shape
+    np.testing.assert_array_equal(report.outputs, expected)
+    assert np.abs(expected).max() > 0
+
+
+def test_frames_as_a_count_use_seeded_inputs():
+    torch.manual_seed(0)
+    cm = compress_model(LSTM(4, 8, proj_size=4), density=0.5, num_pes=2)
+    config = load_preset("ese-ku060").replace(pes_per_channel=2, channels=2)
+    first, second = simulate(cm, config, 6), simulate(cm, config, 6)
+    np.testing.assert_array_equal(first.outputs, second.outputs)
+    assert first.outputs.shape == (2, 6, 4)
+    assert first.to_dict()["frames"] == 6 and "outputs" not in first.to_dict()
+
+
+def test_configuration_must_fit_the_artifact():
+    torch.manual_seed(0)
+    cm = compress_model(LSTM(4, 8, proj_size=4), density=0.5, num_pes=2)
+    preset = load_preset("ese-ku060")
+    with pytest.raises(InputError, match="interleaved over 2 PEs"):
+        simulate(cm, preset, 3)
+    fits = preset.replace(pes_per_channel=2)
+    with pytest.raises(InputError, match="weight_bits=8"):
+        simulate(cm, fits.replace(weight_bits=8), 3)
+    with pytest.raises(InputError, match="onchip_weight_kib"):
+        simulate(cm, fits.replace(weight_storage="onchip", onchip_weight_kib=0.01), 3)
+    with pytest.raises(InputError, match=r"expected \[frames, 4\]"):
+        simulate(cm, fits, np.zeros((3, 5)))
+    with pytest.raises(InputError, match="channels"):
+        simulate(cm, fits.replace(channels=1), np.zeros((2, 3, 4)))

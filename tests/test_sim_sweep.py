@@ -1,0 +1,70 @@
+"""Design-space sweep: re-pruning/re-encoding for other PE counts, and the Pareto front."""
+
+import numpy as np
+import torch
+
+from lstmforge.compress import compress_model
+from lstmforge.hw import load_preset
+from lstmforge.hw.sim.simulate import layer_structures, lstm_blocks
+from lstmforge.hw.sim.sweep import pareto_front, repartition, sweep
+from lstmforge.nn import LSTM
+
+
+def test_pareto_front_by_hand():
+    def point(pes, bw, lat, density=0.1):
+        return {
+            "pes_per_channel": pes,
+            "memory_bandwidth_gbs": bw,
+            "latency_us_per_frame": lat,
+            "density": density,
+        }
+
+    a, b, c, d = point(8, 10, 50), point(16, 10, 30), point(16, 20, 30), point(8, 10, 60)
+    other_density = point(32, 40, 90, density=0.2)  # only compared with its own density
+    front = pareto_front([a, b, c, d, other_density])
+    assert front == [
+        a,
+        b,
+        other_density,
+    ]  # c: more bandwidth for the same latency as b; d: slower than a
+
+
+def test_repartition_prunes_balanced_and_keeps_stored_weights():
+    torch.manual_seed(0)
+    cm = compress_model(LSTM(8, 16, proj_size=8), density=0.5, num_pes=4)
+    layers = [ly for b in lstm_blocks(cm) for ly in layer_structures(b)]
+    redone = repartition(layers, density=0.25, num_pes=8)
+    for old, new in zip(layers[0].matrices, redone[0].matrices, strict=True):
+        assert new.num_pes == 8
+        before, after = old.to_dense(), new.to_dense()
+        kept = after != 0
+        np.testing.assert_array_equal(after[kept], before[kept])  # a subset of the stored codes
+        assert kept.mean() == np.float64(round(0.25 * kept.size / 8) * 8 / kept.size)
+        per_pe = new.useful_counts().sum(axis=0)
+        assert per_pe.max() == per_pe.min()  # load-balance-aware: same count in every PE
+        # the survivors are the largest magnitudes of each PE's rows
+        for p in range(8):
+            rows = np.abs(before[p::8])
+            assert np.abs(after[p::8][after[p::8] != 0]).min() >= np.sort(rows.ravel())[-per_pe[p]]
+
+
+def test_more_pes_and_bandwidth_never_slow_a_frame_down():
+    torch.manual_seed(1)
+    cm = compress_model(LSTM(8, 32, proj_size=16), density=0.3, num_pes=4)
+    result = sweep(
+        cm, load_preset("ese-ku060").replace(pes_per_channel=4), 6, [2, 4, 8], [0.2, 20.0], [0.3]
+    )
+    by_key = {
+        (p["pes_per_channel"], p["memory_bandwidth_gbs"]): p["latency_us_per_frame"]
+        for p in result["points"]
+    }
+    assert by_key[(2, 20.0)] > by_key[(4, 20.0)] > by_key[(8, 20.0)]
+    for p in result["points"]:  # no frame beats the time to stream its weights
+        stream_cycles = p["weight_bytes_per_frame"] / (p["memory_bandwidth_gbs"] * 1e9 / 200e6)
+        assert p["cycles_per_frame"] >= stream_cycles
+        if p["memory_bandwidth_gbs"] == 0.2:  # memory-bound: within 10% of the stream time
+            assert p["cycles_per_frame"] < 1.1 * stream_cycles
+    for pes in (2, 4, 8):
+        assert by_key[(pes, 0.2)] > by_key[(pes, 20.0)]
+    front = {(p["pes_per_channel"], p["memory_bandwidth_gbs"]) for p in result["pareto_front"]}
+    assert (8, 20.0) in front and (2, 0.2) in front
