@@ -268,3 +268,20 @@ def test_impossible_configuration_raises(kwargs, message):
     config = dict(in_channels=1, hidden_channels=3, kernel_size=3, frame_size=(5, 6)) | kwargs
     with pytest.raises(InputError, match=message):
         ConvLSTM(**config)
+
+
+@pytest.mark.slow
+def test_onnx_export_runs_in_the_onnx_reference_evaluator():
+    import onnx
+    from onnx.reference import ReferenceEvaluator
+
+    torch.manual_seed(5)
+    module = ConvLSTM(1, 2, 3, frame_size=(4, 4)).eval()
+    x = torch.randn(1, 3, 1, 4, 4)
+    program = torch.onnx.export(module, (x,), dynamo=True, verbose=False)
+    onnx.checker.check_model(program.model_proto)
+    evaluator = ReferenceEvaluator(program.model_proto)
+    y, h, c = evaluator.run(None, {program.model_proto.graph.input[0].name: x.numpy()})
+    y_eager, [(h_eager, c_eager)] = module(x)
+    np.testing.assert_allclose(y, y_eager.detach().numpy(), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(c, c_eager.detach().numpy(), rtol=0, atol=1e-6)

@@ -2,6 +2,7 @@
 
 import itertools
 
+import numpy as np
 import pytest
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
@@ -338,3 +339,21 @@ def test_packed_sequence_with_lengths_is_rejected():
     packed = pack_padded_sequence(torch.randn(2, 5, 3), torch.tensor([5, 3]), batch_first=True)
     with pytest.raises(InputError, match="lengths"):
         module(packed, lengths=torch.tensor([5, 3]))
+
+
+@pytest.mark.slow
+def test_onnx_export_runs_in_the_onnx_reference_evaluator():
+    import onnx
+    from onnx.reference import ReferenceEvaluator
+
+    torch.manual_seed(8)
+    module = LSTM(3, 4, num_layers=2, proj_size=2).eval()
+    x = torch.randn(2, 4, 3)
+    program = torch.onnx.export(module, (x,), dynamo=True, verbose=False)
+    onnx.checker.check_model(program.model_proto)
+    evaluator = ReferenceEvaluator(program.model_proto)
+    y, h_n, c_n = evaluator.run(None, {program.model_proto.graph.input[0].name: x.numpy()})
+    y_eager, (h_eager, c_eager) = module(x)
+    np.testing.assert_allclose(y, y_eager.detach().numpy(), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(h_n, h_eager.detach().numpy(), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(c_n, c_eager.detach().numpy(), rtol=0, atol=1e-6)
