@@ -1,0 +1,135 @@
+"""Simulator speed and the ESE comparisons of docs/results.md (run by hand, single thread).
+
+    python benchmarks/bench_sim.py speed     # simulate() time, ESE-size LSTMP, 100 frames
+    python benchmarks/bench_sim.py ese       # ese-ku060 preset at ESE's density vs the paper
+    python benchmarks/bench_sim.py balance   # balanced vs unbalanced pruning at several densities
+    python benchmarks/bench_sim.py sweep     # PEs x bandwidth x density, Pareto figure
+
+The model is ESE's Google LSTMP layer (153 inputs, 1024 cells, 512 projection, peepholes;
+3.25 M weights). With no trained Google LSTM available, weights are random (seed 0) with a
+log-normal scale per row (sigma 0.5), a stand-in for the unequal row norms of trained LSTMs that
+makes plain magnitude pruning unbalanced. Each mode prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lstmforge.compress import compress_model
+from lstmforge.hw import load_preset, simulate
+from lstmforge.nn import LSTM
+
+ESE_DENSITY = 0.112
+OUT = Path("runs/bench_sim")
+
+
+def ese_layer(seed: int = 0, row_sigma: float = 0.5) -> LSTM:
+    """The Google LSTMP layer with random weights whose rows have log-normal scales."""
+    torch.manual_seed(seed)
+    model = LSTM(153, 1024, proj_size=512)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if param.ndim == 2:
+                param.mul_(torch.exp(row_sigma * torch.randn(param.shape[0], 1)))
+            elif "weight_c" in name:
+                param.uniform_(-0.1, 0.1)
+    return model
+
+
+def speed() -> dict:
+    cm = compress_model(ese_layer(), density=ESE_DENSITY, num_pes=32)
+    config = load_preset("ese-ku060")
+    simulate(cm, config.replace(channels=1), 2)  # compile the numba kernels once
+    timings = {}
+    for channels in (1, 32):
+        start = time.perf_counter()
+        report = simulate(cm, config.replace(channels=channels), 100)
+        timings[f"channels_{channels}_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    simulate(cm, config, 100, functional=False)
+    timings["timing_only_s"] = time.perf_counter() - start
+    return {**timings, "latency_us_per_frame": report.latency_us_per_frame}
+
+
+def ese() -> dict:
+    cm = compress_model(ese_layer(), density=ESE_DENSITY, num_pes=32)
+    report = simulate(cm, load_preset("ese-ku060"), 100)
+    keep = (
+        "latency_us_per_frame",
+        "cycles_per_frame",
+        "first_frame_cycles",
+        "gops_sparse",
+        "gops_dense_equivalent",
+        "pe_utilisation_mean",
+        "cycle_breakdown",
+        "memory",
+        "buffers",
+        "energy_j_per_frame",
+        "power_w",
+        "model",
+    )
+    out = {k: v for k, v in report.to_dict().items() if k in keep}
+    onchip = load_preset("ese-ku060").replace(weight_storage="onchip", onchip_weight_kib=4096)
+    out["onchip_latency_us_per_frame"] = simulate(
+        cm, onchip, 100, functional=False
+    ).latency_us_per_frame
+    return out
+
+
+def balance() -> dict:
+    model = ese_layer()
+    rows = []
+    for density in (0.05, 0.112, 0.2, 0.3):
+        for balanced in (True, False):
+            cm = compress_model(model, density=density, num_pes=32, balanced=balanced)
+            for fifo in (2, 8):
+                config = load_preset("ese-ku060").replace(fifo_depth=fifo)
+                r = simulate(cm, config, 20, functional=False)
+                per_pe = np.sum([m.nonzeros_per_pe for m in cm.blocks[0].matrices.values()], axis=0)
+                rows.append(
+                    {
+                        "density": density,
+                        "balanced": balanced,
+                        "fifo_depth": fifo,
+                        "latency_us_per_frame": r.latency_us_per_frame,
+                        "pe_utilisation_mean": r.pe_utilisation_mean,
+                        "pe_utilisation_min": min(r.pe_utilisation),
+                        "load_imbalance_fraction": r.cycle_breakdown["load_imbalance"],
+                        "nonzeros_per_pe_max_over_mean": float(per_pe.max() / per_pe.mean()),
+                    }
+                )
+    return {"rows": rows}
+
+
+def sweep() -> dict:
+    from lstmforge.hw.sim.sweep import sweep as run_sweep
+    from lstmforge.report.plots import pareto_plot
+
+    cm = compress_model(ese_layer(), density=0.2, num_pes=32)
+    result = run_sweep(
+        cm,
+        load_preset("ese-ku060"),
+        10,
+        [8, 16, 32, 64, 128],
+        [2.5, 5.0, 10.0, 20.48, 40.96],
+        [0.2, 0.112, 0.05],
+    )
+    pareto_plot(result["points"], result["pareto_front"], OUT / "pareto.png")
+    return result
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(1)
+    mode = sys.argv[1] if len(sys.argv) > 1 else "speed"
+    start = time.perf_counter()
+    result = {"speed": speed, "ese": ese, "balance": balance, "sweep": sweep}[mode]()
+    result["wall_s"] = time.perf_counter() - start
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / f"{mode}.json").write_text(json.dumps(result, indent=1))
+    print(json.dumps(result, indent=1))
