@@ -1,6 +1,6 @@
 """CLI sub-commands, one module per pipeline stage; each exposes ``register(app)``."""
 
-from lstmforge.commands import compress, demo, emg, nowcast, simulate, speech
+from lstmforge.commands import compress, demo, emg, nowcast, rtl, simulate, speech
 
 REGISTRARS = [
     nowcast.register,
@@ -8,5 +8,6 @@ REGISTRARS = [
     emg.register,
     compress.register,
     simulate.register,
+    rtl.register,
     demo.register,
 ]
