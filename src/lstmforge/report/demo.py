@@ -106,14 +106,14 @@ def run_demo(
     return summary
 
 
-def _nonzeros_per_pe(cm: Any) -> list[int]:
-    """Nonzero weights per PE over every LSTM matrix of the artifact."""
+def _load_deviation(cm: Any) -> list[float]:
+    """Nonzero weights per PE over every LSTM matrix, in percent above or below the mean PE."""
     counts = np.zeros(cm.num_pes, dtype=np.int64)
     for block in cm.blocks:
         if block.kind == "lstm":
             for matrix in block.matrices.values():
                 counts += np.asarray(matrix.nonzeros_per_pe)
-    return counts.tolist()
+    return (100.0 * (counts / counts.mean() - 1.0)).tolist()
 
 
 def _write_report(out: Path, figures: Path, summary: dict, artifacts: dict, sims: dict) -> Path:
@@ -125,8 +125,8 @@ def _write_report(out: Path, figures: Path, summary: dict, artifacts: dict, sims
     }
     fig_curve = plots.curve_plot(curves, "epoch", "CTC loss", figures / "training.png")
     fig_load = plots.bar_per_pe(
-        {name: _nonzeros_per_pe(cm) for name, cm in artifacts.items()},
-        "nonzero weights",
+        {name: _load_deviation(cm) for name, cm in artifacts.items()},
+        "nonzeros vs mean PE (%)",
         "per-PE load: load-balance-aware vs plain magnitude pruning",
         figures / "pe_load.png",
     )

@@ -22,21 +22,26 @@ def _save(fig: Any, path: Path) -> Path:
 
 
 def timeline_plot(timeline: Sequence[dict[str, Any]], frame: int, path: Path) -> Path:
-    """Gantt chart of one time step: what each PE's MAC and element-wise block do when."""
+    """Gantt chart of one time step per PE: MAC passes (lower bar), element-wise block (upper).
+
+    Cycles are counted from the first start in the recorded step.
+    """
     kinds = sorted({i["kind"] for i in timeline})
     colours = dict(zip(kinds, plt.cm.tab10.colors, strict=False))
+    origin = min(i["start"] for i in timeline)
     pes = max(i["pe"] for i in timeline) + 1
-    fig, ax = plt.subplots(figsize=(10, 0.18 * pes + 1.5))
+    fig, ax = plt.subplots(figsize=(10, 0.22 * pes + 1.5))
     for kind in kinds:
+        lane = (0.05, 0.35) if kind.startswith("element-wise") else (-0.4, 0.42)
         spans = [i for i in timeline if i["kind"] == kind]
         for span in spans:
             ax.broken_barh(
-                [(span["start"], span["end"] - span["start"])],
-                (span["pe"] - 0.4, 0.8),
+                [(span["start"] - origin, max(span["end"] - span["start"], 1))],
+                (span["pe"] + lane[0], lane[1]),
                 color=colours[kind],
                 label=kind if span is spans[0] else None,
             )
-    ax.set_xlabel("cycle")
+    ax.set_xlabel("cycle within the time step")
     ax.set_ylabel("PE")
     ax.set_title(f"one time step (frame {frame}) on one channel")
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
