@@ -1,7 +1,130 @@
-"""`lstmforge compress` (not yet registered)."""
+"""`lstmforge compress CKPT`: prune, quantize and encode a task checkpoint into a `.lfz`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
+from lstmforge.commands._common import JsonOut, Seed, console, emit_json
+
+
+def compress(
+    checkpoint: Annotated[Path, typer.Argument(help="Task checkpoint (.ckpt) to compress.")],
+    out: Annotated[Path, typer.Option("--out", help="The .lfz artifact to write.")],
+    density: Annotated[float, typer.Option("--density", help="Fraction of weights kept.")] = 0.1,
+    pes: Annotated[int, typer.Option("--pes", min=1, help="Processing elements.")] = 32,
+    weight_bits: Annotated[int, typer.Option("--weight-bits", min=2, max=16)] = 12,
+    retrain_epochs: Annotated[
+        int, typer.Option("--retrain-epochs", min=0, help="Fine-tuning epochs per prune step.")
+    ] = 0,
+    prune_steps: Annotated[int, typer.Option("--prune-steps", min=1, help="Gradual steps.")] = 3,
+    unbalanced: Annotated[
+        bool, typer.Option("--unbalanced", help="Plain magnitude pruning (no PE balancing).")
+    ] = False,
+    qat: Annotated[bool, typer.Option("--qat", help="Quantization-aware fine-tuning.")] = False,
+    activation: Annotated[str, typer.Option("--activation", help="lut or plan.")] = "lut",
+    lut_bits: Annotated[int, typer.Option("--lut-bits", min=1, max=16)] = 10,
+    interpolate: Annotated[bool, typer.Option("--interpolate/--no-interpolate")] = True,
+    calibration_batches: Annotated[int, typer.Option("--calibration-batches", min=1)] = 8,
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Real data path for the task.")
+    ] = None,
+    evaluate: Annotated[
+        bool, typer.Option("--evaluate/--no-evaluate", help="Score dense/pruned/integer.")
+    ] = True,
+    seed: Seed = 0,
+    json_out: JsonOut = None,
+) -> None:
+    """Compress CKPT (ESE: balanced pruning, 12-bit weights, per-PE CSC) into OUT."""
+    from rich.table import Table
+
+    from lstmforge.compress.pipeline import compress_checkpoint
+    from lstmforge.engine.activation_units import ActivationConfig
+
+    run = compress_checkpoint(
+        checkpoint,
+        out,
+        density=density,
+        num_pes=pes,
+        weight_bits=weight_bits,
+        balanced=not unbalanced,
+        retrain_epochs=retrain_epochs,
+        prune_steps=prune_steps,
+        qat=qat,
+        calibration_batches=calibration_batches,
+        data=data,
+        activation=ActivationConfig(kind=activation, index_bits=lut_bits, interpolate=interpolate),
+        evaluate=evaluate,
+        seed=seed,
+    )
+    report = run.artifact.report
+    fp = report["footprint"]
+    table = Table(title=f"footprint of {out}")
+    for column in ("matrix", "shape", "nonzeros", "padding", "KiB", "x vs fp32"):
+        table.add_column(column, justify="right" if column != "matrix" else "left")
+    for name, row in fp["matrices"].items():
+        table.add_row(
+            name,
+            "x".join(map(str, row["shape"])),
+            str(row["nonzeros"]),
+            str(row["padding_entries"]),
+            f"{row['total_bits'] / 8192:.1f}",
+            f"{row['ratio_vs_fp32']:.1f}",
+        )
+    console.print(table)
+    console.print(
+        f"total {fp['compressed_bytes'] / 1024:.1f} KiB (values {fp['values_bytes'] / 1024:.1f}, "
+        f"indices {fp['indices_bytes'] / 1024:.1f}, pointers {fp['pointers_bytes'] / 1024:.1f}, "
+        f"padding {fp['padding_bytes'] / 1024:.1f}, vectors {fp['vectors_bytes'] / 1024:.1f}) vs "
+        f"dense fp32 {fp['dense_fp32_bytes'] / 1024:.1f} KiB: {fp['ratio_vs_fp32']:.1f}x "
+        f"({fp['ratio_vs_dense_weight_bits']:.1f}x vs dense {weight_bits}-bit)"
+    )
+    load = Table(title=f"PE load over {pes} PEs (max / mean nonzeros)")
+    for column in ("matrix", "balanced", "unbalanced", "utilisation (unbalanced)"):
+        load.add_column(column)
+    for name, row in report["pe_load"].items():
+        load.add_row(
+            name,
+            f"{row['balanced']['imbalance']:.3f}",
+            f"{row['unbalanced']['imbalance']:.3f}",
+            f"{row['unbalanced']['utilisation']:.3f}",
+        )
+    console.print(load)
+    if run.metrics:
+        metrics = Table(title=f"{run.task}: dense float vs pruned float vs pruned + integer")
+        metrics.add_column("metric")
+        for name in run.metrics:
+            metrics.add_column(name, justify="right")
+        for key in run.metrics["dense_float"]:
+            metrics.add_row(
+                key, *(f"{run.metrics[m].get(key, float('nan')):.4f}" for m in run.metrics)
+            )
+        console.print(metrics)
+    clamped = {site: n for site, n in run.saturation.items() if n}
+    console.print(f"saturated values: {clamped or 'none'}")
+    emit_json(
+        json_out,
+        {
+            "task": run.task,
+            "artifact": str(out),
+            "density": density,
+            "num_pes": pes,
+            "weight_bits": weight_bits,
+            "balanced": not unbalanced,
+            "footprint": fp,
+            "pe_load": report["pe_load"],
+            "activation_unit_error": report["activation_unit_error"],
+            "metrics": run.metrics,
+            "headline": list(run.headline) if run.headline else None,
+            "saturation": run.saturation,
+            "retrain": run.retrain,
+            "seconds": run.seconds,
+        },
+    )
+
 
 def register(app: typer.Typer) -> None:
-    """Add the `compress` command(s) to the root app."""
+    """Add the `compress` command to the root app."""
+    app.command("compress")(compress)

@@ -4,6 +4,7 @@ One definition per block kind, shared by the integer datapath (the hardware's ar
 the float datapath (float-sparse mode, calibration). Per LSTM layer k and time step t::
 
     partial = W_ih x_t + W_hh r_{t-1} + b          (each product requantized into P, then summed)
+    (the input products W_ih x_t of all steps are computed before the recurrence: same values)
     m_t, c_t = cell(partial, c_{t-1})              (:mod:`lstmforge.engine.integer_datapath`)
     r_t = W_hr m_t  (LSTMP)  or  m_t
 
@@ -38,46 +39,39 @@ def run_lstm(
     layers, hidden, proj = config["num_layers"], config["hidden_size"], config["proj_size"]
     batch, steps = x.shape[0], x.shape[1]
     out_size = proj or hidden
-    xs = dp.enter(x, "input")
-    if state is None:
-        h = [dp.zeros((batch, out_size)) for _ in range(layers)]
-        c = [dp.zeros((batch, hidden)) for _ in range(layers)]
-    else:
-        h = [dp.enter(state[0][k], f"l{k}.output") for k in range(layers)]
-        c = [dp.enter(state[1][k], f"l{k}.cell") for k in range(layers)]
-    outputs = []
+    seq, src = dp.enter(x, "input"), "input"
     for t in range(steps):
         dp.step = t
-        valid = None if lengths is None else (t < lengths)[:, None]
-        v, src = xs[:, t], "input"
-        dp.observe("input", v, "input")
-        for k in range(layers):
-            out_key = f"l{k}.output"
-            partial = dp.matvec(f"weight_ih_l{k}", v, src, "pre") + dp.matvec(
-                f"weight_hh_l{k}", h[k], out_key, "pre"
-            )
+        dp.observe("input", seq[:, t], "input")
+    valid = None if lengths is None else (np.arange(steps)[None, :] < lengths[:, None])
+    h_n, c_n = [], []
+    for k in range(layers):  # layer by layer: the input products of all steps at once
+        out_key = f"l{k}.output"
+        if state is None:
+            h, c = dp.zeros((batch, out_size)), dp.zeros((batch, hidden))
+        else:
+            h, c = dp.enter(state[0][k], out_key), dp.enter(state[1][k], f"l{k}.cell")
+        from_input = dp.matvec(f"weight_ih_l{k}", seq.reshape(batch * steps, -1), src, "pre")
+        from_input = from_input.reshape(batch, steps, -1)
+        outputs = []
+        for t in range(steps):
+            dp.step = t
+            partial = from_input[:, t] + dp.matvec(f"weight_hh_l{k}", h, out_key, "pre")
             if config["bias"]:
                 partial = partial + dp.bias(f"bias_l{k}", (1, -1))
-            m, c_new = dp.cell(partial, c[k], k, "gate" if proj else out_key)
+            m, c_new = dp.cell(partial, c, k, "gate" if proj else out_key)
             out = dp.matvec(f"weight_hr_l{k}", m, "gate", out_key) if proj else m
             dp.observe(out_key, out, out_key)
-            if valid is not None:
-                c_new = np.where(valid, c_new, c[k])
-                h[k] = np.where(valid, out, h[k])
-                out = np.where(valid, out, 0)
-            else:
-                h[k] = out
-            c[k] = c_new
-            v, src = out, out_key
-        outputs.append(v)
-    y = (
-        np.stack([dp.leave(o, src) for o in outputs], axis=1)
-        if outputs
-        else np.zeros((batch, 0, out_size))
-    )
-    h_n = np.stack([dp.leave(h[k], f"l{k}.output") for k in range(layers)])
-    c_n = np.stack([dp.leave(c[k], f"l{k}.cell") for k in range(layers)])
-    return y, (h_n, c_n)
+            if valid is None:
+                h, c = out, c_new
+            else:  # past a sequence's end: output zero, state held
+                ok = valid[:, t : t + 1]
+                h, c, out = np.where(ok, out, h), np.where(ok, c_new, c), np.where(ok, out, 0)
+            outputs.append(out)
+        seq, src = np.stack(outputs, axis=1) if outputs else dp.zeros((batch, 0, out_size)), out_key
+        h_n.append(dp.leave(h, out_key))
+        c_n.append(dp.leave(c, f"l{k}.cell"))
+    return dp.leave(seq, src), (np.stack(h_n), np.stack(c_n))
 
 
 def run_convlstm(

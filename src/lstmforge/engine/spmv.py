@@ -9,7 +9,8 @@ order, and the accumulator saturates after every addition.
 * :func:`spmv_fast` computes the same integers with a numba kernel over a row-major copy of the
   nonzeros. Each row still sums its products in increasing column order, so the saturating
   accumulator gives identical results; when a row's worst case (sum of |w| times max |x|)
-  cannot leave the 32-bit range, the kernel skips the saturation checks, which cannot then fire.
+  cannot leave the 32-bit range, the kernel skips the saturation checks, which cannot then
+  fire, and multiplies each weight into all vectors of the batch at once.
 """
 
 from __future__ import annotations
@@ -43,40 +44,56 @@ def spmv_reference(
 
 
 @numba.njit(cache=True)
-def _csr_kernel(row_ptr, cols, vals, x, saturating):  # pragma: no cover - compiled
-    n, rows = x.shape[0], row_ptr.size - 1
-    acc = np.zeros((n, rows), dtype=np.int64)
+def _row_product(row_ptr, cols, vals, xt, r, b):  # pragma: no cover - compiled
+    """Row r times vector b: the saturating sum, and how many times it clamped."""
+    s, bound = 0, 0
+    for e in range(row_ptr[r], row_ptr[r + 1]):
+        p = vals[e] * xt[cols[e], b]
+        s += p
+        bound += abs(p)
+    if bound <= ACC_MAX:  # no partial sum left 32 bits: the plain sum is the saturating one
+        return s, 0
+    s, clamps = 0, 0
+    for e in range(row_ptr[r], row_ptr[r + 1]):
+        s += vals[e] * xt[cols[e], b]
+        if s > ACC_MAX:
+            s = ACC_MAX
+            clamps += 1
+        elif s < ACC_MIN:
+            s = ACC_MIN
+            clamps += 1
+    return s, clamps
+
+
+@numba.njit(cache=True)
+def _csr_kernel(row_ptr, cols, vals, row_l1, xt):  # pragma: no cover - compiled
+    rows, n = row_ptr.size - 1, xt.shape[1]
+    acc = np.zeros((rows, n), dtype=np.int64)
+    xmax = np.max(np.abs(xt)) if xt.size else 0
     clamps = 0
-    for b in range(n):
-        xb = x[b]
-        for r in range(rows):
-            s = 0
-            if saturating:
-                for e in range(row_ptr[r], row_ptr[r + 1]):
-                    s += vals[e] * xb[cols[e]]
-                    if s > ACC_MAX:
-                        s = ACC_MAX
-                        clamps += 1
-                    elif s < ACC_MIN:
-                        s = ACC_MIN
-                        clamps += 1
-            else:
-                for e in range(row_ptr[r], row_ptr[r + 1]):
-                    s += vals[e] * xb[cols[e]]
-            acc[b, r] = s
+    for r in range(rows):
+        if n > 1 and row_l1[r] * xmax <= ACC_MAX:  # one weight times all vectors (SIMD)
+            for e in range(row_ptr[r], row_ptr[r + 1]):
+                v, xc = vals[e], xt[cols[e]]
+                for b in range(n):
+                    acc[r, b] += v * xc[b]
+        else:
+            for b in range(n):
+                acc[r, b], c = _row_product(row_ptr, cols, vals, xt, r, b)
+                clamps += c
     return acc, clamps
 
 
-def _row_major(matrix: SparseMatrix) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """Row-major nonzeros (row_ptr, cols, vals) and the largest row L1 norm, cached."""
+def _row_major(matrix: SparseMatrix) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Row-major nonzeros (row_ptr, cols, vals) and each row's L1 norm, cached on the matrix."""
     cached = matrix.cache.get("csr")
     if cached is None:
         dense = matrix.dense_codes()
         rows, cols = np.nonzero(dense)  # row-major: each row's columns ascending
         row_ptr = np.zeros(matrix.shape[0] + 1, dtype=np.int64)
         np.cumsum(np.bincount(rows, minlength=matrix.shape[0]), out=row_ptr[1:])
-        l1 = int(np.abs(dense).sum(axis=1).max()) if dense.size else 0
-        cached = (row_ptr, cols.astype(np.int32), dense[rows, cols].astype(np.int64), l1)
+        row_l1 = np.abs(dense).sum(axis=1).astype(np.int64)
+        cached = (row_ptr, cols.astype(np.int32), dense[rows, cols].astype(np.int64), row_l1)
         matrix.cache["csr"] = cached
     return cached
 
@@ -85,13 +102,12 @@ def spmv_fast(
     matrix: SparseMatrix, x: np.ndarray, counter: SaturationCounter | None = None, site: str = ""
 ) -> np.ndarray:
     """Same integers as :func:`spmv_reference`, from a compiled kernel."""
-    row_ptr, cols, vals, l1 = _row_major(matrix)
-    x = np.ascontiguousarray(x, dtype=np.int64)
-    saturating = l1 * int(np.abs(x).max(initial=0)) > ACC_MAX
-    acc, clamps = _csr_kernel(row_ptr, cols, vals, x, saturating)
+    row_ptr, cols, vals, row_l1 = _row_major(matrix)
+    xt = np.ascontiguousarray(np.asarray(x, dtype=np.int64).T)  # [cols, N]
+    acc, clamps = _csr_kernel(row_ptr, cols, vals, row_l1, xt)
     if counter is not None:
         counter.record(site, clamps)
-    return acc
+    return acc.T
 
 
 BACKENDS = {"reference": spmv_reference, "fast": spmv_fast}

@@ -1,0 +1,148 @@
+"""Compress a task checkpoint end to end: load, (retrain), calibrate, compress, evaluate.
+
+What ``lstmforge compress`` runs. The task is read from the checkpoint's ``hparams["task"]``
+and reached through :func:`lstmforge.tasks.get_task`, so every task works the same way. The
+metric table compares the dense float model, the pruned float model (the artifact's sparsity
+pattern on float weights) and the pruned + quantized integer engine, all through the task's own
+``evaluate``.
+"""
+
+from __future__ import annotations
+
+import copy
+import pickle
+import time
+import warnings
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lstmforge.compress.artifact import CompressedModel
+from lstmforge.compress.compressor import compress_model
+from lstmforge.compress.retrain import prune_retrain
+from lstmforge.engine.activation_units import ActivationConfig
+from lstmforge.errors import InputError
+
+
+def checkpoint_task(path: Path) -> str:
+    """The ``hparams["task"]`` recorded in a checkpoint (read with ``weights_only=True``)."""
+    if not Path(path).is_file():
+        raise InputError(f"{path}: checkpoint file not found")
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, OSError) as err:
+        raise InputError(f"{path}: not a readable checkpoint ({type(err).__name__})") from None
+    task = (raw.get("hyper_parameters") or {}).get("task") if isinstance(raw, dict) else None
+    if not isinstance(task, str):
+        raise InputError(f"{path}: checkpoint records no task (hparams['task'])")
+    return task
+
+
+def calibration_runner(datamodule: Any, batches: int):
+    """A callable that runs a module's ``validation_step`` on the first training batches."""
+
+    def calibrate(module: torch.nn.Module) -> None:
+        loader = datamodule.train_dataloader()
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*self.log.*")
+            for index, batch in enumerate(loader):
+                if index >= batches:
+                    break
+                module.validation_step(batch, index)
+
+    return calibrate
+
+
+@dataclass
+class CompressionRun:
+    """What :func:`compress_checkpoint` produced."""
+
+    task: str
+    artifact: CompressedModel
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    headline: tuple[str, bool] | None = None
+    saturation: dict[str, int] = field(default_factory=dict)
+    retrain: list[dict[str, Any]] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def compress_checkpoint(
+    checkpoint: Path,
+    out: Path,
+    *,
+    density: float,
+    num_pes: int,
+    weight_bits: int = 12,
+    balanced: bool = True,
+    retrain_epochs: int = 0,
+    prune_steps: int = 3,
+    qat: bool = False,
+    calibration_batches: int = 8,
+    data: Path | None = None,
+    activation: ActivationConfig | None = None,
+    evaluate: bool = True,
+    seed: int = 0,
+    progress: bool = True,
+) -> CompressionRun:
+    """Compress ``checkpoint`` into ``out`` (``.lfz``) and score it (module docstring)."""
+    from lstmforge.engine import saturation_counts, substitute
+    from lstmforge.tasks import get_task
+
+    task = checkpoint_task(checkpoint)
+    spec = get_task(task)
+    module = spec.load_module(checkpoint)
+    hparams = dict(module.hparams)
+    datamodule = spec.build_datamodule(hparams, data)
+    datamodule.setup("fit")
+    dense = copy.deepcopy(module).eval()
+    result = CompressionRun(task=task, artifact=None, headline=spec.headline(hparams))  # type: ignore[arg-type]
+    start = time.perf_counter()
+    if retrain_epochs > 0:
+        steps = prune_retrain(
+            module,
+            datamodule,
+            density=density,
+            num_pes=num_pes,
+            balanced=balanced,
+            steps=prune_steps,
+            epochs_per_step=retrain_epochs,
+            out_dir=Path(out).with_suffix("").with_name(Path(out).stem + "-retrain"),
+            qat_bits=weight_bits if qat else None,
+            seed=seed,
+            progress=progress,
+        )
+        result.retrain = [vars(s) for s in steps]
+    result.seconds["retrain"] = time.perf_counter() - start
+    start = time.perf_counter()
+    cm = compress_model(
+        module,
+        density=density,
+        num_pes=num_pes,
+        weight_bits=weight_bits,
+        balanced=balanced,
+        calibration=calibration_runner(datamodule, calibration_batches),
+        activation=activation,
+    )
+    cm.settings["checkpoint"] = str(checkpoint)
+    cm.settings["retrain_epochs_per_step"] = retrain_epochs
+    cm.settings["qat"] = qat
+    cm.save(out)
+    result.artifact = cm
+    result.seconds["compress"] = time.perf_counter() - start
+    if evaluate:
+        datamodule.setup("test")
+        for name, model in (
+            ("dense_float", dense),
+            ("pruned_float", substitute(module, cm, mode="float-sparse")),
+            ("pruned_integer", substitute(module, cm, mode="integer")),
+        ):
+            start = time.perf_counter()
+            with torch.no_grad():
+                result.metrics[name] = spec.evaluate(model, datamodule)
+            result.seconds[f"evaluate_{name}"] = time.perf_counter() - start
+            if name == "pruned_integer":
+                result.saturation = saturation_counts(model)
+    return result
