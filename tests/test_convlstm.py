@@ -214,7 +214,25 @@ BAD_INPUTS = {
     "channels": (lambda m: m(torch.randn(2, 3, 1, 5, 6)), r"\[B, T, 2, 5, 6\]"),
     "frame size": (lambda m: m(torch.randn(2, 3, 2, 6, 5)), r"\[B, T, 2, 5, 6\]"),
     "nan": (lambda m: m(torch.full((2, 3, 2, 5, 6), float("nan"))), "NaN"),
-    "integer dtype": (lambda m: m(torch.zeros(2, 3, 2, 5, 6, dtype=torch.int32)), "floating"),
+    "integer dtype": (
+        lambda m: m(torch.zeros(2, 3, 2, 5, 6, dtype=torch.int32)),
+        r"expected dtype torch.float32",
+    ),
+    "float64 into float32 model": (
+        lambda m: m(torch.zeros(2, 3, 2, 5, 6, dtype=torch.float64)),
+        r"expected dtype torch.float32",
+    ),
+    "no steps": (lambda m: m(torch.zeros(2, 0, 2, 5, 6)), "non-empty"),
+    "inf in state": (
+        lambda m: m(
+            torch.randn(2, 3, 2, 5, 6),
+            [
+                (torch.zeros(2, 3, 5, 6), torch.full((2, 3, 5, 6), float("inf"))),
+                *_states((2, 4, 5, 6)),
+            ],
+        ),
+        r"state\[0\] c: contains NaN",
+    ),
     "state count": (lambda m: m(torch.randn(2, 3, 2, 5, 6), _states((2, 3, 5, 6))), "list of 2"),
     "state shape": (
         lambda m: m(torch.randn(2, 3, 2, 5, 6), _states((2, 3, 5, 6), (2, 3, 5, 6))),
@@ -244,8 +262,11 @@ def test_no_input_model_needs_state_and_steps():
         module(torch.randn(2, 3, 0, 5, 6), state)
     with pytest.raises(InputError, match="steps"):
         module(None, state)
-    with pytest.raises(InputError, match="required with x=None"):
-        module(None, None, steps=2)
+    for bad_state in (None, [], [()], torch.zeros(2, 3, 5, 6), [(torch.zeros(3, 5, 6),) * 2]):
+        with pytest.raises(InputError, match=r"required with x=None.*\[B, 3, H, W\]"):
+            module(None, bad_state, steps=2)
+    with pytest.raises(InputError, match=r"state\[0\] c: expected shape \[2, 3, 5, 6\]"):
+        module(None, [(torch.zeros(2, 3, 5, 6), torch.zeros(2, 3, 5, 5))], steps=2)
     assert module(None, state, steps=2)[0].shape == (2, 2, 3, 5, 6)
 
 

@@ -113,12 +113,13 @@ def test_packed_sequence_in_and_out(peephole):
     lengths = torch.tensor([3, 5, 1])
     x = torch.randn(B, T, I, dtype=torch.float64)
     packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-    out, (h_n, c_n) = module(packed)
+    state = random_state(module)
+    out, (h_n, c_n) = module(packed, state)
     assert isinstance(out, torch.nn.utils.rnn.PackedSequence)
     assert torch.equal(out.batch_sizes, packed.batch_sizes)
     assert torch.equal(out.sorted_indices, packed.sorted_indices)
     y, _ = pad_packed_sequence(out, batch_first=True, total_length=T)
-    y_ref, h_ref, c_ref = run_reference(module, x, lengths=lengths.tolist())
+    y_ref, h_ref, c_ref = run_reference(module, x, state, lengths.tolist())
     torch.testing.assert_close(y, y_ref, rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(h_n, h_ref, rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(c_n, c_ref, rtol=1e-10, atol=1e-12)
@@ -279,7 +280,19 @@ def test_trace_and_export_give_the_same_outputs():
 BAD_INPUTS = {
     "rank": (lambda m: m(torch.randn(5, 3)), r"\[B, T, 3\]"),
     "features": (lambda m: m(torch.randn(2, 5, 4)), r"\[B, T, 3\]"),
-    "integer dtype": (lambda m: m(torch.ones(2, 5, 3, dtype=torch.int64)), "floating"),
+    "integer dtype": (
+        lambda m: m(torch.ones(2, 5, 3, dtype=torch.int64)),
+        "expected dtype torch.float32",
+    ),
+    "float64 into float32 model": (
+        lambda m: m(torch.ones(2, 5, 3, dtype=torch.float64)),
+        "expected dtype torch.float32",
+    ),
+    "no steps": (lambda m: m(torch.ones(2, 0, 3)), "non-empty"),
+    "h0 dtype": (
+        lambda m: m(torch.randn(2, 5, 3), (torch.zeros(1, 2, 2).double(), torch.zeros(1, 2, 4))),
+        "h_0: expected dtype torch.float32",
+    ),
     "nan": (lambda m: m(torch.full((2, 5, 3), float("nan"))), "NaN"),
     "inf": (lambda m: m(torch.full((2, 5, 3), float("inf"))), "NaN or infinite"),
     "state not a pair": (lambda m: m(torch.randn(2, 5, 3), torch.zeros(1, 2, 4)), r"\(h_0, c_0\)"),
@@ -332,6 +345,33 @@ def test_bad_input_raises_input_error(case, peephole):
 def test_impossible_configuration_raises(kwargs, message):
     with pytest.raises(InputError, match=message):
         LSTM(**kwargs)
+
+
+def test_packed_sequence_sorted_by_length_matches_torch():
+    torch.manual_seed(9)
+    oracle = torch.nn.LSTM(3, 4, batch_first=True, bidirectional=True)
+    module = LSTM.from_torch(oracle)
+    packed = pack_padded_sequence(torch.randn(3, 5, 3), [5, 4, 2], batch_first=True)
+    assert packed.sorted_indices is None
+    out, (h_n, _) = module(packed)
+    out_ref, (h_ref, _) = oracle(packed)
+    assert out.sorted_indices is None
+    torch.testing.assert_close(out.data, out_ref.data, rtol=0, atol=1e-5)
+    torch.testing.assert_close(h_n, h_ref, rtol=0, atol=1e-5)
+
+
+def test_lengths_as_a_list_and_in_the_fused_path_match_torch_packing():
+    torch.manual_seed(10)
+    oracle = torch.nn.LSTM(3, 4, num_layers=2, batch_first=True)
+    module = LSTM.from_torch(oracle, peephole=False)
+    x = torch.randn(3, 5, 3)
+    y, (h_n, c_n) = module(x, lengths=[2, 5, 3])
+    packed = pack_padded_sequence(x, [2, 5, 3], batch_first=True, enforce_sorted=False)
+    out_ref, (h_ref, c_ref) = oracle(packed)
+    y_ref, _ = pad_packed_sequence(out_ref, batch_first=True, total_length=5)
+    torch.testing.assert_close(y, y_ref, rtol=0, atol=0)
+    torch.testing.assert_close(h_n, h_ref, rtol=0, atol=0)
+    torch.testing.assert_close(c_n, c_ref, rtol=0, atol=0)
 
 
 def test_packed_sequence_with_lengths_is_rejected():

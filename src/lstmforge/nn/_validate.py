@@ -25,8 +25,10 @@ def is_tracing() -> bool:
     )
 
 
-def check_tensor(name: str, value: object, expected: Sequence[int | str]) -> torch.Tensor:
-    """Check that ``value`` is a finite floating tensor of shape ``expected``.
+def check_tensor(
+    name: str, value: object, expected: Sequence[int | str], dtype: torch.dtype
+) -> torch.Tensor:
+    """Check that ``value`` is a finite, non-empty ``dtype`` tensor of shape ``expected``.
 
     ``expected`` lists the dimensions; an ``int`` must match exactly, a ``str`` (a symbol such
     as ``"B"``) matches any size. The message shows the whole expected shape.
@@ -36,12 +38,16 @@ def check_tensor(name: str, value: object, expected: Sequence[int | str]) -> tor
     shape_text = "[" + ", ".join(str(d) for d in expected) + "]"
     if not isinstance(value, torch.Tensor):
         raise InputError(f"{name}: expected a tensor of shape {shape_text}, got {type(value)}")
-    if not value.is_floating_point():
-        raise InputError(f"{name}: expected a floating-point tensor, got dtype {value.dtype}")
+    if value.dtype != dtype:
+        raise InputError(f"{name}: expected dtype {dtype} (the parameters'), got {value.dtype}")
     if value.dim() != len(expected) or any(
         isinstance(d, int) and d != s for d, s in zip(expected, value.shape, strict=False)
     ):
         raise InputError(f"{name}: expected shape {shape_text}, got {list(value.shape)}")
+    if value.numel() == 0:
+        raise InputError(
+            f"{name}: expected a non-empty tensor {shape_text}, got {list(value.shape)}"
+        )
     if not bool(torch.isfinite(value).all()):
         raise InputError(f"{name}: contains NaN or infinite values; expected finite numbers")
     return value

@@ -228,24 +228,12 @@ class ConvLSTM(nn.Module):
     ) -> tuple[Tensor, ConvLSTMState]:
         """Run the stack; see the class docstring for shapes, the no-input mode and errors."""
         if x is None:
-            seq, steps, batch, frame = self._no_input(state, steps)
+            batch, steps, frame = self._sizes_without_input(state, steps)
+            seq = None
         else:
-            if self.in_channels == 0:
-                raise InputError(
-                    "ConvLSTM x: this model has no input (in_channels=0); "
-                    "call forward(None, state, steps=T)"
-                )
-            if steps is not None:
-                raise InputError("ConvLSTM steps: only used without input (x=None)")
-            frame = self.frame_size if self.peephole == "pixel" else ("H", "W")
-            dims = ["B", "T", self.in_channels, *frame]
-            check_tensor(
-                "ConvLSTM input x", x, dims if self.batch_first else [dims[1], dims[0], *dims[2:]]
-            )
+            batch, steps, frame = self._sizes_with_input(x, steps)
             seq = x if self.batch_first else x.transpose(0, 1)
-            batch, steps, frame = seq.shape[0], seq.shape[1], tuple(seq.shape[3:])
-        like = seq if seq is not None else state[0][0]  # dtype and device of the zero state
-        states = self._initial_state(state, like, batch, frame)
+        states = self._initial_state(state, batch, frame)
         finals = []
         for layer in range(self.num_layers):
             key = f"_l{layer}"
@@ -267,9 +255,31 @@ class ConvLSTM(nn.Module):
         y = seq if self.batch_first else seq.transpose(0, 1)
         return y, finals
 
-    def _no_input(
+    @property
+    def _dtype(self) -> torch.dtype:
+        return self.weight_h_l0.dtype
+
+    def _sizes_with_input(self, x: Tensor, steps: int | None) -> tuple[int, int, tuple[int, int]]:
+        """Check x; return (batch, steps, frame)."""
+        if self.in_channels == 0:
+            raise InputError(
+                "ConvLSTM x: this model has no input (in_channels=0); "
+                "call forward(None, state, steps=T)"
+            )
+        if steps is not None:
+            raise InputError("ConvLSTM steps: only used without input (x=None)")
+        frame = self.frame_size if self.peephole == "pixel" else ("H", "W")
+        dims = ["B", "T", self.in_channels, *frame]
+        if not self.batch_first:
+            dims[0], dims[1] = "T", "B"
+        check_tensor("ConvLSTM input x", x, dims, self._dtype)
+        batch, steps = (x.shape[0], x.shape[1]) if self.batch_first else (x.shape[1], x.shape[0])
+        return batch, steps, tuple(x.shape[3:])
+
+    def _sizes_without_input(
         self, state: ConvLSTMState | None, steps: int | None
-    ) -> tuple[None, int, int, tuple[int, int]]:
+    ) -> tuple[int, int, tuple[int, int]]:
+        """Check the no-input call; return (batch, steps, frame) taken from the state."""
         if self.in_channels > 0:
             raise InputError(
                 f"ConvLSTM x: expected a tensor [B, T, {self.in_channels}, H, W]; "
@@ -277,26 +287,29 @@ class ConvLSTM(nn.Module):
             )
         if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
             raise InputError(f"ConvLSTM steps: expected a positive int with x=None, got {steps!r}")
-        if not state:
-            raise InputError("ConvLSTM state: required with x=None (it fixes batch and frame size)")
-        h = state[0][0]
-        if not isinstance(h, torch.Tensor) or h.dim() != 4:
+        h = None
+        if isinstance(state, (list, tuple)) and state and isinstance(state[0], (list, tuple)):
+            h = state[0][0] if state[0] else None
+        if not isinstance(h, Tensor) or h.dim() != 4:
             raise InputError(
-                f"ConvLSTM state[0] h: expected shape [B, {self.hidden_channels[0]}, H, W]"
+                "ConvLSTM state: required with x=None, as a list of (h, c) pairs with h of shape "
+                f"[B, {self.hidden_channels[0]}, H, W] (it fixes batch and frame size)"
             )
-        return None, steps, h.shape[0], tuple(h.shape[2:])
+        return h.shape[0], steps, tuple(h.shape[2:])
 
     def _initial_state(
-        self, state: ConvLSTMState | None, like: Tensor, batch: int, frame: tuple[int, int]
+        self, state: ConvLSTMState | None, batch: int, frame: tuple[int, int]
     ) -> ConvLSTMState:
+        """Check the given state, or make the zero state, for this batch and frame size."""
         if self.peephole == "pixel" and not is_tracing() and frame != self.frame_size:
             raise InputError(
                 f"ConvLSTM frame: expected frame size {self.frame_size} (per-position "
                 f"peepholes), got {frame}"
             )
         if state is None:
+            weight = self.weight_h_l0
             return [
-                (like.new_zeros(batch, hidden, *frame), like.new_zeros(batch, hidden, *frame))
+                (weight.new_zeros(batch, hidden, *frame), weight.new_zeros(batch, hidden, *frame))
                 for hidden in self.hidden_channels
             ]
         if not isinstance(state, (list, tuple)) or len(state) != self.num_layers:
@@ -306,7 +319,7 @@ class ConvLSTM(nn.Module):
             if not isinstance(pair, (list, tuple)) or len(pair) != 2:
                 raise InputError(f"ConvLSTM state[{layer}]: expected an (h, c) pair")
             expected = [batch, hidden, *frame]
-            h = check_tensor(f"ConvLSTM state[{layer}] h", pair[0], expected)
-            c = check_tensor(f"ConvLSTM state[{layer}] c", pair[1], expected)
+            h = check_tensor(f"ConvLSTM state[{layer}] h", pair[0], expected, self._dtype)
+            c = check_tensor(f"ConvLSTM state[{layer}] c", pair[1], expected, self._dtype)
             checked.append((h, c))
         return checked

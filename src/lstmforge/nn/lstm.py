@@ -28,6 +28,7 @@ loads with ``strict=False``; with the peepholes at zero the outputs are the same
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
@@ -221,9 +222,7 @@ class LSTM(nn.Module):
 
     @classmethod
     def from_torch(cls, lstm: nn.LSTM, peephole: bool = True) -> LSTM:
-        """Build an LSTM with the weights of ``lstm`` and peepholes at zero (same outputs)."""
-        if not lstm.batch_first:
-            raise InputError("from_torch: expected a torch.nn.LSTM with batch_first=True")
+        """An LSTM with the weights and layout of ``lstm``, peepholes at zero (same outputs)."""
         module = cls(
             lstm.input_size,
             lstm.hidden_size,
@@ -231,7 +230,7 @@ class LSTM(nn.Module):
             proj_size=lstm.proj_size,
             peephole=peephole,
             bias=lstm.bias,
-            batch_first=True,
+            batch_first=lstm.batch_first,
             dropout=lstm.dropout,
             bidirectional=lstm.bidirectional,
         ).to(device=lstm.weight_ih_l0.device, dtype=lstm.weight_ih_l0.dtype)
@@ -260,7 +259,7 @@ class LSTM(nn.Module):
         self,
         x: Tensor | PackedSequence,
         state: LSTMState | None = None,
-        lengths: Tensor | None = None,
+        lengths: Tensor | Sequence[int] | None = None,
     ) -> tuple[Tensor | PackedSequence, LSTMState]:
         """Run the stack over ``x``; see the class docstring for shapes and semantics."""
         if isinstance(x, PackedSequence):
@@ -268,20 +267,10 @@ class LSTM(nn.Module):
                 raise InputError("LSTM lengths: must be None when x is a PackedSequence")
             padded, packed_lengths = pad_packed_sequence(x, batch_first=self.batch_first)
             y, final = self.forward(padded, state, packed_lengths)
-            y_time_major = y.transpose(0, 1) if self.batch_first else y
-            data = pack_padded_sequence(
-                y_time_major[:, x.sorted_indices] if x.sorted_indices is not None else y_time_major,
-                packed_lengths[x.sorted_indices]
-                if x.sorted_indices is not None
-                else packed_lengths,
-            ).data
-            return PackedSequence(data, x.batch_sizes, x.sorted_indices, x.unsorted_indices), final
+            return self._repack(y, packed_lengths, x), final
 
-        check_tensor(
-            "LSTM input x",
-            x,
-            ["B", "T", self.input_size] if self.batch_first else ["T", "B", self.input_size],
-        )
+        dims = ["B", "T", self.input_size] if self.batch_first else ["T", "B", self.input_size]
+        check_tensor("LSTM input x", x, dims, self.weight_ih_l0.dtype)
         x_tm = x.transpose(0, 1) if self.batch_first else x
         steps, batch = x_tm.shape[0], x_tm.shape[1]
         if lengths is not None:
@@ -294,7 +283,16 @@ class LSTM(nn.Module):
         y = y_tm.transpose(0, 1) if self.batch_first else y_tm
         return y, (h_n, c_n)
 
-    def _check_lengths(self, lengths: Tensor, batch: int, steps: int) -> Tensor:
+    def _repack(self, y: Tensor, lengths: Tensor, like: PackedSequence) -> PackedSequence:
+        """Pack the padded output ``y`` with the batch order and sizes of the input ``like``."""
+        y_time_major = y.transpose(0, 1) if self.batch_first else y
+        order = like.sorted_indices
+        if order is None:  # packed with enforce_sorted=True: already in decreasing length
+            order = torch.arange(y_time_major.shape[1], device=lengths.device)
+        data = pack_padded_sequence(y_time_major[:, order.to(y.device)], lengths[order.cpu()]).data
+        return PackedSequence(data, like.batch_sizes, like.sorted_indices, like.unsorted_indices)
+
+    def _check_lengths(self, lengths: Tensor | Sequence[int], batch: int, steps: int) -> Tensor:
         lengths = torch.as_tensor(lengths)
         if lengths.shape != (batch,) or lengths.is_floating_point() or lengths.is_complex():
             raise InputError(
@@ -315,8 +313,8 @@ class LSTM(nn.Module):
             return h0, c0
         if not isinstance(state, (tuple, list)) or len(state) != 2:
             raise InputError("LSTM state: expected a tuple (h_0, c_0)")
-        h0 = check_tensor("LSTM state h_0", state[0], [layers, batch, out_size])
-        c0 = check_tensor("LSTM state c_0", state[1], [layers, batch, self.hidden_size])
+        h0 = check_tensor("LSTM state h_0", state[0], [layers, batch, out_size], x_tm.dtype)
+        c0 = check_tensor("LSTM state c_0", state[1], [layers, batch, self.hidden_size], x_tm.dtype)
         return h0, c0
 
     def _forward_fused(
