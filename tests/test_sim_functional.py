@@ -93,3 +93,25 @@ def test_configuration_must_fit_the_artifact():
         simulate(cm, fits, np.zeros((3, 5)))
     with pytest.raises(InputError, match="channels"):
         simulate(cm, fits.replace(channels=1), np.zeros((2, 3, 4)))
+
+
+def test_saturating_accumulation_matches_the_golden_per_pe_loop():
+    from lstmforge.compress.artifact import SparseMatrix
+    from lstmforge.engine.fixed_point import QFormat, SaturationCounter
+    from lstmforge.engine.spmv import spmv_reference
+    from lstmforge.hw.sim.functional import BroadcastSpMV
+
+    rng = np.random.default_rng(0)
+    codes = rng.integers(-2047, 2048, (12, 64)) * (rng.random((12, 64)) < 0.7)
+    codes[0] = 2047  # row 0: 64 x 2047 x 32767 overflows 32 bits -> saturates
+    codes[1] = -2047  # row 1 saturates downwards
+    matrix = SparseMatrix.from_codes(codes, QFormat(12, 11), 4, codes.shape)
+    x = rng.integers(-32768, 32768, (3, 64))
+    x[0] = 32767
+    ours, golden = SaturationCounter(), SaturationCounter()
+    got = BroadcastSpMV()(matrix, x, ours, "acc")
+    np.testing.assert_array_equal(got, spmv_reference(matrix, x, golden, "acc"))
+    assert got[0, 0] == 2**31 - 1 and got[0, 1] == -(2**31)
+    assert ours["acc"] == golden["acc"] > 0
+    small = x // 256  # now no row can leave the range: the one-shot sparse product path
+    np.testing.assert_array_equal(BroadcastSpMV()(matrix, small), spmv_reference(matrix, small))

@@ -15,6 +15,7 @@ bit for bit.
 from __future__ import annotations
 
 import numpy as np
+from scipy import sparse
 
 from lstmforge.compress.artifact import Block, CompressedModel, SparseMatrix
 from lstmforge.engine.blocks import run_lstm
@@ -22,12 +23,33 @@ from lstmforge.engine.fixed_point import ACCUMULATOR_BITS, SaturationCounter, sa
 from lstmforge.engine.integer_datapath import IntegerDatapath
 from lstmforge.hw.sim.structure import PEMatrix
 
+ACC_MAX = (1 << (ACCUMULATOR_BITS - 1)) - 1
+
 
 class BroadcastSpMV:
-    """SpMV by column broadcast over the PEs' CSC streams (decoded once per matrix)."""
+    """SpMV by column broadcast over the PEs' CSC streams (decoded once per matrix).
+
+    When no partial sum of a row can leave the accumulator's range (``|W| @ |x| <= 2**31 - 1``
+    for every row and channel), saturation cannot fire and the column-ordered saturating sum is
+    the exact integer product, computed at once with a sparse matrix; otherwise the columns are
+    accumulated one broadcast at a time with the engine's saturating adder.
+    """
 
     def __init__(self) -> None:
         self._columns: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
+        self._sparse: dict[int, tuple[sparse.csr_matrix, sparse.csr_matrix]] = {}
+
+    def _decoded(self, matrix: SparseMatrix) -> list[tuple[np.ndarray, np.ndarray]]:
+        columns = self._columns.get(id(matrix))
+        if columns is None:
+            columns = PEMatrix("matrix", matrix.shape, tuple(matrix.pes)).column_entries()
+            self._columns[id(matrix)] = columns
+            rows = np.concatenate([r for r, _ in columns])
+            cols = np.repeat(np.arange(matrix.shape[1]), [r.size for r, _ in columns])
+            vals = np.concatenate([v for _, v in columns])
+            product = sparse.csr_matrix((vals, (rows, cols)), shape=matrix.shape, dtype=np.int64)
+            self._sparse[id(matrix)] = (product, abs(product))
+        return columns
 
     def __call__(
         self,
@@ -37,10 +59,12 @@ class BroadcastSpMV:
         site: str = "",
     ) -> np.ndarray:
         """x [N, cols] activation codes -> accumulators [N, rows] (int64 holding 32-bit values)."""
-        columns = self._columns.get(id(matrix))
-        if columns is None:
-            columns = PEMatrix("matrix", matrix.shape, tuple(matrix.pes)).column_entries()
-            self._columns[id(matrix)] = columns
+        columns = self._decoded(matrix)
+        product, magnitude = self._sparse[id(matrix)]
+        if (magnitude @ np.abs(x).T).max(initial=0) <= ACC_MAX:
+            if counter is not None:
+                counter.record(site, 0)
+            return np.ascontiguousarray((product @ x.T).T)
         acc = np.zeros((x.shape[0], matrix.shape[0]), dtype=np.int64)
         for j, (rows, weights) in enumerate(columns):
             if rows.size:
