@@ -1,8 +1,9 @@
 """Benchmark of the recurrent cores on CPU: lstmforge.nn.LSTM vs torch.nn.LSTM, and ConvLSTM.
 
 Times the forward pass and forward+backward (sum of outputs as the loss, gradients of all
-parameters and the input) as the best of several repeats after a warm-up, at the same sizes
-for every row, in one process so the baseline is measured under the same load.
+parameters and the input) as the best of several rounds after a warm-up round, at the same
+sizes for every row. Each round runs every row in turn, so the baseline is measured under the
+same load as the rest even on a shared machine.
 
     .venv/bin/python benchmarks/bench_cores.py            # issue target: B=32, T=100, H=512
     .venv/bin/python benchmarks/bench_cores.py --quick    # small sizes, a few seconds
@@ -25,22 +26,15 @@ from lstmforge.io import write_json
 from lstmforge.nn import LSTM, ConvLSTM
 
 
-def best_seconds(fn: Callable[[], None], repeats: int) -> float:
-    """Shortest wall time of ``fn`` over ``repeats`` runs, after one warm-up run.
-
-    The minimum, as ``timeit`` recommends: on a shared machine other load only adds time.
-    """
+def seconds(fn: Callable[[], None]) -> float:
+    """Wall time of one call of ``fn``."""
+    start = time.perf_counter()
     fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    return time.perf_counter() - start
 
 
-def time_module(module: torch.nn.Module, x: torch.Tensor, repeats: int) -> tuple[float, float]:
-    """(forward seconds, forward+backward seconds) of ``module(x)``."""
+def workloads(module: torch.nn.Module, x: torch.Tensor) -> dict[str, Callable[[], None]]:
+    """The two timed workloads of ``module(x)``: forward, and forward+backward."""
     module.train()  # dropout is 0: same math, and the fused kernel keeps what backward needs
     x = x.clone().requires_grad_(True)
 
@@ -54,7 +48,7 @@ def time_module(module: torch.nn.Module, x: torch.Tensor, repeats: int) -> tuple
         y, _ = module(x)
         y.sum().backward()
 
-    return best_seconds(forward, repeats), best_seconds(forward_backward, repeats)
+    return {"forward_s": forward, "forward_backward_s": forward_backward}
 
 
 class PerStepConvLSTM(torch.nn.Module):
@@ -87,11 +81,24 @@ class PerStepConvLSTM(torch.nn.Module):
 
 
 def timed_rows(modules: dict[str, torch.nn.Module], x: torch.Tensor, repeats: int) -> list[dict]:
-    """Time every module on ``x``; ratios are relative to the first (the baseline)."""
-    rows = []
-    for name, module in modules.items():
-        forward, forward_backward = time_module(module, x, repeats)
-        rows.append({"model": name, "forward_s": forward, "forward_backward_s": forward_backward})
+    """Best time of each module's workloads over ``repeats`` rounds, after one warm-up round.
+
+    Every round runs every module in turn, so load from other processes on a shared machine
+    spreads over all rows alike; the minimum is kept, as ``timeit`` recommends (other load only
+    adds time). Ratios are relative to the first module (the baseline).
+    """
+    jobs = {name: workloads(module, x) for name, module in modules.items()}
+    times = {name: {kind: [] for kind in job} for name, job in jobs.items()}
+    for round_index in range(repeats + 1):
+        for name, job in jobs.items():
+            for kind, fn in job.items():
+                elapsed = seconds(fn)
+                if round_index > 0:
+                    times[name][kind].append(elapsed)
+    rows = [
+        {"model": name, **{kind: min(values) for kind, values in kinds.items()}}
+        for name, kinds in times.items()
+    ]
     base = rows[0]
     for row in rows:
         row["forward_vs_baseline"] = row["forward_s"] / base["forward_s"]
