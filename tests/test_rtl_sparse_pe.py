@@ -140,3 +140,11 @@ def test_saturating_spmv_matches_engine():
     pe = SparsePE(PEParams(rows=2, cols=50, entries=100), matrix.pes[0])
     run = run_sparse_pe(pe, list(enumerate(x.tolist())))
     np.testing.assert_array_equal(run.accumulators, expected)
+
+
+def test_pe_parameters_are_checked():
+    with pytest.raises(InputError, match="rows"):
+        PEParams(rows=0, cols=4, entries=4)
+    with pytest.raises(InputError, match="acc_bits"):
+        PEParams(rows=4, cols=4, entries=4, weight_bits=12, act_bits=16, acc_bits=27)
+    assert PEParams(rows=4, cols=4, entries=4, acc_bits=28).acc_bits == 28

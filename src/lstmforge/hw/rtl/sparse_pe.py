@@ -62,10 +62,10 @@ class PEParams:
         for name in ("rows", "cols", "entries", "weight_bits", "index_bits", "act_bits"):
             if getattr(self, name) < 1:
                 raise InputError(f"PE parameter {name}: expected a positive integer")
-        if self.acc_bits < self.weight_bits + self.act_bits - 1:
+        if self.acc_bits < self.weight_bits + self.act_bits:
             raise InputError(
-                f"PE parameter acc_bits: expected at least weight_bits + act_bits - 1 = "
-                f"{self.weight_bits + self.act_bits - 1} to hold one product, got {self.acc_bits}"
+                f"PE parameter acc_bits: expected at least weight_bits + act_bits = "
+                f"{self.weight_bits + self.act_bits} to hold one product, got {self.acc_bits}"
             )
 
     @property
