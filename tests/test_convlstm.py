@@ -306,3 +306,19 @@ def test_onnx_export_runs_in_the_onnx_reference_evaluator():
     y_eager, [(h_eager, c_eager)] = module(x)
     np.testing.assert_allclose(y, y_eager.detach().numpy(), rtol=0, atol=1e-6)
     np.testing.assert_allclose(c, c_eager.detach().numpy(), rtol=0, atol=1e-6)
+
+
+def test_input_convolution_of_all_steps_is_one_batched_call(monkeypatch):
+    module = ConvLSTM(1, [2, 3], 3, num_layers=2, frame_size=(4, 4))
+    calls = []
+    conv2d = torch.nn.functional.conv2d
+
+    def counting_conv2d(inputs, weight, *args, **kwargs):
+        calls.append((tuple(inputs.shape), tuple(weight.shape)))
+        return conv2d(inputs, weight, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.functional, "conv2d", counting_conv2d)
+    module(torch.randn(2, 5, 1, 4, 4))
+    input_calls = [c for c in calls if c[1] in ((8, 1, 3, 3), (12, 2, 3, 3))]
+    assert input_calls == [((10, 1, 4, 4), (8, 1, 3, 3)), ((10, 2, 4, 4), (12, 2, 3, 3))]
+    assert len(calls) == 2 + 2 * 5  # plus one hidden-state convolution per layer and step

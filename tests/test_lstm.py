@@ -397,3 +397,17 @@ def test_onnx_export_runs_in_the_onnx_reference_evaluator():
     np.testing.assert_allclose(y, y_eager.detach().numpy(), rtol=0, atol=1e-6)
     np.testing.assert_allclose(h_n, h_eager.detach().numpy(), rtol=0, atol=1e-6)
     np.testing.assert_allclose(c_n, c_eager.detach().numpy(), rtol=0, atol=1e-6)
+
+
+def test_input_projection_of_all_steps_is_one_matmul(monkeypatch):
+    module = LSTM(3, 4, num_layers=2, bidirectional=True)
+    calls = []
+    linear = torch.nn.functional.linear
+
+    def counting_linear(inputs, weight, *args, **kwargs):
+        calls.append(tuple(inputs.shape))
+        return linear(inputs, weight, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.functional, "linear", counting_linear)
+    module(torch.randn(2, 7, 3))
+    assert calls == [(7, 2, 3), (7, 2, 3), (7, 2, 8), (7, 2, 8)]  # per layer and direction
