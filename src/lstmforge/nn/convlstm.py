@@ -129,8 +129,16 @@ class ConvLSTM(nn.Module):
     :class:`lstmforge.errors.InputError`, a ``ValueError`` naming the expected shape. The checks
     are skipped while tracing/exporting.
 
-    Export: ``torch.export.export(model, (x,))`` works on the module as is; ``torch.jit.trace``
-    cannot return the list of state pairs, so trace a wrapper that returns ``y`` (or a tuple).
+    Export: ``torch.export.export`` and ``torch.onnx.export`` work on the module as is;
+    ``torch.jit.trace`` cannot return the list of state pairs, so trace a wrapper returning ``y``.
+
+    Example (the encoder-forecaster of Shi et al.: the forecaster has no input and starts from
+    the encoder's states)::
+
+        encoder = ConvLSTM(1, [64, 64], 3, num_layers=2, frame_size=(100, 100))
+        forecaster = ConvLSTM(0, [64, 64], 3, num_layers=2, frame_size=(100, 100))
+        _, states = encoder(past)                        # past [B, 5, 1, 100, 100]
+        future, _ = forecaster(None, states, steps=10)   # [B, 10, 64, 100, 100]
     """
 
     def __init__(

@@ -141,7 +141,14 @@ class LSTM(nn.Module):
 
     Bad input (wrong rank, feature size, state shape, lengths, or NaN/inf values in x or the
     state) raises :class:`lstmforge.errors.InputError`, a ``ValueError`` naming the expected
-    shape. The value check is skipped while tracing/exporting.
+    shape. The checks are skipped while tracing/exporting (``torch.jit.trace``,
+    ``torch.export``, ``torch.onnx.export`` all work on the module as is).
+
+    Example (ESE's "Google LSTMP": 153 inputs, 1024 cells, 512 projection, peepholes)::
+
+        lstm = LSTM(153, 1024, proj_size=512)
+        y, state = lstm(frames)               # frames [B, T, 153] -> y [B, T, 512]
+        y_next, state = lstm(next_frames, state)  # streaming: carry the state
     """
 
     def __init__(
