@@ -219,6 +219,56 @@ def evaluate(
     emit_json(json, report)
 
 
+@emg.command("baselines")
+def baselines(
+    dataset: Dataset = "synthetic",
+    data: DataDir = None,
+    methods: Annotated[
+        str, typer.Option("--methods", help="Comma-separated: ridge, sparse-gp.")
+    ] = "ridge,sparse-gp",
+    seed: Seed = 0,
+    subjects: Subjects = None,
+    synthetic_subjects: SyntheticSubjects = 5,
+    electrodes: Electrodes = 12,
+    repetitions: Repetitions = 6,
+    data_seed: DataSeed = 0,
+    window: Window = 10,
+    step: Step = 5,
+    envelope_rate: EnvelopeRate = 50.0,
+    doa_map: DoaMap = None,
+    smoothing: Smoothing = 1.0,
+    deadband: Deadband = 0.0,
+    json: JsonOut = None,
+) -> None:
+    """Per-subject ridge and sparse-GP regression on the same features and test repetitions."""
+    import time
+
+    from lstmforge.tasks.emg.baselines import BASELINES, baseline_predictions
+    from lstmforge.tasks.emg.dataset import build_features
+    from lstmforge.tasks.emg.evaluate import metrics_report
+
+    names = [m.strip() for m in methods.split(",") if m.strip()]
+    unknown = [m for m in names if m not in BASELINES]
+    if unknown or not names:
+        raise InputError(f"--methods: expected a subset of {', '.join(BASELINES)}, got {methods!r}")
+    data_cfg = _data_config(
+        dataset, subjects, synthetic_subjects, electrodes, repetitions, data_seed,
+        window, step, envelope_rate, doa_map,
+    )  # fmt: skip
+    with console.status("preprocessing"):
+        features = build_features(data_cfg, data)
+    payload = {}
+    for name in names:
+        start = time.perf_counter()
+        with console.status(f"fitting {name} per subject"):
+            predictions = baseline_predictions(
+                name, features, data_cfg.preprocess, seed, alpha=smoothing, deadband=deadband
+            )
+        payload[name] = metrics_report(predictions) | {"seconds": time.perf_counter() - start}
+        _print_report(payload[name], f"{name} on {dataset}: test repetitions")
+    emit_json(json, payload)
+
+
 def register(app: typer.Typer) -> None:
     """Add the `emg` command group to the root app."""
     app.add_typer(emg, name="emg")

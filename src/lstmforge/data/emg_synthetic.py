@@ -11,10 +11,15 @@ seed fixes the whole data set):
    ``n_repetitions`` times before the next one; the labels follow NinaPro's ``stimulus`` /
    ``repetition`` (0 = rest).
 2. **Muscle activations.** Twelve muscles (:data:`MUSCLES`): a flexor and an extensor per
-   digit, a thumb abductor/opposer and a wrist stabiliser. A flexor's drive grows with its
-   digit's flexion and flexion velocity, an extensor's with extension velocity plus a
-   subject-specific co-contraction fraction of its antagonist; the stabiliser follows the
-   overall grip effort. Drives pass through first-order activation dynamics (time constant
+   digit, a thumb abductor/opposer and a wrist stabiliser. A flexor's drive has a phasic part
+   that follows its digit's flexion velocity (the agonist burst that moves the finger) and a
+   weaker tonic part that holds the posture, scaled by an effort that varies from repetition
+   to repetition (0.5-1.5: an unloaded finger can be held with more or less stiffness). An
+   extensor's drive follows extension velocity plus a subject-specific co-contraction
+   fraction of its antagonist; the stabiliser follows the overall grip effort. Because the
+   instantaneous EMG amplitude says more about movement than about posture, the joint angle
+   must be inferred from the history of the signal — the setting memory models are meant
+   for. Drives pass through first-order activation dynamics (time constant
    ~40 ms) and lead the kinematics by an electromechanical delay of ~50-80 ms (Cavanagh &
    Komi, 1979): EMG at time t reflects the posture at t + delay.
 3. **Muscle sEMG.** Activation-modulated band-limited Gaussian noise (the interference pattern
@@ -133,12 +138,13 @@ def minimum_jerk(tau: np.ndarray) -> np.ndarray:
 
 def movement_trajectories(
     cfg: SyntheticEMGConfig, rng: np.random.Generator, amplitude: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Joint angles [N, 10] in degrees, ``stimulus`` [N] and ``repetition`` [N] labels.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Joint angles [N, 10] in degrees, ``stimulus``, ``repetition`` and ``effort`` [N].
 
-    ``amplitude`` [10] is the subject's fraction of the nominal range of motion.
+    ``amplitude`` [10] is the subject's fraction of the nominal range of motion; ``effort`` is
+    the tonic holding effort of each repetition (stage 2).
     """
-    angles, stimulus, repetition = [], [], []
+    angles, stimulus, repetition, effort = [], [], [], []
     for m, name in enumerate(cfg.movements, start=1):
         posture = np.asarray(MOVEMENTS[name]) * JOINT_RANGE_DEG * amplitude
         for rep in range(1, cfg.n_repetitions + 1):
@@ -165,22 +171,24 @@ def movement_trajectories(
             active[n[0] : n[0] + n[1] + n[2] + n[3]] = 1
             stimulus.append(active * m)
             repetition.append(active * rep)
-    return np.concatenate(angles), np.concatenate(stimulus), np.concatenate(repetition)
+            effort.append(np.full(level.size, rng.uniform(0.5, 1.5)))
+    return tuple(np.concatenate(a) for a in (angles, stimulus, repetition, effort))
 
 
 def muscle_activations(
-    angles: np.ndarray, fs: float, cocontraction: float, delay_s: float
+    angles: np.ndarray, effort: np.ndarray, fs: float, cocontraction: float, delay_s: float
 ) -> np.ndarray:
-    """Activations [N, 12] in 0..1 from joint angles [N, 10] (stage 2 of the model)."""
+    """Activations [N, 12] in 0..1 from joint angles [N, 10] and effort [N] (stage 2)."""
     flexion = np.stack(
         [angles[:, list(j)].mean(axis=1) / JOINT_RANGE_DEG[list(j)].mean() for j in DIGIT_JOINTS],
         axis=1,
     )  # [N, 5] in 0..1
     velocity = np.gradient(flexion, axis=0) * fs  # range fractions per second
     rotation = angles[:, 0] / JOINT_RANGE_DEG[0]
-    flexors = 0.7 * flexion + 0.25 * np.maximum(velocity, 0.0)
-    extensors = 0.35 * np.maximum(-velocity, 0.0) + cocontraction * flexors + 0.05 * flexion
-    abductor = 0.6 * rotation + 0.2 * np.maximum(np.gradient(rotation) * fs, 0.0)
+    tonic = 0.2 * effort[:, None]
+    flexors = tonic * flexion + 0.3 * np.maximum(velocity, 0.0)
+    extensors = 0.3 * np.maximum(-velocity, 0.0) + cocontraction * flexors
+    abductor = tonic[:, 0] * rotation + 0.3 * np.maximum(np.gradient(rotation) * fs, 0.0)
     stabiliser = 0.5 * flexors.mean(axis=1)
     drive = np.concatenate([flexors, extensors, abductor[:, None], stabiliser[:, None]], axis=1)
     # electromechanical delay: EMG at t reflects the drive for the posture at t + delay
@@ -223,9 +231,13 @@ def generate_subject(cfg: SyntheticEMGConfig, subject: int) -> EMGRecording:
     cfg.validate()
     rng = np.random.default_rng([cfg.seed, subject])
     amplitude = rng.uniform(0.8, 1.0, size=len(JOINT_NAMES))
-    angles, stimulus, repetition = movement_trajectories(cfg, rng, amplitude)
+    angles, stimulus, repetition, effort = movement_trajectories(cfg, rng, amplitude)
     activation = muscle_activations(
-        angles, cfg.fs, cocontraction=rng.uniform(0.15, 0.35), delay_s=rng.uniform(0.05, 0.08)
+        angles,
+        effort,
+        cfg.fs,
+        cocontraction=rng.uniform(0.15, 0.35),
+        delay_s=rng.uniform(0.05, 0.08),
     )
     sources = muscle_emg(activation, cfg.fs, rng)
     emg = sources @ mixing_matrix(cfg.n_electrodes, rng).T
