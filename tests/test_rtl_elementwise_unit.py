@@ -6,6 +6,8 @@ import torch
 
 pytest.importorskip("amaranth")
 
+from amaranth.sim import Simulator  # noqa: E402
+
 from lstmforge.compress import compress_model  # noqa: E402
 from lstmforge.engine.activation_units import ActivationConfig  # noqa: E402
 from lstmforge.engine.integer_datapath import IntegerDatapath  # noqa: E402
@@ -92,3 +94,35 @@ def test_unknown_peephole_is_rejected():
     cell = cm.blocks[0].formats["l0.cell"]
     with pytest.raises(InputError, match="peepholes"):
         CellFormats(cell=cell, hidden=cell, partial_bits=18, peepholes={"cx": cell})
+
+
+def _first_output_cycle(unit) -> int:
+    """Cycles from a single input to its valid output."""
+    seen = {}
+
+    async def testbench(ctx):
+        ctx.set(unit.x.valid, 1)
+        await ctx.tick()
+        ctx.set(unit.x.valid, 0)
+        for cycle in range(1, 64):
+            if ctx.get(unit.y.valid):
+                seen["cycle"] = cycle
+                return
+            await ctx.tick()
+
+    sim = Simulator(unit)
+    sim.add_clock(1e-8)
+    sim.add_testbench(testbench)
+    sim.run()
+    return seen["cycle"]
+
+
+@pytest.mark.parametrize(("kind", "latency"), [("lut", 8), ("plan", 6)])
+def test_latency_is_as_documented(kind, latency):
+    cm = _compressed(True, 0, ActivationConfig(kind=kind))
+    cell = cm.blocks[0].formats["l0.cell"]
+    unit = ElementwiseUnit(
+        CellFormats(cell=cell, hidden=cell, partial_bits=18), cm.activation_units()
+    )
+    assert unit.latency == latency
+    assert _first_output_cycle(unit) == latency

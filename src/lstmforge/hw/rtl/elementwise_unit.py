@@ -74,7 +74,17 @@ class ElementwiseUnit(wiring.Component):
     def __init__(self, formats: CellFormats, units: ActivationUnits) -> None:
         self.formats = formats
         self.units = units
-        self.unit_latency = 2 if units.config.kind == "lut" else 1
+        self.activation_units = {
+            name: build_activation_unit(function, units)
+            for name, function in (
+                ("sig_i", "sigmoid"),
+                ("sig_f", "sigmoid"),
+                ("tanh_g", "tanh"),
+                ("sig_o", "sigmoid"),
+                ("tanh_c", "tanh"),
+            )
+        }
+        self.unit_latency = self.activation_units["sig_i"].latency
         self.latency = 4 + 2 * self.unit_latency
         inputs = {gate: signed(formats.partial_bits) for gate in ("i", "f", "g", "o")}
         inputs["c"] = signed(formats.cell.bits)
@@ -109,16 +119,7 @@ class ElementwiseUnit(wiring.Component):
         pre, gate, cell = cfg.input_format, cfg.output_format, fmts.cell
         lat = self.unit_latency
         m = Module()
-        units = {
-            name: build_activation_unit(function, self.units)
-            for name, function in (
-                ("sig_i", "sigmoid"),
-                ("sig_f", "sigmoid"),
-                ("tanh_g", "tanh"),
-                ("sig_o", "sigmoid"),
-                ("tanh_c", "tanh"),
-            )
-        }
+        units = self.activation_units
         for name, unit in units.items():
             m.submodules[name] = unit
 
