@@ -20,7 +20,6 @@ def demo_command(
         float, typer.Option("--density", min=0.01, max=1.0, help="Weights kept.")
     ] = 0.3,
     pes: Annotated[int, typer.Option("--pes", min=1, help="PEs per channel.")] = 8,
-    frames: Annotated[int, typer.Option("--frames", min=1, help="Frames to simulate.")] = 100,
     seed: Seed = 0,
     json_path: JsonOut = None,
 ) -> None:
@@ -36,7 +35,6 @@ def demo_command(
         epochs=epochs,
         density=density,
         num_pes=pes,
-        frames=frames,
         seed=seed,
         say=console.print,
     )

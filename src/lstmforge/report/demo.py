@@ -9,7 +9,8 @@ Steps (each calls the stage's own library entry point):
    (:func:`lstmforge.compress.compress_model`, ESE §3-4), and once more without balancing to show
    what balancing buys; write the ``.lfz``;
 4. score the compressed model on the integer engine (:func:`lstmforge.engine.substitute`);
-5. run both artifacts on the cycle-level accelerator model (:func:`lstmforge.hw.simulate`);
+5. run both artifacts on the cycle-level accelerator model (:func:`lstmforge.hw.simulate`) on a
+   test utterance, and check the simulated outputs against the engine's bit for bit;
 6. write one HTML report and ``summary.json``.
 """
 
@@ -42,14 +43,13 @@ def run_demo(
     epochs: int = 10,
     density: float = 0.3,
     num_pes: int = 8,
-    frames: int = 100,
     seed: int = 0,
     progress: bool = True,
     say: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Run the demo into ``out``; returns the summary (also written to ``out/summary.json``)."""
     from lstmforge.compress import compress_model
-    from lstmforge.engine import substitute
+    from lstmforge.engine import run_block, substitute
     from lstmforge.hw import load_preset, simulate
     from lstmforge.tasks import get_task
     from lstmforge.tasks.speech.train import train_speech
@@ -88,15 +88,25 @@ def run_demo(
     say("[4/5] compressed model on the integer engine: phone error rate")
     compressed = spec.evaluate(substitute(module, artifacts["balanced"], "integer"), datamodule)
 
-    say(f"[5/5] cycle-level ESE model ({frames} frames, {num_pes} PEs per channel)")
+    utterance = datamodule.split_data("test")[0][0].numpy()[None].astype(np.float64)
+    say(
+        f"[5/5] cycle-level ESE model: one test utterance ({utterance.shape[1]} frames), {num_pes} PEs per channel"
+    )
     config = load_preset("ese-ku060").replace(pes_per_channel=num_pes)
-    sims = {name: simulate(cm, config, frames) for name, cm in artifacts.items()}
+    sims = {name: simulate(cm, config, utterance) for name, cm in artifacts.items()}
+    engine_out = utterance
+    for block in artifacts["balanced"].blocks:
+        if block.kind == "lstm":
+            engine_out, _ = run_block(artifacts["balanced"], block, engine_out)
+    bit_exact = bool(np.array_equal(sims["balanced"].outputs, engine_out))
+    say(f"      simulator output equals the integer engine's bit for bit: {bit_exact}")
 
     summary = {
         "seconds": time.perf_counter() - started,
         "training": {"epochs": fit.epochs_run, "seconds": fit.seconds, "history": fit.history},
         "per_dense": dense["per"],
         "per_compressed_integer": compressed["per"],
+        "simulator_matches_engine": bit_exact,
         "density": density,
         "num_pes": num_pes,
         "simulation": {name: s.to_dict() for name, s in sims.items()},
