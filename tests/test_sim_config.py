@@ -37,6 +37,7 @@ def test_config_file_starts_from_a_preset(tmp_path):
         ("preset: ese-ku060\nweight_storage: cache\n", "'weight_storage' must be one of"),
         ("preset: ese-ku060\nweight_storage: onchip\n", "needs onchip_weight_kib > 0"),
         ("preset: ese-ku060\nindex_bits: 9\n", "'index_bits' must be <= 8"),
+        ("preset: ese-ku060\noverlap_frames: 1\n", "'overlap_frames' must be true or false"),
         ("preset: nope\n", "unknown simulator preset 'nope'"),
         ("- 1\n- 2\n", "expected a mapping"),
         ("a: [1,\n", "not valid YAML"),

@@ -184,3 +184,16 @@ def test_imbalance_stalls_land_on_the_light_pes_only():
     assert np.all(imbalance[1:] >= 2 * (6 - 1))
     np.testing.assert_array_equal(imbalance[1:], imbalance[1])
     assert timing.pe_busy["useful"].tolist() == [30, 10, 10, 10]
+
+
+def test_serial_frames_add_the_state_flow_to_every_frame():
+    rng = np.random.default_rng(2)
+    layers = [_layer(rng, 6, 8, 4, 0.5, 4)]
+    config = load_preset("ese-ku060").replace(pes_per_channel=4)
+    overlapped = simulate_timing(layers, config, frames=6)
+    serial = simulate_timing(layers, config.replace(overlap_frames=False), frames=6)
+    assert np.all(np.diff(serial.frame_done) > np.diff(overlapped.frame_done))
+    assert serial.pe_stalls["dependency"].sum() > overlapped.pe_stalls["dependency"].sum()
+    # serial: frame t + 1 cannot begin before frame t is done, so frames do not overlap
+    first_x_start = [i.start for i in serial.timeline if i.kind == "gates L0"]
+    assert min(first_x_start) >= serial.frame_done[serial.timeline_frame - 1]

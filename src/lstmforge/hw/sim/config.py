@@ -7,7 +7,9 @@ matrix buffer fed by the memory management unit, one multiply-accumulate per cyc
 element-wise (ElemMul/ElemAdd) and activation units. ``weight_storage`` is ``stream`` (weights
 read from off-chip memory every frame at ``memory_bandwidth_gbs``, shared by all channels, which
 run in lockstep on their own utterances) or ``onchip`` (a resident copy of at most
-``onchip_weight_kib``; loaded once).
+``onchip_weight_kib``; loaded once). ``overlap_frames`` lets a PE run on into the next frame's
+(double-buffered) input columns while the current frame's projection finishes; without it a
+frame starts only when the previous frame's outputs are all written.
 
 A configuration file may start from a shipped preset (``preset: ese-ku060``) and override some
 fields; every field must end up set, and unknown fields are rejected.
@@ -40,6 +42,7 @@ class SimConfig:
     pointer_bits: int
     activation_bits: int
     fifo_depth: int
+    overlap_frames: bool
     weight_storage: str
     onchip_weight_kib: float
     weight_prefetch_columns: int
@@ -164,6 +167,11 @@ def from_mapping(data: dict[str, Any], source: str) -> SimConfig:
             f"got {data['weight_storage']!r}"
         )
     values["weight_storage"] = data["weight_storage"]
+    if not isinstance(data["overlap_frames"], bool):
+        raise InputError(
+            f"{source}: field 'overlap_frames' must be true or false, got {data['overlap_frames']!r}"
+        )
+    values["overlap_frames"] = data["overlap_frames"]
     if values["weight_storage"] == "onchip" and values["onchip_weight_kib"] == 0:
         raise InputError(f"{source}: weight_storage 'onchip' needs onchip_weight_kib > 0")
     if values["index_bits"] > 8:

@@ -10,7 +10,9 @@ Per frame ``t`` and layer, in the order ESE's controller runs them (Han et al., 
    final (after the MAC pipeline) and streams out ``m_t`` (:mod:`.elementwise`);
 3. the projection SpMV ``y_t = W_hr m_t``: column ``j`` is broadcast once cell ``j``'s ``m_t``
    exists, so the projection overlaps the element-wise tail, and PEs that finish early run on
-   into the next frame's ``x`` columns (they are only held back by a full FIFO).
+   into the next frame's ``x`` columns (they are only held back by a full FIFO). With
+   ``overlap_frames: false`` the next frame's ``x`` columns wait until every output of this frame
+   is written.
 
 Layer ``l > 0`` takes layer ``l - 1``'s output of the same frame as its ``x``. Without a
 projection, ``m_t`` itself is the recurrent input and the output. The cycle recurrence of a pass
@@ -120,7 +122,8 @@ def simulate_timing(layers: list[LayerStructure], config: SimConfig, frames: int
                 timeline.append(Interval(p, int(start[0, p]), int(state.pe_free[p]), step.name))
 
     for t in range(frames):
-        inputs_ready = np.zeros(layers[0].w_ih.shape[1], dtype=np.int64)
+        frame_start = 0 if config.overlap_frames or t == 0 else frame_done[t - 1]
+        inputs_ready = np.full(layers[0].w_ih.shape[1], frame_start, dtype=np.int64)
         for k, layer in enumerate(layers):
             stream(gates[k], np.concatenate([inputs_ready, recurrent_ready[k]]))
             rows = np.arange(layer.w_ih.shape[0])
