@@ -15,6 +15,7 @@ the numbers as one JSON object.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import time
 from collections.abc import Callable
@@ -150,6 +151,16 @@ def markdown(title: str, rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def cpu_name() -> str:
+    """The CPU model from /proc/cpuinfo (Linux), else what ``platform`` knows."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
@@ -166,7 +177,7 @@ def main() -> None:
         lstm_size = {"batch": 32, "steps": 100, "hidden": 512}
         conv_size = {"batch": 4, "steps": 10, "channels": 32, "frame": 64, "kernel": 5}
         repeats = args.repeats or 5
-    machine = f"{platform.machine()} {platform.processor() or ''}".strip()
+    machine = f"{platform.machine()} {cpu_name()}, {os.cpu_count()} cores"
     print(f"torch {torch.__version__}, {machine}, {args.threads} thread(s), {repeats} repeats\n")
     lstm = lstm_rows(**lstm_size, repeats=repeats)
     title = "LSTM, B={batch}, T={steps}, I=H={hidden}".format(**lstm_size)
@@ -179,6 +190,7 @@ def main() -> None:
             args.json,
             {
                 "torch_version": torch.__version__,
+                "machine": machine,
                 "threads": args.threads,
                 "repeats": repeats,
                 "lstm_size": lstm_size,
