@@ -140,6 +140,19 @@ def test_streaming_in_chunks_equals_one_call(peephole, proj_size):
     torch.testing.assert_close(state[1], c_full, rtol=0, atol=1e-13)
 
 
+@pytest.mark.parametrize("peephole", [True, False])
+def test_streaming_gradients_equal_one_call_gradients(peephole):
+    module = make_lstm(peephole=peephole, proj_size=P, num_layers=2)
+    x = torch.randn(B, 6, I, dtype=torch.float64, requires_grad=True)
+    y_full, (h_full, c_full) = module(x)
+    full = gradients(module, x, (y_full, h_full, c_full))
+    first, state = module(x[:, :2])
+    second, (h_n, c_n) = module(x[:, 2:], state)
+    chunked = gradients(module, x, (torch.cat([first, second], dim=1), h_n, c_n))
+    for got, want in zip(chunked, full, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-13)
+
+
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("proj_size", [0, 3])
 @pytest.mark.parametrize("peephole", [True, False])
