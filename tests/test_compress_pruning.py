@@ -3,11 +3,14 @@
 import numpy as np
 import pytest
 
+from lstmforge.compress.csc import encode
 from lstmforge.compress.pruning import (
     balanced_mask,
+    fill_gaps,
     gradual_densities,
     magnitude_mask,
     pe_load,
+    prune_mask,
 )
 from lstmforge.compress.quantization import quantize_weights, weight_format
 from lstmforge.errors import InputError
@@ -70,3 +73,26 @@ def test_weight_quantization_keeps_pattern_and_error_bound():
     np.testing.assert_array_equal(codes != 0, mask)
     err = np.abs(codes * fmt.scale - w)[mask]
     assert err[1:].max() <= fmt.scale / 2 + 1e-12  # round to nearest
+
+
+def test_gap_fill_hand_example():
+    weight = np.zeros((21, 1))
+    weight[20, 0], weight[7, 0], weight[3, 0] = 5.0, 0.4, 0.3
+    mask = np.zeros((21, 1), dtype=bool)
+    mask[20, 0] = True  # a gap of 20 zero rows: would need one padding entry
+    filled = fill_gaps(weight, mask, 1)
+    assert np.flatnonzero(filled[:, 0]).tolist() == [7, 20]  # largest in rows 0..15 kept instead
+
+
+def test_gap_filling_removes_padding_at_the_same_budget():
+    rng = np.random.default_rng(5)
+    w = rng.normal(size=(512, 64))
+    plain = prune_mask(w, 0.08, 8, balanced=True)
+    filled = prune_mask(w, 0.08, 8, balanced=True, fill=True)
+    assert sum(pe.padding for pe in encode(plain.astype(np.int64), 8)) > 0
+    pes = encode(filled.astype(np.int64), 8)
+    assert all(pe.padding == 0 for pe in pes)
+    assert filled.mean() == pytest.approx(0.08, abs=0.002)
+    assert pe_load(filled, 8)["imbalance"] <= 1.01
+    unbalanced = prune_mask(w, 0.08, 8, balanced=False, fill=True)
+    assert all(pe.padding == 0 for pe in encode(unbalanced.astype(np.int64), 8))

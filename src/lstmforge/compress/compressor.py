@@ -246,6 +246,7 @@ def compress_model(
     activation_bits: int = 16,
     activation: ActivationConfig | None = None,
     modules: list[str] | None = None,
+    fill_gaps: bool = True,
 ) -> CompressedModel:
     """Compress ``model`` into a :class:`CompressedModel` (module docstring).
 
@@ -261,6 +262,8 @@ def compress_model(
         activation: the sigmoid/tanh units (default: 1024-entry interpolated LUTs, Q5.11 in,
             Q1.15 out).
         modules: qualified names of the submodules to compress (default: discovered).
+        fill_gaps: keep real weights where the CSC format would store padding entries
+            (:func:`~lstmforge.compress.pruning.prune_mask`); the density counts them.
     """
     if not isinstance(num_pes, int) or num_pes < 1:
         raise InputError(f"num_pes: expected a positive integer, got {num_pes!r}")
@@ -277,12 +280,12 @@ def compress_model(
         masks = {}
         for mname, w in matrices.items():
             d = _density_for(density, name, mname)
-            masks[mname] = prune_mask(w, d, num_pes, balanced)
-            key = f"{name or '<root>'}:{mname}"
-            load_report[key] = {
+            both = {mode: prune_mask(w, d, num_pes, mode, fill_gaps) for mode in (True, False)}
+            masks[mname] = both[balanced]
+            load_report[f"{name or '<root>'}:{mname}"] = {
                 "density": d,
-                "balanced": pe_load(prune_mask(w, d, num_pes, True), num_pes),
-                "unbalanced": pe_load(prune_mask(w, d, num_pes, False), num_pes),
+                "balanced": pe_load(both[True], num_pes),
+                "unbalanced": pe_load(both[False], num_pes),
             }
         pruned = {m: np.where(masks[m], w, 0.0) for m, w in matrices.items()}
         ranges = None
@@ -315,6 +318,7 @@ def compress_model(
             "weight_bits": weight_bits,
             "activation_bits": activation_bits,
             "balanced": balanced,
+            "fill_gaps": fill_gaps,
             "calibrated": calibration is not None,
             "source_model": type(model).__name__,
         },

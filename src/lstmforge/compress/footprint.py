@@ -4,8 +4,9 @@ Per weight matrix, in bits of on-chip memory (ESE §4.1 / EIE §III-B):
 
 * values: every stored entry (nonzeros and padding) at ``weight_bits``;
 * indices: every stored entry at 4 bits (``rel_index``);
-* pointers: ``cols + 1`` column pointers per PE, each wide enough for that PE's entry count
-  (``ceil(log2(entries + 1))`` bits, at least 1);
+* pointers: the PE walks its columns in order, so its pointer memory holds each column's entry
+  count (``col_ptr[j+1] - col_ptr[j]``; ``col_ptr`` is their running sum), ``cols`` counts per
+  PE, each ``ceil(log2(longest column + 1))`` bits wide (at least 1);
 * padding: the part of values + indices spent on padding entries (already inside the two above).
 
 Vectors (biases, peepholes) are counted at their stored width. The baselines are the same
@@ -17,6 +18,8 @@ from __future__ import annotations
 
 import math
 from typing import Any
+
+import numpy as np
 
 from lstmforge.compress.artifact import CompressedModel
 from lstmforge.compress.csc import MAX_GAP
@@ -40,7 +43,9 @@ def footprint(cm: CompressedModel) -> dict[str, Any]:
             bits = m.fmt.bits
             entries = sum(m.entries_per_pe)
             padding = entries - m.nonzeros
-            pointers = sum((m.shape[1] + 1) * _pointer_bits(pe.entries) for pe in m.pes)
+            pointers = sum(
+                m.shape[1] * _pointer_bits(int(np.diff(pe.col_ptr).max(initial=0))) for pe in m.pes
+            )
             dense = m.shape[0] * m.shape[1]
             row = {
                 "shape": list(m.shape),

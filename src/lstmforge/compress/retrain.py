@@ -59,13 +59,18 @@ def matrix_parameters(module: nn.Module) -> list[tuple[nn.Module, str]]:
 
 
 def apply_masks(
-    module: nn.Module, density: float, num_pes: int, balanced: bool, bits: int | None
+    module: nn.Module,
+    density: float,
+    num_pes: int,
+    balanced: bool,
+    bits: int | None,
+    fill_gaps: bool = True,
 ) -> None:
     """Prune every matrix of ``module`` to ``density`` and keep it pruned (parametrization)."""
     for owner, name in matrix_parameters(module):
         weight = getattr(owner, name).detach()
         flat = weight.reshape(weight.shape[0], -1).cpu().double().numpy()
-        mask = prune_mask(flat, density, num_pes, balanced).reshape(tuple(weight.shape))
+        mask = prune_mask(flat, density, num_pes, balanced, fill_gaps).reshape(tuple(weight.shape))
         parametrize.register_parametrization(
             owner,
             name,
