@@ -13,6 +13,7 @@ from lstmforge.compress.pruning import (
     prune_mask,
 )
 from lstmforge.compress.quantization import quantize_weights, weight_format
+from lstmforge.compress.sensitivity import allocate_densities, measure_sensitivity
 from lstmforge.errors import InputError
 
 
@@ -96,3 +97,33 @@ def test_gap_filling_removes_padding_at_the_same_budget():
     assert pe_load(filled, 8)["imbalance"] <= 1.01
     unbalanced = prune_mask(w, 0.08, 8, balanced=False, fill=True)
     assert all(pe.padding == 0 for pe in encode(unbalanced.astype(np.int64), 8))
+
+
+def test_density_allocation_follows_sensitivity_and_meets_the_budget():
+    sizes = {"a:w": 1000, "b:w": 3000, "c:w": 100}
+    dens = allocate_densities(sizes, 0.1, {"a:w": 1.0, "b:w": 0.25, "c:w": 50.0})
+    kept = sum(dens[k] * n for k, n in sizes.items())
+    assert kept == pytest.approx(0.1 * 4100)
+    assert dens["c:w"] == 1.0  # capped; its unused share went to the others
+    assert dens["a:w"] == pytest.approx(4 * dens["b:w"])
+
+
+def test_measured_sensitivity_prunes_one_matrix_at_a_time():
+    import torch
+
+    from lstmforge.nn import LSTM
+
+    torch.manual_seed(0)
+    model = LSTM(4, 8, proj_size=4)
+    x = torch.randn(2, 5, 4)
+    with torch.no_grad():
+        reference = model(x)[0]
+
+    def score(m):
+        with torch.no_grad():
+            return float(((m(x)[0] - reference) ** 2).mean())
+
+    sens = measure_sensitivity(model, score, probe_density=0.2, num_pes=2)
+    assert set(sens) == {":weight_ih_l0", ":weight_hh_l0", ":weight_hr_l0"}
+    assert all(v > 0 for v in sens.values())
+    assert model.weight_ih_l0.count_nonzero() == model.weight_ih_l0.numel()  # original untouched
