@@ -269,6 +269,48 @@ def baselines(
     emit_json(json, payload)
 
 
+@emg.command("stream")
+def stream(
+    checkpoint: Checkpoint,
+    data: DataDir = None,
+    artifact: Artifact = None,
+    subject: Annotated[
+        int | None, typer.Option("--subject", help="Subject to stream (default: the first).")
+    ] = None,
+    recording: Annotated[
+        int, typer.Option("--recording", min=0, help="Which of the subject's recordings.")
+    ] = 0,
+    smoothing: Smoothing = 1.0,
+    deadband: Deadband = 0.0,
+    json: JsonOut = None,
+) -> None:
+    """Run a model causally over a continuous recording, window by window; report latency."""
+    from lstmforge.tasks.emg.stream import stream_recording
+
+    module, datamodule = _load(checkpoint, artifact, data)
+    by_number = {s.subject: s for s in datamodule.subjects}
+    number = subject if subject is not None else datamodule.subjects[0].subject
+    if number not in by_number:
+        raise InputError(f"--subject: {number} is not in this data (have {sorted(by_number)})")
+    features = by_number[number]
+    if recording >= len(features.recordings):
+        raise InputError(
+            f"--recording: subject {number} has {len(features.recordings)} recording(s)"
+        )
+    with console.status(f"streaming subject {number}"):
+        result = stream_recording(
+            module, features, datamodule.cfg.preprocess, recording, smoothing, deadband
+        )
+    summary = result.summary() | {"subject": number, "recording": recording}
+    console.print(
+        f"{summary['windows']} windows, latency mean {summary['latency_mean_ms']:.2f} ms, "
+        f"p95 {summary['latency_p95_ms']:.2f} ms, max {summary['latency_max_ms']:.2f} ms "
+        f"(a window every {summary['window_period_ms']:.0f} ms); "
+        f"max |stream - offline| = {summary['max_abs_diff_vs_offline']:.2e}"
+    )
+    emit_json(json, summary)
+
+
 def register(app: typer.Typer) -> None:
     """Add the `emg` command group to the root app."""
     app.add_typer(emg, name="emg")
