@@ -18,7 +18,11 @@ def demo_command(
     epochs: Annotated[int, typer.Option("--epochs", min=1, help="Training epochs.")] = 10,
     density: Annotated[
         float, typer.Option("--density", min=0.01, max=1.0, help="Weights kept.")
-    ] = 0.3,
+    ] = 0.25,
+    retrain_epochs: Annotated[
+        int, typer.Option("--retrain-epochs", min=0, help="Fine-tuning epochs per pruning step.")
+    ] = 1,
+    prune_steps: Annotated[int, typer.Option("--prune-steps", min=1, help="Pruning steps.")] = 3,
     pes: Annotated[int, typer.Option("--pes", min=1, help="PEs per channel.")] = 8,
     seed: Seed = 0,
     json_path: JsonOut = None,
@@ -34,13 +38,16 @@ def demo_command(
         utterances=utterances,
         epochs=epochs,
         density=density,
+        retrain_epochs=retrain_epochs,
+        prune_steps=prune_steps,
         num_pes=pes,
         seed=seed,
         say=console.print,
     )
+    per = summary["per"]
     console.print(
-        f"PER dense {summary['per_dense']:.1f}%, compressed (integer) "
-        f"{summary['per_compressed_integer']:.1f}%; "
+        f"PER dense {per['dense_float']:.1f}%, compressed on the integer engine "
+        f"{per['pruned_integer']:.1f}%; "
         f"{summary['simulation']['balanced']['latency_us_per_frame']:.1f} µs/frame simulated"
     )
     console.print(f"report: [bold]{summary['report']}[/]")

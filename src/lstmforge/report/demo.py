@@ -4,14 +4,13 @@ Steps (each calls the stage's own library entry point):
 
 1. generate a small synthetic speech corpus and train the ``small`` LSTMP acoustic model
    (:func:`lstmforge.tasks.speech.train.train_speech`, Sak et al. 2014);
-2. score the dense model (phone error rate, :data:`lstmforge.tasks.speech.spec.SPEC`);
-3. compress it with load-balance-aware pruning, 12-bit quantization and CSC encoding
-   (:func:`lstmforge.compress.compress_model`, ESE §3-4), and once more without balancing to show
-   what balancing buys; write the ``.lfz``;
-4. score the compressed model on the integer engine (:func:`lstmforge.engine.substitute`);
-5. run both artifacts on the cycle-level accelerator model (:func:`lstmforge.hw.simulate`) on a
+2. compress it with gradual load-balance-aware pruning and retraining, 12-bit quantization and
+   CSC encoding, and score dense, pruned-float and integer-engine models by phone error rate
+   (:func:`lstmforge.compress.pipeline.compress_checkpoint`, ESE §3-4); compress it once more
+   with plain magnitude pruning to show what balancing buys;
+3. run both artifacts on the cycle-level accelerator model (:func:`lstmforge.hw.simulate`) on a
    test utterance, and check the simulated outputs against the engine's bit for bit;
-6. write one HTML report and ``summary.json``.
+4. write one HTML report and ``summary.json``.
 """
 
 from __future__ import annotations
@@ -22,18 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from lstmforge.io import write_json
 from lstmforge.report import html, plots
 
-
-def _calibration_batch(datamodule: Any, count: int = 8) -> torch.Tensor:
-    """Padded features of the first ``count`` training utterances."""
-    from lstmforge.tasks.speech.datamodule import collate
-
-    data = datamodule.split_data("train")
-    return collate([data[i] for i in range(min(count, len(data)))])[0]
+TRAIN_BATCH = 8
+TRAIN_LR = 5e-3
+"""Batch size and Adam step of the demo's training: with these the small LSTMP leaves the
+all-blank CTC plateau within a few epochs on the 300-utterance corpus (docs/results.md)."""
 
 
 def run_demo(
@@ -41,15 +36,21 @@ def run_demo(
     *,
     utterances: int = 300,
     epochs: int = 10,
-    density: float = 0.3,
+    density: float = 0.25,
+    retrain_epochs: int = 1,
+    prune_steps: int = 3,
     num_pes: int = 8,
     seed: int = 0,
     progress: bool = True,
     say: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Run the demo into ``out``; returns the summary (also written to ``out/summary.json``)."""
-    from lstmforge.compress import compress_model
-    from lstmforge.engine import run_block, substitute
+    """Run the demo into ``out``; returns the summary (also written to ``out/summary.json``).
+
+    ``retrain_epochs`` epochs of fine-tuning follow each of ``prune_steps`` gradual pruning steps
+    (0: prune once without retraining).
+    """
+    from lstmforge.compress.pipeline import compress_checkpoint
+    from lstmforge.engine import run_block
     from lstmforge.hw import load_preset, simulate
     from lstmforge.tasks import get_task
     from lstmforge.tasks.speech.train import train_speech
@@ -58,39 +59,55 @@ def run_demo(
     out = Path(out)
     figures = out / "figures"
     started = time.perf_counter()
-    spec = get_task("speech")
 
-    say(f"[1/5] synthetic corpus ({utterances} utterances) and LSTMP training ({epochs} epochs)")
+    say(f"[1/4] synthetic corpus ({utterances} utterances) and LSTMP training ({epochs} epochs)")
     fit = train_speech(
         TrainConfig(
             out_dir=out / "speech", max_epochs=epochs, seed=seed, patience=None, progress=progress
         ),
         config="small",
         corpus_utterances=utterances,
+        batch_size=TRAIN_BATCH,
+        learning_rate=TRAIN_LR,
     )
-    module = spec.load_module(fit.best_checkpoint or fit.last_checkpoint)
+    checkpoint = fit.best_checkpoint or fit.last_checkpoint
+
+    say(
+        f"[2/4] load-balance-aware pruning to density {density} over {num_pes} PEs "
+        f"({prune_steps} steps x {retrain_epochs} retraining epochs), 12-bit quantization, "
+        "CSC encoding; PER of dense, pruned float and integer-engine models"
+    )
+    balanced = compress_checkpoint(
+        checkpoint,
+        out / "speech-balanced.lfz",
+        density=density,
+        num_pes=num_pes,
+        balanced=True,
+        retrain_epochs=retrain_epochs,
+        prune_steps=prune_steps,
+        seed=seed,
+        progress=progress,
+    )
+    say("      the same model with plain magnitude pruning (no retraining), for the PE load")
+    unbalanced = compress_checkpoint(
+        checkpoint,
+        out / "speech-unbalanced.lfz",
+        density=density,
+        num_pes=num_pes,
+        balanced=False,
+        evaluate=False,
+        seed=seed,
+        progress=progress,
+    )
+    artifacts = {"balanced": balanced.artifact, "unbalanced": unbalanced.artifact}
+
+    spec = get_task("speech")
+    module = spec.load_module(checkpoint)
     datamodule = spec.build_datamodule(dict(module.hparams), None)
-
-    say("[2/5] dense model: phone error rate on the test split")
-    dense = spec.evaluate(module, datamodule)
-
-    say(f"[3/5] compression to density {density} over {num_pes} PEs (balanced and unbalanced)")
-    calibration = _calibration_batch(datamodule)
-    artifacts = {}
-    for balanced in (True, False):
-        cm = compress_model(
-            module, density=density, num_pes=num_pes, balanced=balanced, calibration=calibration
-        )
-        name = "balanced" if balanced else "unbalanced"
-        cm.save(out / f"speech-{name}.lfz")
-        artifacts[name] = cm
-
-    say("[4/5] compressed model on the integer engine: phone error rate")
-    compressed = spec.evaluate(substitute(module, artifacts["balanced"], "integer"), datamodule)
-
     utterance = datamodule.split_data("test")[0][0].numpy()[None].astype(np.float64)
     say(
-        f"[5/5] cycle-level ESE model: one test utterance ({utterance.shape[1]} frames), {num_pes} PEs per channel"
+        f"[3/4] cycle-level ESE model: one test utterance ({utterance.shape[1]} frames), "
+        f"{num_pes} PEs per channel"
     )
     config = load_preset("ese-ku060").replace(pes_per_channel=num_pes)
     sims = {name: simulate(cm, config, utterance) for name, cm in artifacts.items()}
@@ -101,14 +118,16 @@ def run_demo(
     bit_exact = bool(np.array_equal(sims["balanced"].outputs, engine_out))
     say(f"      simulator output equals the integer engine's bit for bit: {bit_exact}")
 
+    say("[4/4] report")
+    per = {name: metrics["per"] for name, metrics in balanced.metrics.items()}
     summary = {
         "seconds": time.perf_counter() - started,
         "training": {"epochs": fit.epochs_run, "seconds": fit.seconds, "history": fit.history},
-        "per_dense": dense["per"],
-        "per_compressed_integer": compressed["per"],
-        "simulator_matches_engine": bit_exact,
+        "retraining": balanced.retrain,
+        "per": per,
         "density": density,
         "num_pes": num_pes,
+        "simulator_matches_engine": bit_exact,
         "simulation": {name: s.to_dict() for name, s in sims.items()},
     }
     summary["report"] = str(_write_report(out, figures, summary, artifacts, sims))

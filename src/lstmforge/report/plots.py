@@ -77,27 +77,40 @@ def curve_plot(
 def pareto_plot(
     points: Sequence[dict[str, Any]], front: Sequence[dict[str, Any]], path: Path
 ) -> Path:
-    """Latency per frame against resources (total PEs), coloured by density; Pareto front drawn."""
+    """Latency per frame against PEs per channel, one colour per density.
+
+    Marker size grows with memory bandwidth; the line joins each density's fastest point per PE
+    count; Pareto-optimal points (in PEs, bandwidth, latency) are outlined in black.
+    """
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    scatter = ax.scatter(
-        [p["total_pes"] for p in points],
-        [p["latency_us_per_frame"] for p in points],
-        c=[p["density"] for p in points],
-        s=[10 + 6 * p["memory_bandwidth_gbs"] ** 0.5 for p in points],
-        cmap="viridis",
-        alpha=0.8,
-    )
-    ordered = sorted(front, key=lambda p: p["total_pes"])
-    ax.plot(
-        [p["total_pes"] for p in ordered],
-        [p["latency_us_per_frame"] for p in ordered],
-        "r-",
-        label="Pareto front",
-    )
+    densities = sorted({p["density"] for p in points}, reverse=True)
+
+    def key(p: dict[str, Any]) -> tuple:
+        return (p["density"], p["pes_per_channel"], p["memory_bandwidth_gbs"])
+
+    on_front = {key(p) for p in front}
+    for colour, density in zip(
+        plt.cm.viridis_r([0.15, 0.5, 0.85, 0.3, 0.7]), densities, strict=False
+    ):
+        mine = [p for p in points if p["density"] == density]
+        ax.scatter(
+            [p["pes_per_channel"] for p in mine],
+            [p["latency_us_per_frame"] for p in mine],
+            s=[12 + 8 * p["memory_bandwidth_gbs"] ** 0.5 for p in mine],
+            color=colour,
+            edgecolors="black",
+            linewidths=[1.2 if key(p) in on_front else 0.0 for p in mine],
+            alpha=0.85,
+        )
+        pes = sorted({p["pes_per_channel"] for p in mine})
+        best = [
+            min(p["latency_us_per_frame"] for p in mine if p["pes_per_channel"] == n) for n in pes
+        ]
+        ax.plot(pes, best, "-", color=colour, label=f"density {density:.3g}")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
-    ax.set_xlabel("PEs per channel (resources)")
+    ax.set_xlabel("PEs per channel (resources); marker size: memory bandwidth")
     ax.set_ylabel("latency per frame (µs)")
-    fig.colorbar(scatter, label="density")
-    ax.legend()
+    ax.set_title("design space; black outline: Pareto-optimal (PEs, bandwidth, latency)")
+    ax.legend(fontsize=8)
     return _save(fig, path)
