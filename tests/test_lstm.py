@@ -21,11 +21,12 @@ def make_lstm(**kwargs) -> LSTM:
 
 
 def random_state(module: LSTM, batch: int = B) -> tuple[torch.Tensor, torch.Tensor]:
+    """A random initial state that requires grad (its gradient is compared too)."""
     layers = module.num_layers * module.num_directions
     g = torch.Generator().manual_seed(1)
     h0 = torch.randn(layers, batch, module.proj_size or H, generator=g, dtype=torch.float64)
     c0 = torch.randn(layers, batch, H, generator=g, dtype=torch.float64)
-    return h0, c0
+    return h0.requires_grad_(True), c0.requires_grad_(True)
 
 
 def run_reference(module: LSTM, x, state=None, lengths=None):
@@ -49,9 +50,9 @@ def loss_of(y, h_n, c_n):
     return (y * weights).sum() + (h_n**2).sum() + c_n.sum()
 
 
-def gradients(module: LSTM, x: torch.Tensor, outputs) -> list[torch.Tensor]:
-    inputs = [x, *module.parameters()]
-    return torch.autograd.grad(loss_of(*outputs), inputs)
+def gradients(module: LSTM, inputs: list[torch.Tensor], outputs) -> list[torch.Tensor]:
+    """Gradients of :func:`loss_of` with respect to ``inputs`` and every parameter."""
+    return torch.autograd.grad(loss_of(*outputs), [*inputs, *module.parameters()])
 
 
 CONFIGS = [
@@ -74,8 +75,8 @@ def test_matches_reference_outputs_states_and_gradients(config):
     torch.testing.assert_close(h_n, h_ref, rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(c_n, c_ref, rtol=1e-10, atol=1e-12)
     for got, want in zip(
-        gradients(module, x, (y, h_n, c_n)),
-        gradients(module, x, (y_ref, h_ref, c_ref)),
+        gradients(module, [x, *state], (y, h_n, c_n)),
+        gradients(module, [x, *state], (y_ref, h_ref, c_ref)),
         strict=True,
     ):
         torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-11)
@@ -98,8 +99,8 @@ def test_variable_lengths_match_reference(peephole, bidirectional, proj_size):
     torch.testing.assert_close(c_n, c_ref, rtol=1e-10, atol=1e-12)
     assert torch.all(y[1, 2:] == 0) and torch.all(y[2, 4:] == 0)  # padded steps are zero
     for got, want in zip(
-        gradients(module, x, (y, h_n, c_n)),
-        gradients(module, x, (y_ref, h_ref, c_ref)),
+        gradients(module, [x, *state], (y, h_n, c_n)),
+        gradients(module, [x, *state], (y_ref, h_ref, c_ref)),
         strict=True,
     ):
         torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-11)
@@ -145,10 +146,10 @@ def test_streaming_gradients_equal_one_call_gradients(peephole):
     module = make_lstm(peephole=peephole, proj_size=P, num_layers=2)
     x = torch.randn(B, 6, I, dtype=torch.float64, requires_grad=True)
     y_full, (h_full, c_full) = module(x)
-    full = gradients(module, x, (y_full, h_full, c_full))
+    full = gradients(module, [x], (y_full, h_full, c_full))
     first, state = module(x[:, :2])
     second, (h_n, c_n) = module(x[:, 2:], state)
-    chunked = gradients(module, x, (torch.cat([first, second], dim=1), h_n, c_n))
+    chunked = gradients(module, [x], (torch.cat([first, second], dim=1), h_n, c_n))
     for got, want in zip(chunked, full, strict=True):
         torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-13)
 
