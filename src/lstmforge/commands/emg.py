@@ -40,6 +40,9 @@ Repetitions = Annotated[
     int, typer.Option("--repetitions", min=2, help="Synthetic: repetitions per movement.")
 ]
 DataSeed = Annotated[int, typer.Option("--data-seed", help="Synthetic: data seed.")]
+Movements = Annotated[
+    int, typer.Option("--movements", min=1, max=9, help="Synthetic: use the first N movements.")
+]
 Window = Annotated[int, typer.Option("--window", min=1, help="Envelope frames per window.")]
 Step = Annotated[int, typer.Option("--step", min=1, help="Envelope frames between windows.")]
 EnvelopeRate = Annotated[float, typer.Option("--envelope-rate", help="Envelope frames per second.")]
@@ -73,6 +76,7 @@ def _data_config(
     synthetic_subjects: int,
     electrodes: int,
     repetitions: int,
+    movements: int,
     data_seed: int,
     window: int,
     step: int,
@@ -80,7 +84,7 @@ def _data_config(
     doa_map: Path | None,
 ):
     from lstmforge.data.emg_preprocessing import PreprocessConfig
-    from lstmforge.data.emg_synthetic import SyntheticEMGConfig
+    from lstmforge.data.emg_synthetic import MOVEMENTS, SyntheticEMGConfig
     from lstmforge.data.ninapro import load_doa_map
     from lstmforge.tasks.emg.dataset import EMGDataConfig
 
@@ -94,6 +98,7 @@ def _data_config(
             n_subjects=synthetic_subjects,
             n_electrodes=electrodes,
             n_repetitions=repetitions,
+            movements=tuple(MOVEMENTS)[:movements],
             seed=data_seed,
         ),
         preprocess=PreprocessConfig(window=window, step=step, envelope_rate=envelope_rate),
@@ -135,6 +140,7 @@ def train(
     synthetic_subjects: SyntheticSubjects = 5,
     electrodes: Electrodes = 12,
     repetitions: Repetitions = 6,
+    movements: Movements = 9,
     data_seed: DataSeed = 0,
     window: Window = 10,
     step: Step = 5,
@@ -154,7 +160,7 @@ def train(
     from lstmforge.tasks.emg.train import train_emg
 
     data_cfg = _data_config(
-        dataset, subjects, synthetic_subjects, electrodes, repetitions, data_seed,
+        dataset, subjects, synthetic_subjects, electrodes, repetitions, movements, data_seed,
         window, step, envelope_rate, doa_map,
     )  # fmt: skip
     cfg = train_config(
@@ -231,6 +237,7 @@ def baselines(
     synthetic_subjects: SyntheticSubjects = 5,
     electrodes: Electrodes = 12,
     repetitions: Repetitions = 6,
+    movements: Movements = 9,
     data_seed: DataSeed = 0,
     window: Window = 10,
     step: Step = 5,
@@ -252,7 +259,7 @@ def baselines(
     if unknown or not names:
         raise InputError(f"--methods: expected a subset of {', '.join(BASELINES)}, got {methods!r}")
     data_cfg = _data_config(
-        dataset, subjects, synthetic_subjects, electrodes, repetitions, data_seed,
+        dataset, subjects, synthetic_subjects, electrodes, repetitions, movements, data_seed,
         window, step, envelope_rate, doa_map,
     )  # fmt: skip
     with console.status("preprocessing"):
