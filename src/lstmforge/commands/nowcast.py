@@ -116,6 +116,9 @@ def evaluate_command(
         Path | None, typer.Option(help="Data path replacing the one the model was trained on.")
     ] = None,
     num_test: Annotated[int | None, typer.Option(help="Test sequences (synthetic data).")] = None,
+    test_file: Annotated[
+        Path | None, typer.Option(help="mnist_test_seq.npy as the Moving MNIST test set.")
+    ] = None,
     figures: Annotated[
         Path | None, typer.Option(help="Write frame strips, GIFs and skill plots here.")
     ] = None,
@@ -127,13 +130,16 @@ def evaluate_command(
     from rich.progress import Progress
     from rich.table import Table
 
+    from lstmforge.tasks.nowcast.data import NowcastDataModule
     from lstmforge.tasks.nowcast.evaluate import evaluate_all
     from lstmforge.tasks.nowcast.spec import build_datamodule, load_module
 
     module = load_module(checkpoint)
     datamodule = build_datamodule(module.hparams, data)
-    if num_test is not None:
-        datamodule = type(datamodule)(replace(datamodule.config, num_test=num_test))
+    overrides = {"num_test": num_test, "test_file": str(test_file) if test_file else None}
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if overrides:
+        datamodule = NowcastDataModule(replace(datamodule.config, **overrides))
     if artifact is not None:
         from lstmforge import compress, engine
 
@@ -169,7 +175,7 @@ def evaluate_command(
             "artifact": str(artifact) if artifact else None,
             "arch": module.hparams.arch,
             "dataset": module.hparams.data_config["dataset"],
-            "num_test": datamodule.config.num_test,
+            "test_windows": len(datamodule.split("test")),
             "results": results,
         },
     )

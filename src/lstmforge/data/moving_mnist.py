@@ -47,11 +47,10 @@ def moving_mnist_sequence(
             window = frames[t, top : top + digit_size, left : left + digit_size]
             np.maximum(window, digit, out=window)
             pos = pos + velocity
-            for axis in range(2):  # reflect off the walls
-                if pos[axis] < 0.0:
-                    pos[axis], velocity[axis] = -pos[axis], -velocity[axis]
-                elif pos[axis] > span:
-                    pos[axis], velocity[axis] = 2.0 * span - pos[axis], -velocity[axis]
+            for axis in range(2):  # reflect off the walls (repeatedly if a step is long)
+                while not 0.0 <= pos[axis] <= span:
+                    pos[axis] = -pos[axis] if pos[axis] < 0.0 else 2.0 * span - pos[axis]
+                    velocity[axis] = -velocity[axis]
     return frames
 
 

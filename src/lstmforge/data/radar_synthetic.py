@@ -11,7 +11,7 @@ Each sequence is built on a latent Gaussian field on a periodic domain larger th
 * **evolution**: in the Lagrangian frame each spatial scale decorrelates as an AR(1) process
   with a lifetime proportional to the scale (small cells live a few frames, large systems
   hours; Germann & Zawadzki, Mon. Wea. Rev. 2002), which keeps the spectrum stationary;
-* **growth and decay**: a smooth trend field (steeper spectrum) that moves with the rain and
+* **growth and decay**: a smooth growth-rate field (steeper spectrum) that moves with the rain and
   intensifies some regions and weakens others at a steady rate;
 * **reflectivity**: ``dBZ = DBZ_EDGE + DBZ_PER_STD * (latent - cutoff)`` where the latent
   field exceeds a per-sequence cutoff (rain area fraction varies between sequences), else the
@@ -44,7 +44,7 @@ class RadarSynthConfig:
 
     frame_size: int = 100
     seq_len: int = 20
-    margin: int = 32
+    margin: int = 16
     spectral_slope: float = 3.0
     speed_range: tuple[float, float] = (0.5, 3.0)
     motion_perturbation: float = 0.6
@@ -125,7 +125,6 @@ def synthetic_radar_sequence(
     ]
     latent = power_law_field(size, cfg.spectral_slope, rng)
     growth_rate = cfg.growth_per_frame * power_law_field(size, 4.0, rng)
-    trend = np.zeros_like(latent)
     cutoff = rng.uniform(*cfg.cutoff_range)
 
     frames = np.empty((cfg.seq_len, cfg.frame_size, cfg.frame_size), dtype=np.float32)
@@ -139,8 +138,8 @@ def synthetic_radar_sequence(
             latent_spectrum = np.fft.rfft2(advect(latent, departures))
             latent = np.fft.irfft2(keep * latent_spectrum + renew * innovation, (size, size))
             growth_rate = advect(growth_rate, departures)
-            trend = advect(trend, departures) + growth_rate
-        intensity = latent[crop, crop] + trend[crop, crop]
+        # the rate moves with the rain, so a parcel has grown by t * rate after t frames
+        intensity = latent[crop, crop] + t * growth_rate[crop, crop]
         dbz = DBZ_EDGE + DBZ_PER_STD * (intensity - cutoff)
         frames[t] = np.where(intensity > cutoff, np.minimum(dbz, DBZ_CAP), DBZ_FLOOR)
     return frames

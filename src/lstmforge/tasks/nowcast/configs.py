@@ -51,6 +51,7 @@ ARCHS: dict[str, ConvArch | FCArch] = {
     "fc-lstm-2048-2048": FCArch((2048, 2048)),
     "radar-convlstm-3x3-64-64": ConvArch((64, 64), 3, 2),
     "small-convlstm-5x5-32-16-16": ConvArch((32, 16, 16), 5, 4),
+    "small-convlstm-5x5-16-8-8": ConvArch((16, 8, 8), 5, 4),
     "small-convlstm-3x3-32-32": ConvArch((32, 32), 3, 4),
     "small-convlstm-3x3-16-16": ConvArch((16, 16), 3, 4),
     "small-fc-lstm-256-256": FCArch((256, 256)),

@@ -1,0 +1,166 @@
+"""`lstmforge nowcast train|evaluate|predict` end to end on tiny data, and bad input."""
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from lstmforge.cli import main
+from lstmforge.data.radar_hdf5 import save_radar_hdf5
+from lstmforge.data.radar_synthetic import RadarSynthConfig, synthetic_radar_dataset
+from lstmforge.errors import InputError
+from lstmforge.tasks import get_task
+from lstmforge.tasks.nowcast.predict import load_nowcast, predict
+from lstmforge.tasks.nowcast.spec import build_datamodule, load_module
+
+TINY_RADAR = [
+    "--dataset", "radar", "--arch", "tiny-convlstm", "--frame-size", "32", "--in-len", "3",
+    "--out-len", "4", "--num-train", "4", "--num-val", "2", "--num-test", "3",
+    "--batch-size", "2", "--epochs", "1", "--accelerator", "cpu",
+]  # fmt: skip
+
+
+def run_cli(args):
+    """Run the real entry point in-process; return its exit status."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    return exit_info.value.code
+
+
+@pytest.fixture(scope="module")
+def radar_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("radar")
+    assert run_cli(["nowcast", "train", "--out", str(out), *TINY_RADAR]) == 0
+    return out / "checkpoints" / "best.ckpt"
+
+
+def test_evaluate_with_baselines_writes_numbers_and_figures(radar_run, tmp_path):
+    report, figures = tmp_path / "eval.json", tmp_path / "fig"
+    args = ["nowcast", "evaluate", "--checkpoint", str(radar_run), "--baselines"]
+    args += ["--json", str(report), "--figures", str(figures), "--examples", "1"]
+    assert run_cli(args) == 0
+    results = json.loads(report.read_text())["results"]
+    assert set(results) == {"model", "persistence", "optical_flow"}
+    for scores in results.values():
+        for key in ("csi_0.5", "pod_30", "far_2", "mse", "correlation", "fss_0.5_s5"):
+            assert key in scores
+        assert isinstance(scores["mse"], float) and scores["mse"] >= 0
+        assert len(scores["per_lead"]["csi_0.5"]) == 4
+    assert (figures / "example_00.png").stat().st_size > 0
+    assert (figures / "example_00.gif").read_bytes()[:3] == b"GIF"
+    assert (figures / "skill_vs_lead.png").is_file()
+
+
+def test_predict_api_any_horizon_and_input_length(radar_run):
+    module = load_module(radar_run)
+    past = synthetic_radar_dataset(2, 9, RadarSynthConfig(frame_size=32, seq_len=6))
+    forecast = predict(module, past, horizon=9)  # trained for 4 frames from 3
+    assert forecast.shape == (2, 9, 32, 32) and forecast.dtype == np.float32
+    assert 0.0 <= forecast.min() and forecast.max() <= 70.0  # dBZ
+    np.testing.assert_allclose(predict(module, past[1], horizon=2), forecast[1, :2], atol=1e-4)
+    with pytest.raises(InputError, match=r"expects \(32, 32\)"):
+        predict(module, np.zeros((3, 16, 16), dtype=np.float32), 2)
+
+
+def test_predict_cli_exports_a_nowcast_pysteps_reads(radar_run, tmp_path):
+    from pysteps.utils.conversion import to_reflectivity
+    from pysteps.verification.detcatscores import det_cat_fct
+
+    source = tmp_path / "past.h5"
+    save_radar_hdf5(source, synthetic_radar_dataset(2, 4, RadarSynthConfig(32, seq_len=5)))
+    out = tmp_path / "nowcast.npz"
+    args = ["nowcast", "predict", "--checkpoint", str(radar_run), "--input", str(source)]
+    assert run_cli([*args, "--out", str(out), "--horizon", "6", "--sequence", "1"]) == 0
+    precip, metadata = load_nowcast(out)
+    assert precip.shape == (6, 32, 32) and metadata["unit"] == "mm/h"
+    dbz, meta_dbz = to_reflectivity(precip, metadata)
+    assert meta_dbz["unit"] == "dBZ" and meta_dbz["zr_a"] == 58.53
+    assert np.isfinite(dbz[precip > 0]).all()
+    det_cat_fct(precip, precip, 0.5, ["CSI"])  # verification tools accept the arrays
+
+
+def test_task_spec(radar_run):
+    spec = get_task("nowcast")
+    module = spec.load_module(radar_run)
+    assert spec.headline(module.hparams) == ("csi_0.5", True)
+    assert spec.headline({"data_config": {"dataset": "moving-mnist"}}) == ("cross_entropy", False)
+    scores = spec.evaluate(module, spec.build_datamodule(module.hparams, None))
+    assert isinstance(scores["csi_0.5"], float) and "per_lead" not in scores
+
+
+def test_moving_mnist_train_and_evaluate_with_a_test_file(tmp_path):
+    out = tmp_path / "run"
+    args = ["nowcast", "train", "--out", str(out), "--dataset", "moving-mnist", "--arch"]
+    args += ["tiny-fc-lstm", "--frame-size", "64", "--in-len", "3", "--out-len", "2"]
+    args += ["--num-train", "4", "--num-val", "2", "--num-test", "3", "--batch-size", "2"]
+    args += ["--epochs", "1"]
+    assert run_cli([*args, "--accelerator", "cpu"]) == 0
+    test_seq = np.random.default_rng(0).integers(0, 256, (5, 3, 64, 64), dtype=np.uint8)
+    np.save(tmp_path / "seq.npy", test_seq)
+    report = tmp_path / "eval.json"
+    args = ["nowcast", "evaluate", "--checkpoint", str(out / "checkpoints" / "best.ckpt")]
+    args += ["--test-file", str(tmp_path / "seq.npy"), "--json", str(report), "--baselines"]
+    assert run_cli(args) == 0
+    payload = json.loads(report.read_text())
+    assert payload["test_windows"] == 3  # the file's 3 sequences of 3 + 2 frames
+    results = payload["results"]
+    for scores in results.values():
+        assert scores["cross_entropy"] > 0 and -1 < scores["ssim"] < 1
+        assert set(scores) >= {"mse", "mae", "psnr"}
+    module = load_module(out / "checkpoints" / "best.ckpt", arch="tiny-fc-lstm")
+    datamodule = build_datamodule(module.hparams, None)
+    assert get_task("nowcast").evaluate(module, datamodule)["cross_entropy"] > 0
+
+
+def _write(path, values, units="dBZ"):
+    with h5py.File(path, "w") as fh:
+        fh.create_dataset("radar", data=values).attrs["units"] = units
+    return path
+
+
+def test_bad_input_gives_one_line_and_exit_2(radar_run, tmp_path, capsys):
+    other_task = tmp_path / "emg.ckpt"
+    torch.save({"state_dict": {}, "hyper_parameters": {"task": "emg", "arch": "x"}}, other_task)
+    corrupt = tmp_path / "corrupt.ckpt"
+    corrupt.write_bytes(radar_run.read_bytes()[:500])
+    nan_frames = np.zeros((10, 7, 32, 32), dtype=np.float32)
+    nan_frames[3, 2, 5, 5] = np.nan
+    cases = [
+        ([], "missing.ckpt", "checkpoint file not found"),
+        ([], other_task, "from task 'emg', expected 'nowcast'"),
+        ([], corrupt, "not a readable checkpoint"),
+        (["--data", _write(tmp_path / "nan.h5", nan_frames)], radar_run, "non-finite"),
+        (
+            ["--data", _write(tmp_path / "short.h5", np.zeros((10, 5, 32, 32)))],
+            radar_run,
+            "fewer than in_len \\+ out_len = 7",
+        ),
+        (
+            ["--data", _write(tmp_path / "size.h5", np.zeros((10, 7, 16, 16)))],
+            radar_run,
+            "expected 32x32",
+        ),
+        (["--data", tmp_path / "none.h5"], radar_run, "radar file not found"),
+    ]
+    for extra, checkpoint, message in cases:
+        report = tmp_path / "report.json"
+        args = ["nowcast", "evaluate", "--checkpoint", str(checkpoint), "--json", str(report)]
+        assert run_cli([*args, *map(str, extra)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and pytest.importorskip("re").search(message, err), err
+        assert not report.exists()
+
+
+def test_bad_training_options_exit_2_without_a_run(tmp_path, capsys):
+    for extra, message in [
+        (["--arch", "nope"], "unknown architecture"),
+        (["--frame-size", "30"], "not divisible by the patch size"),
+        (["--dataset", "satellite"], "--dataset"),
+        (["--loss", "hinge"], "--loss"),
+    ]:
+        out = tmp_path / "run"
+        assert run_cli(["nowcast", "train", "--out", str(out), *TINY_RADAR, *extra]) == 2
+        assert message in capsys.readouterr().err
+        assert not (out / "checkpoints" / "best.ckpt").exists()
