@@ -6,8 +6,9 @@ Steps (each calls the stage's own library entry point):
    (:func:`lstmforge.tasks.speech.train.train_speech`, Sak et al. 2014);
 2. compress it with gradual load-balance-aware pruning and retraining, 12-bit quantization and
    CSC encoding, and score dense, pruned-float and integer-engine models by phone error rate
-   (:func:`lstmforge.compress.pipeline.compress_checkpoint`, ESE §3-4); compress it once more
-   with plain magnitude pruning to show what balancing buys;
+   (:func:`lstmforge.compress.retrain.prune_retrain`, :func:`lstmforge.compress.compress_model`,
+   :func:`lstmforge.engine.substitute`; ESE §3-4); compress the dense model once more with plain
+   magnitude pruning to show what balancing buys;
 3. run both artifacts on the cycle-level accelerator model (:func:`lstmforge.hw.simulate`) on a
    test utterance, and check the simulated outputs against the engine's bit for bit;
 4. write one HTML report and ``summary.json``.
@@ -15,12 +16,14 @@ Steps (each calls the stage's own library entry point):
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from lstmforge.io import write_json
 from lstmforge.report import html, plots
@@ -49,8 +52,9 @@ def run_demo(
     ``retrain_epochs`` epochs of fine-tuning follow each of ``prune_steps`` gradual pruning steps
     (0: prune once without retraining).
     """
-    from lstmforge.compress.pipeline import compress_checkpoint
-    from lstmforge.engine import run_block
+    from lstmforge.compress import compress_model
+    from lstmforge.compress.retrain import prune_retrain
+    from lstmforge.engine import run_block, substitute
     from lstmforge.hw import load_preset, simulate
     from lstmforge.tasks import get_task
     from lstmforge.tasks.speech.train import train_speech
@@ -71,39 +75,55 @@ def run_demo(
         learning_rate=TRAIN_LR,
     )
     checkpoint = fit.best_checkpoint or fit.last_checkpoint
+    spec = get_task("speech")
+    module = spec.load_module(checkpoint)
+    datamodule = spec.build_datamodule(dict(module.hparams), None)
+    datamodule.setup("fit")
+    dense = copy.deepcopy(module)
+    calibration = _calibration_batch(datamodule)
 
     say(
         f"[2/4] load-balance-aware pruning to density {density} over {num_pes} PEs "
         f"({prune_steps} steps x {retrain_epochs} retraining epochs), 12-bit quantization, "
         "CSC encoding; PER of dense, pruned float and integer-engine models"
     )
-    balanced = compress_checkpoint(
-        checkpoint,
-        out / "speech-balanced.lfz",
-        density=density,
-        num_pes=num_pes,
-        balanced=True,
-        retrain_epochs=retrain_epochs,
-        prune_steps=prune_steps,
-        seed=seed,
-        progress=progress,
-    )
-    say("      the same model with plain magnitude pruning (no retraining), for the PE load")
-    unbalanced = compress_checkpoint(
-        checkpoint,
-        out / "speech-unbalanced.lfz",
-        density=density,
-        num_pes=num_pes,
-        balanced=False,
-        evaluate=False,
-        seed=seed,
-        progress=progress,
-    )
-    artifacts = {"balanced": balanced.artifact, "unbalanced": unbalanced.artifact}
+    retraining = []
+    if retrain_epochs > 0:
+        steps = prune_retrain(
+            module,
+            datamodule,
+            density=density,
+            num_pes=num_pes,
+            balanced=True,
+            steps=prune_steps,
+            epochs_per_step=retrain_epochs,
+            out_dir=out / "retrain",
+            seed=seed,
+            progress=progress,
+        )
+        retraining = [vars(step) for step in steps]
+    artifacts = {
+        "balanced": compress_model(
+            module, density=density, num_pes=num_pes, balanced=True, calibration=calibration
+        ),
+        "unbalanced": compress_model(  # the dense model, plain magnitude pruning, no retraining
+            dense, density=density, num_pes=num_pes, balanced=False, calibration=calibration
+        ),
+    }
+    for name, cm in artifacts.items():
+        cm.save(out / f"speech-{name}.lfz")
+    datamodule.setup("test")
+    with torch.no_grad():
+        per = {
+            "dense_float": spec.evaluate(dense, datamodule)["per"],
+            "pruned_float": spec.evaluate(
+                substitute(module, artifacts["balanced"], mode="float-sparse"), datamodule
+            )["per"],
+            "pruned_integer": spec.evaluate(
+                substitute(module, artifacts["balanced"], mode="integer"), datamodule
+            )["per"],
+        }
 
-    spec = get_task("speech")
-    module = spec.load_module(checkpoint)
-    datamodule = spec.build_datamodule(dict(module.hparams), None)
     utterance = datamodule.split_data("test")[0][0].numpy()[None].astype(np.float64)
     say(
         f"[3/4] cycle-level ESE model: one test utterance ({utterance.shape[1]} frames), "
@@ -119,11 +139,10 @@ def run_demo(
     say(f"      simulator output equals the integer engine's bit for bit: {bit_exact}")
 
     say("[4/4] report")
-    per = {name: metrics["per"] for name, metrics in balanced.metrics.items()}
     summary = {
         "seconds": time.perf_counter() - started,
         "training": {"epochs": fit.epochs_run, "seconds": fit.seconds, "history": fit.history},
-        "retraining": balanced.retrain,
+        "retraining": retraining,
         "per": per,
         "density": density,
         "num_pes": num_pes,
@@ -133,6 +152,14 @@ def run_demo(
     summary["report"] = str(_write_report(out, figures, summary, artifacts, sims))
     write_json(out / "summary.json", summary)
     return summary
+
+
+def _calibration_batch(datamodule: Any, count: int = 8) -> torch.Tensor:
+    """Padded features of the first ``count`` training utterances (activation ranges)."""
+    from lstmforge.tasks.speech.datamodule import collate
+
+    data = datamodule.split_data("train")
+    return collate([data[i] for i in range(min(count, len(data)))])[0]
 
 
 def _load_deviation(cm: Any) -> list[float]:

@@ -1,8 +1,9 @@
 """Design-space exploration: latency over PEs, memory bandwidth and weight density.
 
 For each density the artifact's LSTM weight codes are pruned further by magnitude with the
-compressor's load-balance-aware pruning (ESE §3) and re-encoded for each PE count with the
-compressor's CSC encoder; each point is timed with :func:`.timing.simulate_timing`. A point is
+compressor's load-balance-aware pruning (ESE §3; like the compressor's default, weights are kept
+instead of CSC padding entries where the budget allows) and re-encoded for each PE count with
+the compressor's CSC encoder; each point is timed with :func:`.timing.simulate_timing`. A point is
 on the Pareto front when no other point of the same density has at most its PEs, at most its
 bandwidth and at most its latency, with one of them strictly less.
 """
@@ -39,7 +40,7 @@ def repartition(
             raise InputError(
                 f"sweep density {density}: {m.name} has only {kept:.3f} of its weights left"
             )
-        mask = prune_mask(codes, density, num_pes, balanced)
+        mask = prune_mask(codes, density, num_pes, balanced, fill=True)
         return PEMatrix.from_codes(m.name, codes * mask, num_pes)
 
     return [
