@@ -102,6 +102,11 @@ def compress(
                 key, *(f"{run.metrics[m].get(key, float('nan')):.4f}" for m in run.metrics)
             )
         console.print(metrics)
+    for unit, error in report["activation_unit_error"].items():
+        console.print(
+            f"{unit} unit ({run.artifact.activation.kind}): max error "
+            f"{error['max_abs_error']:.2e}, mean {error['mean_abs_error']:.2e} over all inputs"
+        )
     clamped = {site: n for site, n in run.saturation.items() if n}
     console.print(f"saturated values: {clamped or 'none'}")
     emit_json(

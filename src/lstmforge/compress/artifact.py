@@ -32,7 +32,7 @@ from lstmforge.compress.csc import PECSC, decode, encode
 from lstmforge.engine.activation_units import ActivationConfig, ActivationUnits
 from lstmforge.engine.fixed_point import QFormat, dequantize
 from lstmforge.errors import InputError
-from lstmforge.io import atomic_path
+from lstmforge.io import atomic_path, to_jsonable
 
 FORMAT_NAME = "lstmforge-lfz"
 FORMAT_VERSION = 1
@@ -231,8 +231,6 @@ class CompressedModel:
 
     def save(self, path: str | Path) -> Path:
         """Write the ``.lfz`` file atomically; returns its path."""
-        from lstmforge.io import to_jsonable
-
         arrays = self.arrays()
         manifest = self.manifest()
         manifest["arrays"] = {
