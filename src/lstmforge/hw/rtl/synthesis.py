@@ -76,6 +76,7 @@ def synthesize(verilog_text: str, top: str) -> ResourceReport:
     module = stat["modules"].get(f"\\{top}")
     if module is None:
         raise InputError(f"yosys synthesis: no module {top!r} in the statistics")
-    types = {str(k): int(v) for k, v in module["num_cells_by_type"].items()}
+    # "$scopeinfo" cells only record the flattened hierarchy; they are no hardware
+    types = {str(k): int(v) for k, v in module["num_cells_by_type"].items() if k != "$scopeinfo"}
     counts = {name: sum(types.get(t, 0) for t in prims) for name, prims in CATEGORIES.items()}
-    return ResourceReport(module=top, cells=int(module["num_cells"]), cell_types=types, **counts)
+    return ResourceReport(module=top, cells=sum(types.values()), cell_types=types, **counts)
