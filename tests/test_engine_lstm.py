@@ -9,15 +9,18 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from lstmforge.compress import compress_model, load
 from lstmforge.compress.artifact import SparseMatrix
 from lstmforge.compress.compressor import float_weights
 from lstmforge.engine import run, saturation_counts, substitute, trace_diff
+from lstmforge.engine.activation_units import ActivationConfig
 from lstmforge.engine.blocks import run_lstm
 from lstmforge.engine.fixed_point import QFormat, SaturationCounter
 from lstmforge.engine.float_datapath import FloatDatapath
 from lstmforge.engine.spmv import spmv_fast, spmv_reference
+from lstmforge.errors import InputError
 from lstmforge.nn import LSTM
 
 
@@ -189,3 +192,37 @@ def test_narrow_formats_show_saturation(model, x):
     counter = SaturationCounter()
     run(cm, x * 20, counter=counter)
     assert counter["rnn.input.quantize"] > 0
+
+
+@pytest.mark.parametrize(
+    "activation",
+    [ActivationConfig(kind="plan"), ActivationConfig(index_bits=8, interpolate=False)],
+)
+def test_other_activation_units_fast_equals_reference(model, x, activation):
+    cm = compress_model(model, density=0.5, num_pes=3, calibration=x, activation=activation)
+    y_ref, _ = run(cm, x[:, :3], backend="reference")
+    y_fast, _ = run(cm, x[:, :3])
+    np.testing.assert_array_equal(y_fast, y_ref)
+    y_flt, _ = run(cm, x[:, :3], mode="float-sparse")
+    assert np.abs(y_fast - y_flt).max() < 0.1  # PLAN is coarse (max error 0.019 per unit)
+
+
+def test_packed_and_time_major_inputs_through_substitute(model, cm, x):
+    engine_model = substitute(model, cm)
+    lengths = torch.tensor([7, 4])
+    packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    with torch.no_grad():
+        out, (h, _) = engine_model.rnn(packed)
+        padded, _ = pad_packed_sequence(out, batch_first=True)
+        direct, (h_direct, _) = engine_model.rnn(x, lengths=lengths)
+    np.testing.assert_array_equal(padded.numpy(), direct.numpy()[:, : padded.shape[1]])
+    np.testing.assert_array_equal(h.numpy(), h_direct.numpy())
+
+
+def test_unsupported_configurations_are_rejected():
+    with pytest.raises(InputError, match="bidirectional"):
+        compress_model(LSTM(3, 4, bidirectional=True), density=0.5, num_pes=2)
+    with pytest.raises(InputError, match="no lstmforge LSTM"):
+        compress_model(nn.GRU(3, 4), density=0.5, num_pes=2)
+    with pytest.raises(InputError, match="num_pes"):
+        compress_model(LSTM(3, 4), density=0.5, num_pes=0)
