@@ -33,13 +33,13 @@ results comparable with that paper.
 
 from __future__ import annotations
 
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
 import numpy as np
 import scipy.io
+from scipy.io.matlab import MatReadError
 
 from lstmforge.data.emg_recording import EMGRecording
 from lstmforge.errors import InputError
@@ -105,7 +105,7 @@ def _read_mat(path: Path) -> dict[str, np.ndarray]:
                 return {k: np.asarray(f[k]).T for k in f if isinstance(f[k], h5py.Dataset)}
         except OSError as err:
             raise InputError(f"{path}: not a readable .mat file ({err})") from None
-    except (ValueError, TypeError, OSError, zipfile.BadZipFile) as err:
+    except (ValueError, TypeError, OSError, IndexError, EOFError, MatReadError) as err:
         raise InputError(f"{path}: not a readable .mat file ({err})") from None
 
 
