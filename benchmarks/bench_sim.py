@@ -94,11 +94,17 @@ def _ese_figures(cm) -> dict:
 def ese() -> dict:
     """ESE's encoding (padding entries, fill_gaps=False) and the compressor's default."""
     model = ese_layer()
+    padded = compress_model(model, density=ESE_DENSITY, num_pes=32, fill_gaps=False)
+    scan = {
+        str(bw): simulate(
+            padded, load_preset("ese-ku060").replace(memory_bandwidth_gbs=bw), 100, functional=False
+        ).latency_us_per_frame
+        for bw in (8.0, 10.0, 11.0, 12.0, 14.0, 16.0)
+    }
     return {
-        "padding": _ese_figures(
-            compress_model(model, density=ESE_DENSITY, num_pes=32, fill_gaps=False)
-        ),
+        "padding": _ese_figures(padded),
         "gap_filled": _ese_figures(compress_model(model, density=ESE_DENSITY, num_pes=32)),
+        "padding_latency_us_by_bandwidth_gbs": scan,
     }
 
 
