@@ -164,3 +164,29 @@ def test_bad_training_options_exit_2_without_a_run(tmp_path, capsys):
         assert run_cli(["nowcast", "train", "--out", str(out), *TINY_RADAR, *extra]) == 2
         assert message in capsys.readouterr().err
         assert not (out / "checkpoints" / "best.ckpt").exists()
+
+
+def test_evaluate_through_a_compressed_artifact(radar_run, tmp_path):
+    from lstmforge import compress
+
+    module = load_module(radar_run)
+    past, _ = next(iter(build_datamodule(module.hparams, None).test_dataloader()))
+    cm = compress.compress_model(
+        module, density=1.0, num_pes=2, calibration=lambda m: m.forecast(past, 4)
+    )
+    assert {block.name for block in cm.blocks} == {"model.encoder", "model.forecaster.0"}
+    artifact = tmp_path / "model.lfz"
+    cm.save(artifact)
+    reports = {}
+    for name, extra in (("float", []), ("engine", ["--artifact", str(artifact)])):
+        reports[name] = tmp_path / f"{name}.json"
+        args = ["nowcast", "evaluate", "--checkpoint", str(radar_run)]
+        assert run_cli([*args, "--json", str(reports[name]), *extra]) == 0
+    engine = json.loads(reports["engine"].read_text())
+    floating = json.loads(reports["float"].read_text())
+    assert engine["artifact"] == str(artifact) and floating["artifact"] is None
+    # 12-bit weights, 16-bit states: the integer engine stays close to the float model
+    e, f = engine["results"]["model"], floating["results"]["model"]
+    assert e["mse"] == pytest.approx(f["mse"], rel=0.05, abs=1e-3)
+    assert e["correlation"] == pytest.approx(f["correlation"], abs=0.01)
+    assert e["mse"] != f["mse"]  # the engine really ran instead of the float cores
