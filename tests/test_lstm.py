@@ -154,6 +154,38 @@ def test_streaming_gradients_equal_one_call_gradients(peephole):
         torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-13)
 
 
+def graph_node_names(output: torch.Tensor) -> set[str]:
+    """Names of all autograd nodes behind ``output``."""
+    names, stack, seen = set(), [output.grad_fn], set()
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        names.add(type(node).__name__)
+        stack.extend(next_node for next_node, _ in node.next_functions)
+    return names
+
+
+@pytest.mark.parametrize("with_lengths", [False, True])
+def test_hand_written_backward_equals_autograd_through_the_steps(monkeypatch, with_lengths):
+    """The BPTT backward vs autograd through the same steps (the path used when tracing)."""
+    from lstmforge.nn import lstm_recurrence
+
+    module = make_lstm(proj_size=P, num_layers=2, bidirectional=True)
+    x = torch.randn(B, T, I, dtype=torch.float64, requires_grad=True)
+    state = random_state(module)
+    lengths = torch.tensor([5, 1, 3]) if with_lengths else None
+    y, (h_n, c_n) = module(x, state, lengths=lengths)
+    assert "_PeepholeRecurrenceBackward" in graph_node_names(y)
+    hand_written = gradients(module, [x, *state], (y, h_n, c_n))
+    monkeypatch.setattr(lstm_recurrence, "is_tracing", lambda: True)
+    y, (h_n, c_n) = module(x, state, lengths=lengths)
+    assert "_PeepholeRecurrenceBackward" not in graph_node_names(y)
+    for got, want in zip(hand_written, gradients(module, [x, *state], (y, h_n, c_n)), strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-13)
+
+
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("proj_size", [0, 3])
 @pytest.mark.parametrize("peephole", [True, False])

@@ -37,6 +37,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from lstmforge.errors import InputError
 from lstmforge.nn._validate import check_tensor, is_tracing
+from lstmforge.nn.lstm_recurrence import peephole_recurrence
 
 LSTMState = tuple[Tensor, Tensor]
 
@@ -64,7 +65,7 @@ def peephole_lstm_direction(
     weight_ih: Tensor,
     weight_hh: Tensor,
     bias: Tensor | None,
-    peepholes: tuple[Tensor, Tensor, Tensor] | None,
+    peepholes: tuple[Tensor, Tensor, Tensor],
     weight_hr: Tensor | None,
     mask: Tensor | None,
 ) -> tuple[Tensor, Tensor, Tensor]:
@@ -72,45 +73,17 @@ def peephole_lstm_direction(
 
     Args:
         x: input [T, B, I]; h0: recurrent output [B, P or H]; c0: cell state [B, H].
-        bias: ``b_ih + b_hh`` [4H] or None; peepholes: ``(w_ci, w_cf, w_co)`` each [H] or None;
+        bias: ``b_ih + b_hh`` [4H] or None; peepholes: ``(w_ci, w_cf, w_co)`` each [H];
         weight_hr: projection [P, H] or None; mask: [T, B, 1] bool, False on padded steps
         (their output is zero and the state is carried through unchanged), or None.
 
     Returns:
         ``(y [T, B, P or H], r_T, c_T)``. The input projection of all time steps is one matmul
-        before the loop; each step is one ``addmm`` plus the fused element-wise gate math.
+        before the loop; the loop and its backward pass are
+        :func:`lstmforge.nn.lstm_recurrence.peephole_recurrence`.
     """
-    hidden = c0.shape[1]
-    # All input projections at once; unbind (not x_proj[t]) so backward stacks the step
-    # gradients once instead of scattering each into a zero [T, B, 4H] tensor.
-    x_steps = F.linear(x, weight_ih, bias).unbind(0)
-    masks = mask.unbind(0) if mask is not None else [None] * len(x_steps)
-    w_hh_t = weight_hh.t()
-    if peepholes is not None:
-        w_cif, w_co = torch.stack([peepholes[0], peepholes[1]]), peepholes[2]  # [2, H]: i, f
-    h, c = h0, c0
-    outputs = []
-    for x_t, valid in zip(x_steps, masks, strict=True):
-        gates = torch.addmm(x_t, h, w_hh_t)
-        if_pre, g_pre, o_pre = gates.split([2 * hidden, hidden, hidden], dim=1)
-        if_pre = if_pre.view(-1, 2, hidden)
-        if peepholes is not None:
-            if_pre = torch.addcmul(if_pre, w_cif, c.unsqueeze(1))
-        i, f = torch.sigmoid(if_pre).unbind(1)
-        c_new = torch.addcmul(f * c, i, torch.tanh(g_pre))
-        if peepholes is not None:
-            o_pre = torch.addcmul(o_pre, w_co, c_new)
-        h_new = torch.sigmoid(o_pre) * torch.tanh(c_new)
-        if weight_hr is not None:
-            h_new = h_new @ weight_hr.t()
-        if valid is None:
-            h, c = h_new, c_new
-            outputs.append(h_new)
-        else:
-            h = torch.where(valid, h_new, h)
-            c = torch.where(valid, c_new, c)
-            outputs.append(h_new * valid)
-    return torch.stack(outputs), h, c
+    input_projection = F.linear(x, weight_ih, bias)  # [T, B, 4H]
+    return peephole_recurrence(input_projection, h0, c0, weight_hh, peepholes, weight_hr, mask)
 
 
 class LSTM(nn.Module):
@@ -377,9 +350,7 @@ class LSTM(nn.Module):
         bias = None
         if self.bias:
             bias = getattr(self, "bias_ih" + key) + getattr(self, "bias_hh" + key)
-        peepholes = None
-        if self.peephole:
-            peepholes = tuple(getattr(self, f"weight_{g}{key}") for g in ("ci", "cf", "co"))
+        peepholes = tuple(getattr(self, f"weight_{g}{key}") for g in ("ci", "cf", "co"))
         weight_hr = getattr(self, "weight_hr" + key) if self.proj_size else None
         return (
             getattr(self, "weight_ih" + key),
