@@ -54,6 +54,14 @@ def speed() -> dict:
     start = time.perf_counter()
     simulate(cm, config, 100, functional=False)
     timings["timing_only_s"] = time.perf_counter() - start
+    # baseline: the integer engine on the same 32 utterances (outputs only, no timing)
+    from lstmforge.engine import run
+    from lstmforge.hw.sim.simulate import synthetic_frames
+
+    frames = synthetic_frames(32, 100, 153)
+    start = time.perf_counter()
+    run(cm, frames)
+    timings["engine_run_channels_32_s"] = time.perf_counter() - start
     return {**timings, "latency_us_per_frame": report.latency_us_per_frame}
 
 
