@@ -27,7 +27,7 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -36,8 +36,11 @@ from lstmforge.data.phones import PHONES, espeak_to_phones
 from lstmforge.errors import InputError
 from lstmforge.io import atomic_path, write_json
 
+if TYPE_CHECKING:
+    from lstmforge.data.espeak import Synthesis, SynthesisRequest
+
 FORMAT = "lstmforge-synthetic-speech"
-VERSION = 1
+VERSION = 2
 ACCENTS = ("en-us", "en-us-nyc")
 SPLIT_VARIANTS: dict[str, tuple[str, ...]] = {
     "train": (
@@ -223,13 +226,28 @@ def phone_segments(
     return segments
 
 
-def render_utterance(settings: UtteranceSettings, seed: int, index: int) -> tuple[np.ndarray, list]:
-    """Synthesise, resample to 16 kHz, pad, scale and add noise; returns (audio, segments)."""
-    from lstmforge.data.espeak import Espeak
+def synthesis_request(settings: UtteranceSettings, seed: int, index: int) -> SynthesisRequest:
+    """The eSpeak request of one utterance (its random seed derived from ``seed``, ``index``)."""
+    from lstmforge.data.espeak import SynthesisRequest
 
-    synthesis = Espeak.shared().synthesize(
-        settings.text, settings.voice, settings.rate_wpm, settings.pitch, settings.pitch_range
+    espeak_seed = int(np.random.default_rng([seed, index, 2]).integers(2**31 - 1))
+    return SynthesisRequest(
+        settings.text,
+        settings.voice,
+        settings.rate_wpm,
+        settings.pitch,
+        settings.pitch_range,
+        espeak_seed,
     )
+
+
+def render_utterance(
+    settings: UtteranceSettings, synthesis: Synthesis, seed: int, index: int
+) -> tuple[np.ndarray, list[tuple[int, int, str]]]:
+    """Resample eSpeak's output to 16 kHz, pad with silence, scale the level and add noise.
+
+    Returns the audio and its phone segments (TIMIT-style, in 16 kHz samples).
+    """
     if synthesis.audio.size == 0:
         raise RuntimeError(f"eSpeak produced no audio for {settings.text!r}")
     speech = librosa_resample(
@@ -311,7 +329,7 @@ def generate_corpus(
     ``num_utterances`` in all, split 80/10/10 into train/val/test by index with held-out
     speakers (:func:`split_of`, :data:`SPLIT_VARIANTS`). ``progress(done, total)`` is called
     after each utterance. A corpus of 400 utterances (~17 minutes of speech) takes about a
-    minute on one core.
+    minute on one core (eSpeak runs in a fresh process per utterance, see data/espeak.py).
     """
     if num_utterances < 10:
         raise InputError(
@@ -322,10 +340,15 @@ def generate_corpus(
     parameters = _parameters(num_utterances, seed)
     if _cached(manifest_path, parameters):
         return manifest_path
+    from lstmforge.data.espeak import synthesize_many
+
+    all_settings = [draw_settings(seed, index) for index in range(num_utterances)]
+    syntheses = synthesize_many(
+        synthesis_request(settings, seed, index) for index, settings in enumerate(all_settings)
+    )
     records = []
-    for index in range(num_utterances):
-        settings = draw_settings(seed, index)
-        audio, segments = render_utterance(settings, seed, index)
+    for index, (settings, synthesis) in enumerate(zip(all_settings, syntheses, strict=True)):
+        audio, segments = render_utterance(settings, synthesis, seed, index)
         name = f"{settings.split}/utt_{index:06d}"
         wav, phn = out_dir / f"{name}.wav", out_dir / f"{name}.phn"
         write_wav(wav, audio)

@@ -58,9 +58,9 @@ CONFIGS: dict[str, NamedConfig] = {
         "ESE's Google LSTMP: 153 inputs (51 log-mel + Δ + ΔΔ), 2 x 1024 cells, 512 projection",
     ),
     "cpu": NamedConfig(
-        ModelConfig(hidden_size=384, proj_size=192, num_layers=2, dropout=0.1),
+        ModelConfig(hidden_size=256, proj_size=128, num_layers=2, dropout=0.1),
         FeatureConfig(n_mels=40, deltas=2, stack=3, skip=3),
-        "CPU default: 120 features stacked x3 at 33 frames/s, 2 x 384 cells, 192 projection",
+        "CPU model: 120 features stacked x3 at 33 frames/s, 2 x 256 cells, 128 projection",
     ),
     "small": NamedConfig(
         ModelConfig(hidden_size=128, proj_size=64, num_layers=2),
