@@ -50,10 +50,10 @@ def simulate_command(
     cm = load(artifact)
     cfg = load_config(config) if config is not None else load_preset(preset)
     if sweep:
+        from lstmforge.hw.sim.sweep import stored_density
         from lstmforge.hw.sim.sweep import sweep as run_sweep
 
-        report = simulate(cm, cfg.replace(pes_per_channel=cm.num_pes), 1, functional=False)
-        base = report.model["density"]
+        base = stored_density(cm)
         densities = _numbers(density, float, "--density") if density else [base, base / 2]
         with console.status("sweeping the design space"):
             result = run_sweep(

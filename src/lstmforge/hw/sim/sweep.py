@@ -22,25 +22,22 @@ from lstmforge.hw.sim.structure import LayerStructure, PEMatrix
 from lstmforge.hw.sim.timing import simulate_timing
 
 DENSITY_TOLERANCE = 0.05
-"""A sweep density may exceed a matrix's stored density by this fraction (weights quantized to
-zero); it then keeps every stored weight."""
+"""A sweep density may exceed the artifact's stored density by this fraction (weights quantized
+to zero); a matrix never keeps more than it stores."""
 
 
 def repartition(
     layers: list[LayerStructure], density: float, num_pes: int, balanced: bool = True
 ) -> list[LayerStructure]:
-    """The layers pruned to ``density`` (of each matrix) and re-encoded over ``num_pes`` PEs."""
+    """The layers pruned to ``density`` (of each matrix, at most what it stores) and re-encoded
+    over ``num_pes`` PEs."""
 
     def redo(m: PEMatrix | None) -> PEMatrix | None:
         if m is None:
             return None
         codes = m.to_dense()
-        kept = (codes != 0).mean()
-        if density > kept * (1 + DENSITY_TOLERANCE):
-            raise InputError(
-                f"sweep density {density}: {m.name} has only {kept:.3f} of its weights left"
-            )
-        mask = prune_mask(codes, density, num_pes, balanced, fill=True)
+        kept = min(density, float((codes != 0).mean()))  # cannot bring pruned weights back
+        mask = prune_mask(codes, kept, num_pes, balanced, fill=True)
         return PEMatrix.from_codes(m.name, codes * mask, num_pes)
 
     return [
@@ -62,6 +59,12 @@ def pareto_front(points: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+def stored_density(cm: CompressedModel) -> float:
+    """Nonzero fraction of the artifact's LSTM weights (the densest a sweep can ask for)."""
+    matrices = [m for b in lstm_blocks(cm) for m in b.matrices.values()]
+    return sum(m.nonzeros for m in matrices) / sum(m.shape[0] * m.shape[1] for m in matrices)
+
+
 def sweep(
     cm: CompressedModel,
     config: SimConfig,
@@ -71,6 +74,13 @@ def sweep(
     densities: Sequence[float],
 ) -> dict[str, Any]:
     """Time every (PEs, bandwidth, density) combination; returns points and the Pareto front."""
+    stored = stored_density(cm)
+    for density in densities:
+        if not 0 < density <= stored * (1 + DENSITY_TOLERANCE):
+            raise InputError(
+                f"sweep density {density}: expected a value in (0, {stored:.4f}], the artifact's "
+                "density (pruned weights cannot come back)"
+            )
     layers = [ly for b in lstm_blocks(cm) for ly in layer_structures(b)]
     dense_weights = sum(m.shape[0] * m.shape[1] for ly in layers for m in ly.matrices)
     points = []
