@@ -115,3 +115,20 @@ def test_saturating_accumulation_matches_the_golden_per_pe_loop():
     assert ours["acc"] == golden["acc"] > 0
     small = x // 256  # now no row can leave the range: the one-shot sparse product path
     np.testing.assert_array_equal(BroadcastSpMV()(matrix, small), spmv_reference(matrix, small))
+
+
+def test_state_in_and_out_continues_bit_for_bit():
+    torch.manual_seed(5)
+    cm = compress_model(LSTM(5, 12, num_layers=2, proj_size=6), density=0.4, num_pes=4)
+    config = load_preset("ese-ku060").replace(pes_per_channel=4, channels=2)
+    x = np.random.default_rng(1).standard_normal((2, 10, 5))
+    whole = simulate(cm, config, x)
+    first = simulate(cm, config, x[:, :4])
+    second = simulate(cm, config, x[:, 4:], state=first.final_state)
+    np.testing.assert_array_equal(np.concatenate([first.outputs, second.outputs], 1), whole.outputs)
+    y, (h, c) = run(cm, x[:, 4:], first.final_state)
+    np.testing.assert_array_equal(second.outputs, y)
+    np.testing.assert_array_equal(second.final_state[0], h)
+    np.testing.assert_array_equal(second.final_state[1], c)
+    with pytest.raises(InputError, match=r"expected h \[2, 2, 6\]"):
+        simulate(cm, config, x, state=(np.zeros((1, 2, 6)), np.zeros((2, 2, 12))))

@@ -78,14 +78,18 @@ class BroadcastSpMV:
 
 
 def run_block(
-    cm: CompressedModel, block: Block, x: np.ndarray
+    cm: CompressedModel,
+    block: Block,
+    x: np.ndarray,
+    state: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray], SaturationCounter]:
-    """Run an LSTM block on float inputs x [channels, T, inputs] from zero state.
+    """Run an LSTM block on float inputs x [channels, T, inputs] from ``state`` (float
+    ``(h0 [L, channels, out], c0 [L, channels, H])``; None: zeros).
 
     Returns float ``(y, (h_n, c_n))`` as :func:`lstmforge.engine.run` does, and the saturation
     counts per site.
     """
     datapath = IntegerDatapath(cm, block)
     datapath.spmv = BroadcastSpMV()
-    y, state = run_lstm(datapath, block.config, x, None)
+    y, state = run_lstm(datapath, block.config, x, state)
     return y, state, datapath.counter

@@ -13,8 +13,9 @@ import numpy as np
 class SimReport:
     """Figures of one simulation (units in the field names; per-PE lists indexed by PE).
 
-    ``outputs`` (float, [channels, frames, outputs]) is what the channels computed; it is not
-    part of :meth:`to_dict`.
+    ``outputs`` (float, [channels, frames, outputs]) is what the channels computed and
+    ``final_state`` the recurrent state after the last frame (the layout of
+    :func:`lstmforge.engine.run`); neither is part of :meth:`to_dict`.
     """
 
     config: dict[str, Any]
@@ -41,9 +42,11 @@ class SimReport:
     timeline: list[dict[str, Any]]
     timeline_frame: int
     outputs: np.ndarray | None = field(default=None, repr=False)
+    final_state: Any = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         """Every figure as plain JSON values (numbers, lists, dicts), without ``outputs``."""
         data = dataclasses.asdict(self)
         data.pop("outputs")
+        data.pop("final_state")
         return data

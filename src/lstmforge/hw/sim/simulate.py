@@ -8,6 +8,7 @@ lockstep, sharing one weight stream (docs/simulator.md).
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import numpy as np
 
@@ -86,6 +87,29 @@ def check_fits(cm: CompressedModel, block: Block, config: SimConfig) -> None:
         )
 
 
+def _block_states(blocks: list[Block], state: Any, channels: int) -> list:
+    """One initial state per LSTM block (engine.run's layout), shapes checked."""
+    states = [None] * len(blocks) if state is None else [state] if len(blocks) == 1 else state
+    if len(states) != len(blocks):
+        raise InputError(f"state: expected one (h, c) per LSTM block ({len(blocks)})")
+    checked = []
+    for block, given in zip(blocks, states, strict=True):
+        if given is None:
+            checked.append(None)
+            continue
+        cfg = block.config
+        expect_h = (cfg["num_layers"], channels, cfg["proj_size"] or cfg["hidden_size"])
+        expect_c = (cfg["num_layers"], channels, cfg["hidden_size"])
+        h, c = (np.asarray(v, dtype=np.float64) for v in given)
+        if h.shape != expect_h or c.shape != expect_c:
+            raise InputError(
+                f"state of block {block.name!r}: expected h {list(expect_h)} and c "
+                f"{list(expect_c)}, got {list(h.shape)} and {list(c.shape)}"
+            )
+        checked.append((h, c))
+    return checked
+
+
 def synthetic_frames(channels: int, frames: int, inputs: int, seed: int = 0) -> np.ndarray:
     """Standard-normal input frames [channels, frames, inputs] (one utterance per channel)."""
     return np.random.default_rng(seed).standard_normal((channels, frames, inputs))
@@ -138,12 +162,16 @@ def simulate(
     config: SimConfig,
     frames: int | np.ndarray,
     functional: bool = True,
+    state: Any = None,
 ) -> SimReport:
     """Simulate ``frames`` time steps of the model's LSTM stack on the accelerator ``config``.
 
     ``frames``: a number of frames (inputs are then standard-normal, seed 0, one utterance per
     channel) or the float inputs themselves, [frames, inputs] or [channels, frames, inputs].
     ``functional=False`` skips computing the outputs (timing only, e.g. for sweeps).
+    ``state``: the initial recurrent state in :func:`lstmforge.engine.run`'s layout (``(h, c)``
+    [L, channels, *] for one LSTM block, a list of them for several); None: zeros. The state
+    does not change the timing.
     """
     blocks = lstm_blocks(cm)
     for chosen in blocks:
@@ -182,11 +210,12 @@ def simulate(
             f"need {model_bytes / 1024:.1f} KiB"
         )
     timing = simulate_timing(layers, config, count)
-    outputs, saturations = None, {}
+    outputs, finals, saturations = None, [], {}
     if functional:
         outputs = x
-        for chosen in blocks:
-            outputs, _, counter = run_block(cm, chosen, outputs)
+        for chosen, initial in zip(blocks, _block_states(blocks, state, x.shape[0]), strict=True):
+            outputs, final, counter = run_block(cm, chosen, outputs, initial)
+            finals.append(final)
             saturations.update({site: int(n) for site, n in counter.items() if n})
 
     clock_hz = config.clock_mhz * 1e6
@@ -241,4 +270,5 @@ def simulate(
         timeline=[dataclasses.asdict(i) for i in timing.timeline],
         timeline_frame=timing.timeline_frame,
         outputs=outputs,
+        final_state=(finals[0] if len(finals) == 1 else finals) if functional else None,
     )
