@@ -23,6 +23,10 @@ def test_tiny_demo_writes_report_and_agreeing_back_ends(tmp_path):
                 "1",
                 "--pes",
                 "4",
+                "--retrain-epochs",
+                "1",
+                "--prune-steps",
+                "1",
                 "--json",
                 str(tmp_path / "demo.json"),
             ]

@@ -196,13 +196,12 @@ def _write_report(out: Path, figures: Path, summary: dict, artifacts: dict, sims
     fig_time = plots.timeline_plot(
         balanced.timeline, balanced.timeline_frame, figures / "timeline.png"
     )
-    per_rows = [
-        ("dense float", summary["per_dense"]),
-        (
-            f"compressed, integer engine (density {summary['density']})",
-            summary["per_compressed_integer"],
-        ),
-    ]
+    labels = {
+        "dense_float": "dense, float",
+        "pruned_float": f"pruned to density {summary['density']}, float",
+        "pruned_integer": f"pruned to density {summary['density']}, 12-bit, integer engine",
+    }
+    per_rows = [(labels[name], value) for name, value in summary["per"].items()]
     sim_rows = [
         (
             name,
