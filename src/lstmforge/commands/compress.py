@@ -38,27 +38,44 @@ def compress(
     json_out: JsonOut = None,
 ) -> None:
     """Compress CKPT (ESE: balanced pruning, 12-bit weights, per-PE CSC) into OUT."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
-    from lstmforge.compress.pipeline import compress_checkpoint
+    from lstmforge.compress.pipeline import STAGES, compress_checkpoint
     from lstmforge.engine.activation_units import ActivationConfig
 
-    run = compress_checkpoint(
-        checkpoint,
-        out,
-        density=density,
-        num_pes=pes,
-        weight_bits=weight_bits,
-        balanced=not unbalanced,
-        retrain_epochs=retrain_epochs,
-        prune_steps=prune_steps,
-        qat=qat,
-        calibration_batches=calibration_batches,
-        data=data,
-        activation=ActivationConfig(kind=activation, index_bits=lut_bits, interpolate=interpolate),
-        evaluate=evaluate,
-        seed=seed,
-    )
+    stages = [
+        s
+        for s in STAGES
+        if (retrain_epochs or s != "retrain") and (evaluate or not s.startswith("evaluate"))
+    ]
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=console) as bar:
+        task = bar.add_task("compress", total=len(stages))
+
+        def on_stage(name: str) -> None:
+            bar.update(task, description=name, completed=stages.index(name))
+
+        run = compress_checkpoint(
+            checkpoint,
+            out,
+            density=density,
+            num_pes=pes,
+            weight_bits=weight_bits,
+            balanced=not unbalanced,
+            retrain_epochs=retrain_epochs,
+            prune_steps=prune_steps,
+            qat=qat,
+            calibration_batches=calibration_batches,
+            data=data,
+            activation=ActivationConfig(
+                kind=activation, index_bits=lut_bits, interpolate=interpolate
+            ),
+            evaluate=evaluate,
+            seed=seed,
+            on_stage=on_stage,
+        )
+        bar.update(task, description="done", completed=len(stages))
     report = run.artifact.report
     fp = report["footprint"]
     table = Table(title=f"footprint of {out}")

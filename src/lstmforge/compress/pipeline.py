@@ -14,6 +14,7 @@ import pickle
 import time
 import warnings
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,15 @@ from lstmforge.compress.compressor import compress_model
 from lstmforge.compress.retrain import prune_retrain
 from lstmforge.engine.activation_units import ActivationConfig
 from lstmforge.errors import InputError
+
+STAGES = (
+    "load",
+    "retrain",
+    "compress",
+    "evaluate dense_float",
+    "evaluate pruned_float",
+    "evaluate pruned_integer",
+)
 
 
 def checkpoint_task(path: Path) -> str:
@@ -86,11 +96,19 @@ def compress_checkpoint(
     evaluate: bool = True,
     seed: int = 0,
     progress: bool = True,
+    on_stage: Callable[[str], None] | None = None,
 ) -> CompressionRun:
-    """Compress ``checkpoint`` into ``out`` (``.lfz``) and score it (module docstring)."""
+    """Compress ``checkpoint`` into ``out`` (``.lfz``) and score it (module docstring).
+
+    ``on_stage(name)`` is called as each stage starts (for progress display); stages are
+    :data:`STAGES` (without ``retrain`` when ``retrain_epochs == 0``, without the evaluations
+    when ``evaluate`` is false).
+    """
+    stage = on_stage or (lambda name: None)
     from lstmforge.engine import saturation_counts, substitute
     from lstmforge.tasks import get_task
 
+    stage("load")
     task = checkpoint_task(checkpoint)
     spec = get_task(task)
     module = spec.load_module(checkpoint)
@@ -101,6 +119,7 @@ def compress_checkpoint(
     result = CompressionRun(task=task, artifact=None, headline=spec.headline(hparams))  # type: ignore[arg-type]
     start = time.perf_counter()
     if retrain_epochs > 0:
+        stage("retrain")
         steps = prune_retrain(
             module,
             datamodule,
@@ -117,6 +136,7 @@ def compress_checkpoint(
         result.retrain = [vars(s) for s in steps]
     result.seconds["retrain"] = time.perf_counter() - start
     start = time.perf_counter()
+    stage("compress")
     cm = compress_model(
         module,
         density=density,
@@ -140,6 +160,7 @@ def compress_checkpoint(
             ("pruned_integer", substitute(module, cm, mode="integer")),
         ):
             start = time.perf_counter()
+            stage(f"evaluate {name}")
             with torch.no_grad():
                 result.metrics[name] = spec.evaluate(model, datamodule)
             result.seconds[f"evaluate_{name}"] = time.perf_counter() - start
