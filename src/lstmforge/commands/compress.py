@@ -20,6 +20,10 @@ def compress(
         int, typer.Option("--retrain-epochs", min=0, help="Fine-tuning epochs per prune step.")
     ] = 0,
     prune_steps: Annotated[int, typer.Option("--prune-steps", min=1, help="Gradual steps.")] = 3,
+    retrain_fraction: Annotated[
+        float,
+        typer.Option("--retrain-fraction", min=0.0, max=1.0, help="Share of each epoch's batches."),
+    ] = 1.0,
     unbalanced: Annotated[
         bool, typer.Option("--unbalanced", help="Plain magnitude pruning (no PE balancing).")
     ] = False,
@@ -65,6 +69,7 @@ def compress(
             balanced=not unbalanced,
             retrain_epochs=retrain_epochs,
             prune_steps=prune_steps,
+            retrain_fraction=retrain_fraction,
             qat=qat,
             calibration_batches=calibration_batches,
             data=data,

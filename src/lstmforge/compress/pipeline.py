@@ -89,6 +89,7 @@ def compress_checkpoint(
     balanced: bool = True,
     retrain_epochs: int = 0,
     prune_steps: int = 3,
+    retrain_fraction: float = 1.0,
     qat: bool = False,
     calibration_batches: int = 8,
     data: Path | None = None,
@@ -132,6 +133,7 @@ def compress_checkpoint(
             qat_bits=weight_bits if qat else None,
             seed=seed,
             progress=progress,
+            limit_train_batches=retrain_fraction,
         )
         result.retrain = [vars(s) for s in steps]
     result.seconds["retrain"] = time.perf_counter() - start
@@ -148,6 +150,8 @@ def compress_checkpoint(
     )
     cm.settings["checkpoint"] = str(checkpoint)
     cm.settings["retrain_epochs_per_step"] = retrain_epochs
+    cm.settings["retrain_fraction"] = retrain_fraction
+    cm.settings["prune_steps"] = prune_steps if retrain_epochs else 0
     cm.settings["qat"] = qat
     cm.save(out)
     result.artifact = cm

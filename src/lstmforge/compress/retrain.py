@@ -128,6 +128,7 @@ def prune_retrain(
             **train_settings,
         )
         result = fit(module, datamodule, config)
+        module.trainer = None  # detached again: later stages call its steps outside a Trainer
         bake_masks(module)
         done.append(RetrainStep(step_density, result.epochs_run, result.seconds, result.history))
     module.eval()
