@@ -164,3 +164,26 @@ def test_bad_timit_data_exits_with_status_2_before_training(tmp_path, capsys, da
     )
     assert code == 2 and message in err
     assert not (out / "checkpoints").exists() or not any((out / "checkpoints").iterdir())
+
+
+def test_evaluate_a_compressed_artifact(trained, tmp_path, capsys):
+    from lstmforge.compress import compress_model
+
+    checkpoint = trained / "checkpoints" / "best.ckpt"
+    module = load_module(checkpoint)
+    datamodule = get_task("speech").build_datamodule(dict(module.hparams), None)
+    calibration = next(iter(datamodule.train_dataloader()))[0]
+    cm = compress_model(module, density=0.5, num_pes=4, calibration=calibration)
+    # ESE runs the LSTM layers and the output layer: both are in the artifact
+    assert [block.name for block in cm.blocks] == ["model.layers.0", "model.output"]
+    artifact = tmp_path / "model.lfz"
+    cm.save(artifact)
+    out_json = tmp_path / "eval.json"
+    code, _, err = run_cli(
+        ["speech", "evaluate", "--checkpoint", checkpoint, "--artifact", artifact,
+         "--json", out_json],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, err
+    metrics = json.loads(out_json.read_text())
+    assert 0.0 <= metrics["per"] and metrics["reference_phones"] > 3
