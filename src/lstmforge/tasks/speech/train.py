@@ -56,11 +56,14 @@ def train_speech(
             ESE's 1024/512 LSTMP.
         corpus_utterances: size of the synthetic corpus (80/10/10 train/val/test).
 
-    Example (the demo's fast path)::
+    Example (the demo's fast path: a 400-utterance corpus and the ``small`` model)::
 
         from lstmforge.data.speech_synthetic import generate_corpus
         from lstmforge.training import TrainConfig
+
+        generate_corpus("runs/demo/speech/corpus", num_utterances=400, seed=0)
         result = train_speech(TrainConfig(out_dir=Path("runs/demo/speech"), max_epochs=3))
+        result.best_checkpoint  # runs/demo/speech/checkpoints/best.ckpt
     """
     if data_dir is None:
         data_dir = Path(train.out_dir) / "corpus"
