@@ -2,7 +2,7 @@
 
 * :data:`PHONES`: the 39 phones of Lee & Hon's TIMIT folding (K.-F. Lee and H.-W. Hon,
   "Speaker-independent phone recognition using hidden Markov models", IEEE Trans. ASSP 37(11),
-  1989, Table I), ``sil`` included. Models are trained and scored on this inventory.
+  1989), ``sil`` included. Models are trained and scored on this inventory.
 * :data:`TIMIT_FOLDING`: the 61 TIMIT phones onto :data:`PHONES` (``q``, the glottal stop, is
   deleted; closures, ``pau``, ``epi`` and ``h#`` become ``sil``).
 * :data:`ESPEAK_TO_PHONES`: eSpeak NG's English phoneme mnemonics (as its phoneme events and
@@ -10,7 +10,7 @@
   synthetic corpus uses eSpeak's US English phoneme tables (``en-us``, ``en-us-nyc``), which are
   rhotic, so r-coloured vowels map to a vowel followed by ``r`` (``A@`` -> ``aa r``) or to
   ``er``. Stress and syllable marks (``' , % =``) are stripped first; pauses (mnemonics starting
-  with ``_``) carry no phone. The map, one eSpeak mnemonic per line:
+  with ``_``) carry no phone. The map:
 
   ====================  ===========  ====================  ===========
   eSpeak                phones       eSpeak                phones
