@@ -2,8 +2,8 @@
 
 Lightning's ``ddp`` strategy re-launches the command for rank 1, so it is run as a subprocess
 (``python -m lstmforge.cli``). The effective batch is the same in both runs: one process with
-batch 4 against two processes with batch 2 each. Without shuffling, Lightning's
-``DistributedSampler`` gives rank 0 the even and rank 1 the odd sequences, so every DDP step
+batch 4 against two processes with batch 2 each. With ``--no-shuffle`` the nowcast DataModule's
+own ``DistributedSampler`` gives rank 0 the even and rank 1 the odd sequences, so every DDP step
 averages the gradients of exactly the 4 sequences of the single-process step; the weights and
 therefore the test metrics agree up to floating-point summation order.
 """

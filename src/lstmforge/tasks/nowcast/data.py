@@ -24,7 +24,8 @@ from typing import Any, Protocol
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+import torch.distributed as dist
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from lstmforge.data.mnist_digits import load_mnist_digits
 from lstmforge.data.moving_mnist import MovingMNIST, load_mnist_test_seq
@@ -247,7 +248,14 @@ class NowcastDataModule(L.LightningDataModule):
         return part, radar.shape[1]
 
     def _loader(self, name: str, shuffle: bool) -> DataLoader:
-        return DataLoader(self.split(name), batch_size=self.config.batch_size, shuffle=shuffle)
+        """A loader over split ``name``. Under data-parallel training the training split gets
+        its own ``DistributedSampler`` that honours ``shuffle`` (Lightning's default sampler
+        always shuffles), so ``shuffle=False`` gives rank r the sequences r, r + world, ..."""
+        windows = self.split(name)
+        if name == "train" and dist.is_available() and dist.is_initialized():
+            sampler = DistributedSampler(windows, shuffle=shuffle, seed=self.config.seed)
+            return DataLoader(windows, batch_size=self.config.batch_size, sampler=sampler)
+        return DataLoader(windows, batch_size=self.config.batch_size, shuffle=shuffle)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", self.config.shuffle)
