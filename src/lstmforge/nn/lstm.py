@@ -94,9 +94,11 @@ class LSTM(nn.Module):
         hidden_size: cells per layer and direction (H).
         num_layers: stacked layers; layer k > 0 reads layer k-1's output.
         proj_size: P > 0 adds the LSTMP projection r_t = W_hr h_t (P < H), as in torch.
-        peephole: add the peephole weights w_ci, w_cf, w_co. With ``peephole=False`` the
-            forward pass runs torch's fused LSTM kernel (``torch._VF.lstm``: the CPU kernel of
-            ``torch.nn.LSTM``, cuDNN on GPU) on the same parameters.
+        peephole: add the peephole weights w_ci, w_cf, w_co; the recurrence then runs
+            :func:`lstmforge.nn.lstm_recurrence.peephole_recurrence` (a step loop with a
+            hand-written BPTT backward). With ``peephole=False`` the forward pass runs torch's
+            fused LSTM kernel (``torch._VF.lstm``: the CPU kernel of ``torch.nn.LSTM``, cuDNN on
+            GPU) on the same parameters.
         bias: add ``bias_ih``/``bias_hh``.
         batch_first: inputs and outputs are [B, T, F] (default) instead of [T, B, F].
         dropout: dropout probability on the outputs of every layer except the last (training).
@@ -112,8 +114,8 @@ class LSTM(nn.Module):
         ``layer * D + direction`` like torch. Feeding a sequence in chunks with the carried
         state gives the same result as one call (unidirectional).
 
-    Bad input (wrong rank, feature size, state shape, lengths, or NaN/inf values in x or the
-    state) raises :class:`lstmforge.errors.InputError`, a ``ValueError`` naming the expected
+    Bad input (wrong rank, feature size, a dtype other than the parameters', an empty input,
+    state shape, lengths, or NaN/inf values in x or the state) raises :class:`lstmforge.errors.InputError`, a ``ValueError`` naming the expected
     shape. The checks are skipped while tracing/exporting (``torch.jit.trace``,
     ``torch.export``, ``torch.onnx.export`` all work on the module as is).
 
