@@ -226,3 +226,15 @@ def test_unsupported_configurations_are_rejected():
         compress_model(nn.GRU(3, 4), density=0.5, num_pes=2)
     with pytest.raises(InputError, match="num_pes"):
         compress_model(LSTM(3, 4), density=0.5, num_pes=0)
+
+
+def test_time_major_module_is_substituted_with_time_major_io(x):
+    torch.manual_seed(2)
+    module = LSTM(5, 8, batch_first=False).eval()
+    cm = compress_model(module, density=0.5, num_pes=2, calibration=x.transpose(0, 1))
+    engine_module = substitute(module, cm)
+    with torch.no_grad():
+        y_tm, (h, c) = engine_module(x.transpose(0, 1))
+    y_bf, (h_bf, _) = run(cm, x)
+    np.testing.assert_array_equal(y_tm.transpose(0, 1).numpy(), y_bf.astype(np.float32))
+    np.testing.assert_array_equal(h.numpy(), h_bf.astype(np.float32))
