@@ -457,3 +457,22 @@ def test_input_projection_of_all_steps_is_one_matmul(monkeypatch):
     monkeypatch.setattr(torch.nn.functional, "linear", counting_linear)
     module(torch.randn(2, 7, 3))
     assert calls == [(7, 2, 3), (7, 2, 3), (7, 2, 8), (7, 2, 8)]  # per layer and direction
+
+
+def test_peephole_lstmp_learns_to_recall_a_delayed_input():
+    """Training through the hand-written backward: recall x_{t-3} (needs the memory)."""
+    torch.manual_seed(0)
+    lstm, head = LSTM(1, 16, proj_size=8), torch.nn.Linear(8, 1)
+    optimizer = torch.optim.Adam([*lstm.parameters(), *head.parameters()], lr=0.02)
+    x = torch.randn(32, 12, 1, generator=torch.Generator().manual_seed(1))
+    target = torch.roll(x, 3, dims=1)
+    target[:, :3] = 0
+    losses = []
+    for _ in range(80):
+        y, _ = lstm(x)
+        loss = torch.nn.functional.mse_loss(head(y), target)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[0] > 0.5 and losses[-1] < 0.15 * losses[0]
