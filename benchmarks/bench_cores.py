@@ -5,7 +5,7 @@ parameters and the input) as the best of several rounds after a warm-up round, a
 sizes for every row. Each round runs every row in turn, so the baseline is measured under the
 same load as the rest even on a shared machine.
 
-    .venv/bin/python benchmarks/bench_cores.py            # issue target: B=32, T=100, H=512
+    .venv/bin/python benchmarks/bench_cores.py            # B=32, T=100, H=512 (target) and 128
     .venv/bin/python benchmarks/bench_cores.py --quick    # small sizes, a few seconds
 
 Prints a Markdown table (paste it into docs/benchmarks.md) and, with ``--json PATH``, writes
@@ -170,18 +170,23 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.quick:
-        lstm_size = {"batch": 8, "steps": 20, "hidden": 128}
+        lstm_sizes = [{"batch": 8, "steps": 20, "hidden": 128}]
         conv_size = {"batch": 2, "steps": 5, "channels": 16, "frame": 32, "kernel": 3}
         repeats = args.repeats or 3
-    else:
-        lstm_size = {"batch": 32, "steps": 100, "hidden": 512}
+    else:  # the issue's target size, then a size like the speech and EMG models
+        lstm_sizes = [
+            {"batch": 32, "steps": 100, "hidden": 512},
+            {"batch": 32, "steps": 100, "hidden": 128},
+        ]
         conv_size = {"batch": 4, "steps": 10, "channels": 32, "frame": 64, "kernel": 5}
         repeats = args.repeats or 5
     machine = f"{platform.machine()} {cpu_name()}, {os.cpu_count()} cores"
     print(f"torch {torch.__version__}, {machine}, {args.threads} thread(s), {repeats} repeats\n")
-    lstm = lstm_rows(**lstm_size, repeats=repeats)
-    title = "LSTM, B={batch}, T={steps}, I=H={hidden}".format(**lstm_size)
-    print(markdown(title, lstm) + "\n")
+    lstm_tables = []
+    for size in lstm_sizes:
+        rows = lstm_rows(**size, repeats=repeats)
+        print(markdown("LSTM, B={batch}, T={steps}, I=H={hidden}".format(**size), rows) + "\n")
+        lstm_tables.append({"size": size, "rows": rows})
     conv = convlstm_rows(**conv_size, repeats=repeats)
     title = "ConvLSTM, B={batch}, T={steps}, Cin=1, Hc={channels}, {frame}x{frame}, k={kernel}"
     print(markdown(title.format(**conv_size), conv))
@@ -193,10 +198,8 @@ def main() -> None:
                 "machine": machine,
                 "threads": args.threads,
                 "repeats": repeats,
-                "lstm_size": lstm_size,
-                "lstm": lstm,
-                "convlstm_size": conv_size,
-                "convlstm": conv,
+                "lstm": lstm_tables,
+                "convlstm": {"size": conv_size, "rows": conv},
             },
         )
 
