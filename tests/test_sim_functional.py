@@ -132,3 +132,13 @@ def test_state_in_and_out_continues_bit_for_bit():
     np.testing.assert_array_equal(second.final_state[1], c)
     with pytest.raises(InputError, match=r"expected h \[2, 2, 6\]"):
         simulate(cm, config, x, state=(np.zeros((1, 2, 6)), np.zeros((2, 2, 12))))
+
+
+def test_convlstm_artifact_is_rejected_loudly():
+    from lstmforge.nn import ConvLSTM
+
+    torch.manual_seed(0)
+    cm = compress_model(ConvLSTM(1, 4, 3, frame_size=(4, 4)), density=0.5, num_pes=2)
+    config = load_preset("ese-ku060").replace(pes_per_channel=2)
+    with pytest.raises(InputError, match=r"runs LSTM/LSTMP blocks; this model has \['convlstm'\]"):
+        simulate(cm, config, 3)
