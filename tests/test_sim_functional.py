@@ -142,3 +142,19 @@ def test_convlstm_artifact_is_rejected_loudly():
     config = load_preset("ese-ku060").replace(pes_per_channel=2)
     with pytest.raises(InputError, match=r"runs LSTM/LSTMP blocks; this model has \['convlstm'\]"):
         simulate(cm, config, 3)
+
+
+def test_two_one_layer_blocks_time_like_one_two_layer_block():
+    torch.manual_seed(4)
+    two_layer = LSTM(5, 12, num_layers=2, proj_size=6)
+    stack = nn.ModuleList([LSTM(5, 12, proj_size=6), LSTM(6, 12, proj_size=6)])
+    with torch.no_grad():
+        for k, layer in enumerate(stack):
+            for name, param in layer.named_parameters():
+                param.copy_(getattr(two_layer, name.replace("_l0", f"_l{k}")))
+    config = load_preset("ese-ku060").replace(pes_per_channel=4, channels=1)
+    one = simulate(compress_model(two_layer, density=0.4, num_pes=4), config, 7, functional=False)
+    two = simulate(compress_model(stack, density=0.4, num_pes=4), config, 7, functional=False)
+    assert one.model["nonzero_weights"] == two.model["nonzero_weights"]
+    assert one.cycles_per_utterance == two.cycles_per_utterance
+    assert one.stall_cycles_per_pe == two.stall_cycles_per_pe
