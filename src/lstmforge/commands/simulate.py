@@ -91,6 +91,10 @@ def simulate_command(
         ("GOP/s (sparse)", f"{report.gops_sparse:.1f}"),
         ("GOP/s (dense-equivalent)", f"{report.gops_dense_equivalent:.1f}"),
         ("PE utilisation (mean)", f"{report.pe_utilisation_mean:.3f}"),
+        (
+            "PE utilisation (min / max PE)",
+            f"{min(report.pe_utilisation):.3f} / {max(report.pe_utilisation):.3f}",
+        ),
         *((f"  cycles: {k}", f"{v:.3f}") for k, v in report.cycle_breakdown.items()),
         ("weight bytes per frame", f"{report.memory['weight_bytes_per_frame']:.0f}"),
         ("memory bandwidth used", f"{report.memory['bandwidth_utilisation']:.2f}"),
