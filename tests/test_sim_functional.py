@@ -91,6 +91,8 @@ def test_configuration_must_fit_the_artifact():
         simulate(cm, fits.replace(weight_storage="onchip", onchip_weight_kib=0.01), 3)
     with pytest.raises(InputError, match=r"expected \[frames, 4\]"):
         simulate(cm, fits, np.zeros((3, 5)))
+    with pytest.raises(InputError, match="frames: expected finite numbers"):
+        simulate(cm, fits, np.full((3, 4), np.nan))
     with pytest.raises(InputError, match="channels"):
         simulate(cm, fits.replace(channels=1), np.zeros((2, 3, 4)))
 

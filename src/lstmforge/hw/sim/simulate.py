@@ -190,6 +190,8 @@ def simulate(
                 f"frames: expected [frames, {inputs}] or [channels, frames, {inputs}], "
                 f"got shape {list(np.shape(frames))}"
             )
+        if not np.all(np.isfinite(x)):
+            raise InputError("frames: expected finite numbers, found NaN or infinity")
         if x.shape[0] > config.channels:
             raise InputError(
                 f"frames: {x.shape[0]} utterances but the config has {config.channels} channels"
