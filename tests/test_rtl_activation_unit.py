@@ -56,12 +56,6 @@ def test_16_bit_units_dense_sweep(config, function):
     _check(ActivationUnits(config), function, codes)
 
 
-@pytest.mark.slow
-def test_default_tanh_exhaustive_16_bit():
-    codes = np.arange(-(2**15), 2**15, dtype=np.int64)
-    _check(ActivationUnits(ActivationConfig()), "tanh", codes)
-
-
 def test_table_must_match_the_description():
     config = ActivationConfig(index_bits=4, interpolate=True, **SMALL)
     with pytest.raises(InputError, match="17 entries"):

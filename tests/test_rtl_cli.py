@@ -84,18 +84,26 @@ def test_bad_input_exits_2_with_one_line(tmp_path, capsys, argv, message):
     assert not out.exists()
 
 
-@pytest.mark.slow
-def test_synth_reports_resources(tmp_path):
+def test_synth_reports_units_and_channel(tmp_path, monkeypatch):
+    # the real Yosys run is covered by test_rtl_export.py (slow); here a stand-in with known
+    # counts checks what the command does with them
+    from lstmforge.hw.rtl import design
+    from lstmforge.hw.rtl.synthesis import ResourceReport
+
+    def counts(verilog_text: str, top: str) -> ResourceReport:
+        assert f"module {top}(" in verilog_text
+        dsps = 1 if top == "sparse_pe" else 3
+        types = {"LUT4": 7, "FDRE": 5, "DSP48E1": dsps}
+        return ResourceReport(top, sum(types.values()), 7, 5, dsps, 0, 0, 0, 0, types)
+
+    monkeypatch.setattr(design, "synthesize", counts)
     report = tmp_path / "rtl.json"
-    argv = ["rtl", *SMALL, "--activation", "plan", "--synth", "--out", str(tmp_path / "rtl")]
-    assert _run([*argv, "--json", str(report)]) == 0
+    argv = ["rtl", *SMALL, "--synth", "--out", str(tmp_path / "rtl"), "--json", str(report)]
+    assert _run(argv) == 0
     figures = json.loads(report.read_text())
     units = figures["resources"]["units"]
     assert set(units) == {"sparse_pe", "sigmoid_unit", "tanh_unit", "elementwise_unit_l0"}
-    assert units["sparse_pe"]["dsps"] == 1
-    assert units["sigmoid_unit"]["dsps"] == 0  # PLAN: shifts and adds only
     channel = figures["resources"]["channel"]
     assert channel["composition"] == {"sparse_pe": 2, "elementwise_unit_l0": 1}
-    for key in ("luts", "ffs", "dsps"):
-        assert channel[key] == 2 * units["sparse_pe"][key] + units["elementwise_unit_l0"][key]
+    assert (channel["luts"], channel["ffs"], channel["dsps"]) == (21, 15, 5)
     assert "synth_xilinx" in figures["synthesis_command"]

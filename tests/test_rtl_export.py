@@ -44,7 +44,7 @@ def test_activation_unit_verilog_without_constant_ports(tmp_path):
 
 
 @pytest.mark.slow
-def test_synthesis_counts_pe_and_activation_unit():
+def test_synthesis_counts_pe_and_lut_unit():
     pe = synthesize(to_verilog(SparsePE(SMALL_PE), "sparse_pe"), "sparse_pe")
     assert pe.dsps == 1  # the 12 x 16 multiplier
     assert pe.luts > 0 and pe.ffs > 0
@@ -55,4 +55,4 @@ def test_synthesis_counts_pe_and_activation_unit():
     lut = synthesize(to_verilog(unit, "sigmoid_unit"), "sigmoid_unit")
     assert lut.bram36 + lut.bram18 == 1  # the 1024-word table (value + slope) in one block RAM
     assert lut.dsps == 1  # the interpolation multiplier
-    assert lut.luts < 200
+    assert 0 < lut.luts < 200
