@@ -120,6 +120,7 @@ def prune_retrain(
     done = []
     for n, step_density in enumerate(gradual_densities(density, steps)):
         apply_masks(module, step_density, num_pes, balanced, qat_bits)
+        module.train()  # task loaders hand back modules in eval mode
         config = TrainConfig(
             out_dir=Path(out_dir) / f"step{n}",
             max_epochs=epochs_per_step,
