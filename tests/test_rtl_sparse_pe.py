@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """The sparse PE (ESE §5 / EIE §4) in Amaranth's simulator: hand-worked streams and the engine."""
 
 import numpy as np
@@ -148,3 +149,9 @@ def test_pe_parameters_are_checked():
     with pytest.raises(InputError, match="acc_bits"):
         PEParams(rows=4, cols=4, entries=4, weight_bits=12, act_bits=16, acc_bits=27)
     assert PEParams(rows=4, cols=4, entries=4, acc_bits=28).acc_bits == 28
+
+
+def test_preload_must_cover_every_row():
+    pe = SparsePE(PEParams(rows=4, cols=1, entries=1))
+    with pytest.raises(InputError, match="expected 4 accumulator values"):
+        run_sparse_pe(pe, [(0, 1)], initial=[0, 0])

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from amaranth.sim import Simulator
 
+from lstmforge.errors import InputError
 from lstmforge.hw.rtl.sparse_pe import SparsePE
 
 
@@ -35,6 +36,8 @@ def run_sparse_pe(
     """
     rows = pe.params.rows
     preload = [0] * rows if initial is None else [int(v) for v in initial]
+    if len(preload) != rows:
+        raise InputError(f"PE preload: expected {rows} accumulator values, got {len(preload)}")
     result: dict[str, object] = {}
 
     async def testbench(ctx) -> None:
