@@ -7,7 +7,7 @@ pytest.importorskip("amaranth")
 
 from lstmforge.compress import compress_model  # noqa: E402
 from lstmforge.hw.rtl.design import design_from_model  # noqa: E402
-from lstmforge.nn import ConvLSTM  # noqa: E402
+from lstmforge.nn import LSTM, ConvLSTM  # noqa: E402
 
 
 def test_convlstm_design_is_sized_from_its_lowered_matrices():
@@ -27,3 +27,9 @@ def test_convlstm_design_is_sized_from_its_lowered_matrices():
         assert formats.hidden == block.formats[f"l{k}.output"]
         assert formats.peepholes["cf"] == block.vectors[f"weight_cf_l{k}"].fmt
     assert design.units.config == cm.activation
+    assert design.pe.act_bits == 16  # the broadcast vectors: block input and layer outputs
+
+
+def test_pe_activation_width_follows_the_broadcast_vectors():
+    cm = compress_model(LSTM(3, 4), density=0.5, num_pes=2, activation_bits=12)
+    assert design_from_model(cm).pe.act_bits == 12

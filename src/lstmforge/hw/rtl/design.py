@@ -93,7 +93,7 @@ def design_from_model(cm: CompressedModel) -> RTLDesign:
         cols=max(m.shape[1] for m in matrices),
         entries=max(1, max(max(m.entries_per_pe) for m in matrices)),
         weight_bits=max(m.fmt.bits for m in matrices),
-        act_bits=pre.bits,
+        act_bits=max(f.bits for block in cm.blocks for f in block.formats.values()),
     )
     cells = {}
     for b, block in enumerate(cm.blocks):
