@@ -119,6 +119,15 @@ def test_transcribe_and_profile(trained, corpus, tmp_path, capsys):
     }  # fmt: skip
     assert sum(report["share_percent"].values()) == pytest.approx(100.0)
     assert report["lstm_share_percent"] == pytest.approx(report["share_percent"]["lstm_layer_0"])
+    # an untrained model of a named configuration, timed on the corpus' test files
+    code, out, _ = run_cli(
+        ["speech", "profile", "--config", "small", "--data", corpus, "--utterances", 1,
+         "--json", profile_json],
+        capsys,
+    )  # fmt: skip
+    assert code == 0 and "lstm_layer_1" in json.loads(profile_json.read_text())["seconds"]
+    code, _, err = run_cli(["speech", "profile", "--data", corpus], capsys)
+    assert code == 2 and "exactly one of --checkpoint and --config" in err
 
 
 def test_bad_audio_files_exit_with_status_2(trained, tmp_path, capsys):

@@ -169,24 +169,52 @@ def transcribe_command(
 
 @speech_app.command("profile")
 def profile_command(
-    checkpoint: Checkpoint,
+    checkpoint: Annotated[
+        Path | None, typer.Option("--checkpoint", help="A trained speech checkpoint.")
+    ] = None,
+    config: Annotated[
+        str | None,
+        typer.Option(
+            "--config",
+            help="Time an untrained model of this named configuration (e.g. google-lstm) "
+            "instead of a checkpoint; needs --data (a synthetic corpus).",
+        ),
+    ] = None,
     data: DataDir = None,
     utterances: Annotated[
         int, typer.Option("--utterances", min=1, help="Test utterances to time.")
     ] = 50,
     decoder: Decoder = "greedy",
     beam_width: BeamWidth = 8,
+    seed: Seed = 0,
     json_path: JsonOut = None,
 ) -> None:
     """Where the time goes: audio loading, features, each LSTM layer, output layer, decoding."""
     from rich.table import Table
 
+    from lstmforge.errors import InputError
     from lstmforge.tasks.speech.profile import profile_pipeline
-    from lstmforge.tasks.speech.spec import build_datamodule, load_module
 
-    module = load_module(checkpoint)
-    datamodule = build_datamodule(dict(module.hparams), data)
-    wavs = [u.wav for u in datamodule.splits()["test"][:utterances]]
+    if (checkpoint is None) == (config is None):
+        raise InputError("profile: give exactly one of --checkpoint and --config")
+    if checkpoint is not None:
+        from lstmforge.tasks.speech.spec import build_datamodule, load_module
+
+        module = load_module(checkpoint)
+        test = build_datamodule(dict(module.hparams), data).splits()["test"]
+        wavs = [u.wav for u in test[:utterances]]
+    else:
+        import lightning as L
+
+        from lstmforge.data.speech_synthetic import read_manifest
+        from lstmforge.tasks.speech.train import build_module
+
+        if data is None:
+            raise InputError("profile --config: --data (a synthetic corpus directory) is needed")
+        L.seed_everything(seed, verbose=False)
+        module = build_module(config)
+        records = read_manifest(data)["utterances"]
+        wavs = [data / u["wav"] for u in records if u["split"] == "test"][:utterances]
     bar, advance = _progress_bar("profiling")
     with bar:
         report = profile_pipeline(module, wavs, decoder, beam_width, progress=advance)

@@ -28,8 +28,9 @@ class SpeechRecognizer(L.LightningModule):
 
     Args:
         model: ``ModelConfig`` fields; features: ``FeatureConfig`` fields.
-        data: how to rebuild the data (``dataset``, ``data_dir``, ``corpus_utterances``,
-            ``corpus_seed``, ``timit_test``, ``batch_size``).
+        data: how to rebuild the training data (``dataset``, ``data_dir``,
+            ``corpus_utterances``, ``corpus_seed``, ``timit_test``, ``batch_size``); None for a
+            model that was not trained (e.g. one only timed by ``speech profile --config``).
         feature_mean / feature_std: global normalisation statistics (lists) or None.
         learning_rate: Adam step size.
         config: the named configuration the sizes came from (for the record).
@@ -39,7 +40,7 @@ class SpeechRecognizer(L.LightningModule):
         self,
         model: dict[str, Any],
         features: dict[str, Any],
-        data: dict[str, Any],
+        data: dict[str, Any] | None = None,
         feature_mean: list[float] | None = None,
         feature_std: list[float] | None = None,
         learning_rate: float = 1e-3,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 
@@ -74,10 +75,8 @@ def train_speech(
     datamodule.setup("fit")  # reads and checks every file before training starts
     mean, std = datamodule.statistics()
     L.seed_everything(train.seed, verbose=False)
-    chosen = named_config(config)
-    module = SpeechRecognizer(
-        model=chosen.model.to_dict(),
-        features=chosen.features.to_dict(),
+    module = build_module(
+        config,
         data={
             "dataset": dataset,
             "data_dir": str(Path(data_dir).resolve()),
@@ -89,6 +88,17 @@ def train_speech(
         feature_mean=None if mean is None else mean.tolist(),
         feature_std=None if std is None else std.tolist(),
         learning_rate=learning_rate,
-        config=config,
     )
     return fit(module, datamodule, train)
+
+
+def build_module(config: str, **settings: Any) -> SpeechRecognizer:
+    """A freshly initialised :class:`SpeechRecognizer` of the named configuration ``config``;
+    ``settings`` are further constructor arguments (``data``, ``feature_mean``, ...)."""
+    chosen = named_config(config)
+    return SpeechRecognizer(
+        model=chosen.model.to_dict(),
+        features=chosen.features.to_dict(),
+        config=config,
+        **settings,
+    )
