@@ -125,3 +125,33 @@ def test_missing_and_corrupt_files(tmp_path):
         find_subjects(tmp_path / "empty", "db8")
     with pytest.raises(InputError, match="data directory not found"):
         find_subjects(tmp_path / "absent", "db2")
+
+
+def test_db8_protocol_trains_on_a1_a2_and_tests_on_a3(tmp_path):
+    from lstmforge.data.emg_splits import TEST, TRAIN, VAL
+    from lstmforge.tasks.emg.dataset import EMGDataConfig, build_features
+
+    for a in (1, 2, 3):
+        write_mat(tmp_path / f"S5_E1_A{a}.mat", ninapro_variables(3000, 16, 18, seed=a))
+    (subject,) = build_features(EMGDataConfig(dataset="ninapro-db8"), tmp_path)
+    a1, a2, a3 = (set(np.unique(r.split).tolist()) for r in subject.recordings)
+    assert a1 == {TRAIN} and a2 == {TRAIN, VAL} and a3 == {TEST}
+    # validation is A2's last repetition: the final sixth of the recording
+    val_frames = np.flatnonzero(subject.recordings[1].split == VAL)
+    assert val_frames.min() > 0.8 * subject.recordings[1].split.size
+    assert (
+        subject.recordings[0].frames.shape[1] == 16 and subject.joint_names[0] == "thumb_rotation"
+    )
+
+
+def test_db2_dataset_needs_data_dir_and_test_repetitions(tmp_path):
+    from lstmforge.tasks.emg.dataset import EMGDataConfig, build_features
+
+    cfg = EMGDataConfig(dataset="ninapro-db2")
+    with pytest.raises(InputError, match="--data DIR is required"):
+        build_features(cfg, None)
+    variables = ninapro_variables(6000, 12, 22, reps=4)  # repetitions 1-4, relabel 2 as 1
+    variables["rerepetition"][variables["rerepetition"] == 2] = 1
+    write_mat(tmp_path / "S1_E1_A1.mat", variables)
+    with pytest.raises(InputError, match="S1_E1_A1.mat: no test repetitions"):
+        build_features(cfg, tmp_path)
