@@ -159,3 +159,18 @@ def test_bad_input_exits_2_with_one_clear_line(tmp_path, capsys):
         assert expected in err
         assert "Traceback" not in err and len(err.strip().splitlines()) <= 3
     assert not (tmp_path / "run").exists() or not any((tmp_path / "run").rglob("*.ckpt"))
+
+
+def test_task_spec_rebuilds_the_data_and_scores_the_checkpoint(trained):
+    from lstmforge.tasks import get_task
+
+    spec = get_task("emg")
+    assert spec.headline({}) == ("cc", True)
+    module = spec.load_module(trained / "checkpoints" / "best.ckpt")
+    assert not module.training and module.hparams.task == "emg"
+    datamodule = spec.build_datamodule(dict(module.hparams), None)
+    scores = spec.evaluate(module, datamodule)
+    expected = json.loads((trained / "train.json").read_text())["summary"]
+    assert scores["cc"] == pytest.approx(expected["cc"], abs=1e-6)
+    assert scores["nrmse_s1"] == pytest.approx(expected["nrmse"], abs=1e-6)
+    assert all(isinstance(v, float) for v in scores.values())
