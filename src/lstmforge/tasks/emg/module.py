@@ -20,8 +20,10 @@ DEFAULT_HIDDEN = {"le-convmn": (64, 32, 10), "lstm": (128, 128)}
 class EMGRegressor(L.LightningModule):
     """``forward(x [B, T, 1, C, W], state) -> (y [B, T, J], state)``; hparams rebuild it.
 
-    ``hidden=None`` takes :data:`DEFAULT_HIDDEN` of the architecture. ``data`` is the :class:`~lstmforge.tasks.emg.dataset.EMGDataConfig` as a dict, kept in
-    the checkpoint so evaluation can rebuild the same data.
+    ``hidden=None`` takes :data:`DEFAULT_HIDDEN` of the architecture. ``data`` (the
+    :class:`~lstmforge.tasks.emg.dataset.EMGDataConfig` as a dict), ``chunk`` and
+    ``batch_size`` are kept in the checkpoint's hparams so that
+    :func:`lstmforge.tasks.emg.spec.build_datamodule` rebuilds exactly the training data.
     """
 
     def __init__(
