@@ -154,3 +154,24 @@ def test_sparse_gp_recovers_a_smooth_function():
     assert np.abs(gp.predict(grid) - truth).max() < 0.15
     wrapped, _ = FlatWindowPredictor(gp)(torch.from_numpy(grid.astype(np.float32))[None], None)
     assert wrapped.shape == (1, 50, 2)
+
+
+def test_recording_validation_scores_the_causal_whole_recording_pass(subject):
+    from lstmforge.data.emg_splits import VAL
+    from lstmforge.tasks.emg.datamodule import EMGDataModule
+
+    datamodule = EMGDataModule(TINY, None, chunk=4, validation="recording")
+    x, y, mask = next(iter(datamodule.val_dataloader()))
+    assert x.shape[1:] == (1, 12, TINY.preprocess.window) and mask.any() and not mask.all()
+    torch.manual_seed(0)
+    module = EMGRegressor(12, TINY.preprocess.window, 10, TINY.to_dict(), hidden=(4, 2)).eval()
+    logged = {}
+    module.log = lambda name, value, **_: logged.__setitem__(name, float(value))
+    with torch.no_grad():
+        module.validation_step((x, y, mask), 0)
+    images, targets, codes = window_arrays(datamodule.subjects[0].recordings[0], 10, 5)
+    predicted = predict_windows(module, images)
+    expected = np.mean((predicted[codes == VAL] - targets[codes == VAL]) ** 2)
+    assert logged["val_loss"] == pytest.approx(expected, rel=1e-4)
+    with pytest.raises(InputError, match="validation must be one of"):
+        EMGDataModule(TINY, None, validation="holdout")

@@ -136,6 +136,13 @@ def train(
     lr: Annotated[float, typer.Option("--lr", help="Adam learning rate.")] = 1e-3,
     chunk: Annotated[int, typer.Option("--chunk", min=1, help="Windows per sequence.")] = 16,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 8,
+    validation: Annotated[
+        str,
+        typer.Option(
+            "--validation",
+            help="chunks (zero-state sequences) or recording (state carried, as evaluated).",
+        ),
+    ] = "chunks",
     subjects: Subjects = None,
     synthetic_subjects: SyntheticSubjects = 5,
     electrodes: Electrodes = 12,
@@ -169,7 +176,7 @@ def train(
     )  # fmt: skip
     result, report = train_emg(
         data_cfg, data, cfg, arch=arch, hidden=_int_list(hidden, "--hidden"), lr=lr,
-        chunk=chunk, batch_size=batch_size,
+        chunk=chunk, batch_size=batch_size, validation=validation,
     )  # fmt: skip
     _print_report(report, f"{arch} on {dataset}: test repetitions")
     console.print(f"best checkpoint: {result.best_checkpoint}  ({result.seconds:.0f} s)")

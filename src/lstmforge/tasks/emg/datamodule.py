@@ -5,6 +5,11 @@ A training example is a chunk of ``chunk`` consecutive windows ([T, 1, C, W] ima
 run of training frames, so no input frame of a validation or test repetition is ever seen in
 training. The recurrent state starts at zero at every chunk (truncated back-propagation through
 time); evaluation then carries it through whole recordings (``evaluate``).
+
+Validation (``validation=``) is either ``"chunks"`` — the same zero-state chunks, from the
+validation repetitions — or ``"recording"``: every recording as one sequence of all its
+windows, run causally with the state carried like the evaluation, scored on the windows whose
+last frame lies in a validation repetition (:class:`RecordingWindows`).
 """
 
 from __future__ import annotations
@@ -19,7 +24,12 @@ from torch.utils.data import DataLoader, Dataset
 from lstmforge.data.emg_preprocessing import long_exposure_images
 from lstmforge.data.emg_splits import TRAIN, VAL
 from lstmforge.errors import InputError
-from lstmforge.tasks.emg.dataset import EMGDataConfig, SubjectFeatures, build_features
+from lstmforge.tasks.emg.dataset import (
+    EMGDataConfig,
+    SubjectFeatures,
+    build_features,
+    window_arrays,
+)
 
 
 def contiguous_runs(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -56,15 +66,45 @@ class WindowChunks(Dataset):
         return x, torch.from_numpy(recording.targets[ends])
 
 
+class RecordingWindows(Dataset):
+    """Whole recordings: all windows [K, 1, C, W], targets [K, J] and a mask of ``code`` windows."""
+
+    def __init__(self, subjects: list[SubjectFeatures], code: int, window: int, step: int) -> None:
+        self.items = []
+        for recording in (r for s in subjects for r in s.recordings):
+            images, targets, codes = window_arrays(recording, window, step)
+            if np.any(codes == code):
+                self.items.append((images, targets, codes == code))
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        images, targets, mask = self.items[i]
+        x = torch.from_numpy(np.ascontiguousarray(images)).unsqueeze(1)
+        return x, torch.from_numpy(targets), torch.from_numpy(mask)
+
+
+VALIDATION_MODES = ("chunks", "recording")
+
+
 class EMGDataModule(L.LightningDataModule):
     """Train/val chunks of the selected subjects; ``subjects`` holds the full features."""
 
     def __init__(
-        self, cfg: EMGDataConfig, data_dir: Path | None, chunk: int = 16, batch_size: int = 8
+        self,
+        cfg: EMGDataConfig,
+        data_dir: Path | None,
+        chunk: int = 16,
+        batch_size: int = 8,
+        validation: str = "chunks",
     ) -> None:
         super().__init__()
         if chunk < 1 or batch_size < 1:
             raise InputError(f"chunk and batch_size must be >= 1, got {chunk}, {batch_size}")
+        if validation not in VALIDATION_MODES:
+            raise InputError(f"validation must be one of {VALIDATION_MODES}, got {validation!r}")
+        self.validation = validation
         self.cfg, self.data_dir = cfg, data_dir
         self.chunk, self.batch_size = chunk, batch_size
         self.subjects = build_features(cfg, data_dir)
@@ -91,6 +131,12 @@ class EMGDataModule(L.LightningDataModule):
         return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
-        # with no validation repetitions, validate on the training chunks (documented)
+        pre = self.cfg.preprocess
+        if self.validation == "recording":
+            code = VAL if len(self.val_set) else TRAIN
+            return DataLoader(
+                RecordingWindows(self.subjects, code, pre.window, pre.step), batch_size=None
+            )
+        # with no validation repetitions, validate on the training chunks
         data = self.val_set if len(self.val_set) else self.train_set
         return DataLoader(data, batch_size=self.batch_size * 4)

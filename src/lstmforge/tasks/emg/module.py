@@ -21,8 +21,8 @@ class EMGRegressor(L.LightningModule):
     """``forward(x [B, T, 1, C, W], state) -> (y [B, T, J], state)``; hparams rebuild it.
 
     ``hidden=None`` takes :data:`DEFAULT_HIDDEN` of the architecture. ``data`` (the
-    :class:`~lstmforge.tasks.emg.dataset.EMGDataConfig` as a dict), ``chunk`` and
-    ``batch_size`` are kept in the checkpoint's hparams so that
+    :class:`~lstmforge.tasks.emg.dataset.EMGDataConfig` as a dict), ``chunk``,
+    ``batch_size`` and ``validation`` (see :mod:`~lstmforge.tasks.emg.datamodule`) are kept in the checkpoint's hparams so that
     :func:`lstmforge.tasks.emg.spec.build_datamodule` rebuilds exactly the training data.
     """
 
@@ -37,6 +37,7 @@ class EMGRegressor(L.LightningModule):
         lr: float = 1e-3,
         chunk: int = 16,
         batch_size: int = 8,
+        validation: str = "chunks",
         task: str = "emg",
     ) -> None:
         super().__init__()
@@ -57,8 +58,17 @@ class EMGRegressor(L.LightningModule):
         self.log("train_loss", loss, prog_bar=True)
         return loss
 
-    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], _: int) -> None:
-        self.log("val_loss", self._loss(batch), prog_bar=True)
+    def validation_step(self, batch: tuple[torch.Tensor, ...], _: int) -> None:
+        if len(batch) == 2:  # zero-state chunks [B, T, ...]
+            self.log("val_loss", self._loss(batch), prog_bar=True)
+            return
+        x, y, mask = batch  # one whole recording [K, ...], state carried as in evaluation
+        state, outputs = None, []
+        for start in range(0, x.shape[0], 256):
+            out, state = self(x[None, start : start + 256], state)
+            outputs.append(out[0])
+        loss = F.mse_loss(torch.cat(outputs)[mask], y[mask])
+        self.log("val_loss", loss, prog_bar=True, batch_size=int(mask.sum()))
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)

@@ -29,6 +29,7 @@ def build_datamodule(hparams: dict[str, Any], data: Path | None):
         data,
         chunk=hparams["chunk"],
         batch_size=hparams["batch_size"],
+        validation=hparams.get("validation", "chunks"),
     )
 
 

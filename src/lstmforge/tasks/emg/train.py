@@ -24,12 +24,13 @@ def train_emg(
     lr: float = 1e-3,
     chunk: int = 16,
     batch_size: int = 8,
+    validation: str = "chunks",
 ) -> tuple[FitResult, dict]:
     """Fit, then evaluate the best checkpoint on the test repetitions.
 
     Returns the fit result and the metrics report (also written to ``OUT/test_metrics.json``).
     """
-    datamodule = EMGDataModule(data_cfg, data_dir, chunk=chunk, batch_size=batch_size)
+    datamodule = EMGDataModule(data_cfg, data_dir, chunk, batch_size, validation)
     L.seed_everything(train_cfg.seed, verbose=False)
     module = EMGRegressor(
         n_channels=datamodule.n_channels,
@@ -41,6 +42,7 @@ def train_emg(
         lr=lr,
         chunk=chunk,
         batch_size=batch_size,
+        validation=validation,
     )
     result = fit(module, datamodule, train_cfg)
     from lstmforge.tasks.emg.spec import load_module
