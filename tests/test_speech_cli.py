@@ -71,6 +71,9 @@ def test_evaluate_writes_per_with_sdi(trained, tmp_path, capsys):
     parts = ("substitution_rate", "deletion_rate", "insertion_rate")
     assert metrics["per"] == pytest.approx(sum(metrics[k] for k in parts))
     assert metrics["utterances"] == 1 and metrics["reference_phones"] > 3
+    # the one test utterance's speaker has the overall PER
+    (speaker_key,) = [k for k in metrics if k.startswith("per_speaker/")]
+    assert metrics[speaker_key] == pytest.approx(metrics["per"])
     # the TaskSpec evaluation gives the same greedy PER
     spec = get_task("speech")
     module = spec.load_module(checkpoint)

@@ -37,6 +37,7 @@ class LabelledUtterance:
     """An audio file, its phone label file, and how to read the labels."""
 
     id: str
+    speaker: str
     wav: Path
     phn: Path
     timit_labels: bool  # True: 61 TIMIT phones, folded to 39; False: already the 39 phones
@@ -59,7 +60,11 @@ def synthetic_splits(
     splits: dict[str, list[LabelledUtterance]] = {"train": [], "val": [], "test": []}
     for record in manifest["utterances"]:
         utterance = LabelledUtterance(
-            record["id"], data_dir / record["wav"], data_dir / record["phn"], timit_labels=False
+            record["id"],
+            record["speaker"],
+            data_dir / record["wav"],
+            data_dir / record["phn"],
+            timit_labels=False,
         )
         splits[record["split"]].append(utterance)
     return splits
@@ -72,7 +77,9 @@ def timit_splits(root: Path, test_split: str) -> dict[str, list[LabelledUtteranc
     held_out = set(speakers[::20])
 
     def labelled(utterances) -> list[LabelledUtterance]:
-        return [LabelledUtterance(u.id, u.wav, u.phn, timit_labels=True) for u in utterances]
+        return [
+            LabelledUtterance(u.id, u.speaker, u.wav, u.phn, timit_labels=True) for u in utterances
+        ]
 
     return {
         "train": labelled(u for u in train_all if u.speaker not in held_out),
@@ -92,6 +99,7 @@ class FeatureDataset(Dataset):
         std: np.ndarray | None,
     ) -> None:
         self.ids = [u.id for u in utterances]
+        self.speakers = [u.speaker for u in utterances]
         self.inputs: list[torch.Tensor] = []
         self.targets: list[torch.Tensor] = []
         for utterance in utterances:

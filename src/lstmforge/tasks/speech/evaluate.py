@@ -36,19 +36,26 @@ def evaluate_split(
     decoder: str = "greedy",
     beam_width: int = 8,
 ) -> dict[str, float]:
-    """PER (percent) with substitution/deletion/insertion rates and counts on ``split``."""
+    """PER (percent) with substitution/deletion/insertion rates and counts on ``split``, and
+    the PER of every speaker as ``per_speaker/<speaker>`` (e.g. ``per_speaker/en-us:m3``)."""
     module.eval()
     data = datamodule.split_data(split)
     loader = torch.utils.data.DataLoader(
         data, batch_size=datamodule.batch_size, shuffle=False, collate_fn=collate
     )
+    speakers = iter(data.speakers)
     total = EditCounts(0, 0, 0, 0)
+    by_speaker: dict[str, EditCounts] = {}
     for x, x_lengths, y, y_lengths in loader:
         log_probs = module(x)
         for k in range(x.shape[0]):
             hypothesis = decode(log_probs[k, : x_lengths[k]], decoder, beam_width)
-            total = total + edit_counts(y[k, : y_lengths[k]].tolist(), hypothesis)
-    return total.rates() | {"utterances": float(len(data))}
+            counts = edit_counts(y[k, : y_lengths[k]].tolist(), hypothesis)
+            speaker = next(speakers)
+            by_speaker[speaker] = by_speaker.get(speaker, EditCounts(0, 0, 0, 0)) + counts
+            total = total + counts
+    per_speaker = {f"per_speaker/{s}": c.rates()["per"] for s, c in sorted(by_speaker.items())}
+    return total.rates() | {"utterances": float(len(data))} | per_speaker
 
 
 def evaluate(module: L.LightningModule, datamodule: L.LightningDataModule) -> dict[str, float]:
