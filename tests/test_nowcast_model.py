@@ -10,7 +10,7 @@ from lstmforge.nn import ConvLSTM, EncoderForecaster, FCForecaster
 from lstmforge.tasks.nowcast.baselines import optical_flow_extrapolation, persistence
 from lstmforge.tasks.nowcast.configs import ARCHS, build_model, get_arch
 from lstmforge.tasks.nowcast.data import default_data
-from lstmforge.tasks.nowcast.losses import balanced_weights, nowcast_loss
+from lstmforge.tasks.nowcast.losses import balanced_weights, nowcast_loss, to_prediction
 from lstmforge.tasks.nowcast.module import NowcastModule
 
 
@@ -74,8 +74,12 @@ def test_losses():
     target = torch.rand(2, 3, 1, 4, 4)
     bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="sum")
     assert nowcast_loss("bce", logits, target).item() == pytest.approx(bce.item() / 6, rel=1e-5)
-    mse = torch.mean((torch.sigmoid(logits) - target) ** 2)
+    mse = torch.mean((logits - target) ** 2)  # linear output for the regression losses
     assert nowcast_loss("mse", logits, target).item() == pytest.approx(mse.item(), rel=1e-6)
+    torch.testing.assert_close(to_prediction("bce", logits), torch.sigmoid(logits))
+    assert to_prediction("mse", torch.tensor([-0.5, 0.3, 1.5])).tolist() == pytest.approx(
+        [0.0, 0.3, 1.0]
+    )
     assert nowcast_loss("balanced-mse", logits, target) >= nowcast_loss("mse", logits, target)
     with pytest.raises(InputError, match="--loss"):
         nowcast_loss("hinge", logits, target)

@@ -1,8 +1,11 @@
 """Training losses for nowcasting.
 
 * ``bce``: per-pixel binary cross-entropy on logits (Shi et al., NIPS 2015, Sec. 4.1, Moving
-  MNIST), summed over the pixels of a frame and averaged over frames and sequences.
-* ``mse``: mean squared error of the [0, 1]-scaled reflectivity (radar).
+  MNIST), summed over the pixels of a frame and averaged over frames and sequences; the model
+  output is a logit, the prediction its sigmoid.
+* ``mse``: mean squared error of the [0, 1]-scaled reflectivity (radar); the model output is
+  the prediction itself (a linear output: a sigmoid would saturate on the many dry pixels and
+  starve the rain pixels of gradient), clipped to [0, 1] when forecasting.
 * ``balanced-mse``: the same, each pixel weighted by the rain rate of the truth — 1, 2, 5, 10,
   30 for rates below 2, 5, 10, 30 and above 30 mm/h (Shi et al., NIPS 2017, Sec. 4.4, B-MSE),
   so that rare heavy rain is not ignored.
@@ -30,12 +33,17 @@ def balanced_weights(target_unit: torch.Tensor) -> torch.Tensor:
     return weights[torch.bucketize(rain, edges, right=True)]
 
 
-def nowcast_loss(name: str, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """The loss ``name`` of ``logits`` (model output) against ``target`` in [0, 1]."""
+def to_prediction(name: str, output: torch.Tensor) -> torch.Tensor:
+    """Frames in [0, 1] from the model output of a model trained with loss ``name``."""
+    return torch.sigmoid(output) if name == "bce" else output.clamp(0.0, 1.0)
+
+
+def nowcast_loss(name: str, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The loss ``name`` of the model ``output`` against ``target`` in [0, 1]."""
     if name == "bce":
-        per_pixel = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+        per_pixel = F.binary_cross_entropy_with_logits(output, target, reduction="none")
         return per_pixel.flatten(2).sum(-1).mean()
-    pred = torch.sigmoid(logits)
+    pred = output
     if name == "mse":
         return F.mse_loss(pred, target)
     if name == "balanced-mse":

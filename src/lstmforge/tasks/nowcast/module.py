@@ -1,7 +1,8 @@
 """The nowcasting ``LightningModule``: patch reshaping around a named encoder-forecaster.
 
-``forward(past, steps)`` maps ``past [B, T_in, 1, H, W]`` on the [0, 1] scale to logits of
-``steps`` future frames; ``forecast`` applies the sigmoid. The hyper-parameters (``task``,
+``forward(past, steps)`` maps ``past [B, T_in, 1, H, W]`` on the [0, 1] scale to the model
+output for ``steps`` future frames (logits for the cross-entropy loss, values for the MSE
+losses); ``forecast`` turns it into frames in [0, 1] (:func:`.losses.to_prediction`). The hyper-parameters (``task``,
 ``arch``, the loss, learning rate and the whole :class:`~.data.NowcastData`) are saved in
 every checkpoint, so the model and its data can be rebuilt from it.
 """
@@ -16,7 +17,7 @@ import torch
 from lstmforge.data.patches import from_patches, to_patches
 from lstmforge.errors import InputError
 from lstmforge.tasks.nowcast.configs import build_model, patch_size
-from lstmforge.tasks.nowcast.losses import LOSSES, nowcast_loss
+from lstmforge.tasks.nowcast.losses import LOSSES, nowcast_loss, to_prediction
 
 TASK = "nowcast"
 
@@ -42,14 +43,14 @@ class NowcastModule(L.LightningModule):
         self.model = build_model(arch, data_config["frame_size"])
 
     def forward(self, past: torch.Tensor, steps: int) -> torch.Tensor:
-        """Logits ``[B, steps, 1, H, W]`` of the frames following ``past [B, T, 1, H, W]``."""
+        """Model output ``[B, steps, 1, H, W]`` for the frames after ``past [B, T, 1, H, W]``."""
         logits = self.model(to_patches(past, self.patch), steps)
         return from_patches(logits, self.patch)
 
     @torch.no_grad()
     def forecast(self, past: torch.Tensor, steps: int) -> torch.Tensor:
         """Predicted frames on the [0, 1] scale, ``[B, steps, 1, H, W]``."""
-        return torch.sigmoid(self(past, steps))
+        return to_prediction(self.hparams.loss, self(past, steps))
 
     def _loss(self, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         past, future = batch
