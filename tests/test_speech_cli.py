@@ -199,3 +199,30 @@ def test_evaluate_a_compressed_artifact(trained, tmp_path, capsys):
     assert code == 0, err
     metrics = json.loads(out_json.read_text())
     assert 0.0 <= metrics["per"] and metrics["reference_phones"] > 3
+
+
+def test_train_and_evaluate_on_a_timit_tree(tmp_path, capsys):
+    root = make_tree(tmp_path / "timit")
+    out = tmp_path / "run"
+    args = ["speech", "train", "--dataset", "timit", "--data", root, "--out", out]
+    code, _, err = run_cli([*args, "--config", "tiny", "--epochs", 1, "--batch-size", 2], capsys)
+    assert code == 0, err
+    module = load_module(out / "checkpoints" / "best.ckpt")
+    assert module.hparams.data["dataset"] == "timit"
+    out_json = tmp_path / "eval.json"
+    code, _, err = run_cli(
+        [
+            "speech",
+            "evaluate",
+            "--checkpoint",
+            out / "checkpoints" / "best.ckpt",
+            "--json",
+            out_json,
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    metrics = json.loads(out_json.read_text())
+    # core test set: FELC0's two sentences of 5 folded phones each (sil sh ih sh sil)
+    assert metrics["utterances"] == 2 and metrics["reference_phones"] == 10
+    assert set(k for k in metrics if k.startswith("per_speaker/")) == {"per_speaker/FELC0"}
