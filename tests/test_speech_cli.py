@@ -84,7 +84,9 @@ def test_evaluate_writes_per_with_sdi(trained, tmp_path, capsys):
         ["speech", "evaluate", "--checkpoint", checkpoint, "--decoder", "beam", "--json", out_json],
         capsys,
     )
-    assert code == 0 and json.loads(out_json.read_text())["beam_width"] == 8
+    beam = json.loads(out_json.read_text())
+    assert code == 0 and beam["beam_width"] == 8
+    assert beam["parameters"] == sum(p.numel() for p in module.model.parameters())
 
 
 def test_transcribe_and_profile(trained, corpus, tmp_path, capsys):

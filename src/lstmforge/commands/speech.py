@@ -133,11 +133,13 @@ def evaluate_command(
     """Phone error rate (with S/D/I) of a checkpoint on the held-out test speakers."""
     from lstmforge.errors import InputError
     from lstmforge.tasks.speech.evaluate import evaluate_split
+    from lstmforge.tasks.speech.model import count_parameters
     from lstmforge.tasks.speech.spec import build_datamodule, load_module
 
     if split not in ("test", "val"):
         raise InputError(f"--split: expected test or val, got {split!r}")
     module = load_module(checkpoint)
+    parameters = count_parameters(module.model)
     if artifact is not None:
         from lstmforge import compress, engine
 
@@ -150,7 +152,7 @@ def evaluate_command(
         f"D {metrics['deletion_rate']:.2f}, I {metrics['insertion_rate']:.2f}) over "
         f"{metrics['reference_phones']:.0f} phones, {metrics['utterances']:.0f} utterances"
     )
-    emit_json(json_path, metrics | {"beam_width": float(beam_width)})
+    emit_json(json_path, metrics | {"beam_width": float(beam_width), "parameters": parameters})
 
 
 @speech_app.command("transcribe")

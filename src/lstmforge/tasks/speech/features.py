@@ -118,10 +118,3 @@ def extract_features(
 ) -> np.ndarray:
     """The model input of one utterance: [steps, cfg.input_size] float32."""
     return stack_frames(normalise(log_mel_deltas(audio, cfg), cfg, mean, std), cfg.stack, cfg.skip)
-
-
-def output_frames(num_samples: int, cfg: FeatureConfig) -> int:
-    """Number of model steps for an utterance of ``num_samples`` samples."""
-    hop = int(round(cfg.hop_ms * SAMPLE_RATE / 1000))
-    frames = 1 + num_samples // hop
-    return -(-frames // cfg.skip)

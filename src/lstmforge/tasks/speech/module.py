@@ -2,7 +2,8 @@
 
 Loss: :func:`torch.nn.functional.ctc_loss` (blank 0, mean over utterances of the loss divided
 by the target length, infeasible alignments zeroed). Validation logs ``val_loss`` and the
-greedy-decoding ``val_per``. All settings needed to rebuild the model and its features sit in
+greedy-decoding ``val_per`` (the mean of per-batch PERs; ``speech evaluate`` gives the exact
+corpus PER). All settings needed to rebuild the model and its features sit in
 ``hparams`` (``task="speech"``, ``arch="lstmp"``).
 """
 
