@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from lstmforge.errors import InputError
 from lstmforge.tasks.interface import TaskSpec
 from lstmforge.tasks.speech.datamodule import SpeechDataModule
 from lstmforge.tasks.speech.evaluate import evaluate
@@ -25,7 +26,9 @@ def load_module(checkpoint: str | Path) -> SpeechRecognizer:
 
 def build_datamodule(hparams: dict[str, Any], data: Path | None) -> SpeechDataModule:
     """The data a checkpoint was trained on (``data`` overrides its corpus directory)."""
-    settings = hparams["data"]
+    settings = hparams.get("data")
+    if not settings:
+        raise InputError("speech model: its hparams record no training data to rebuild")
     mean, std = hparams.get("feature_mean"), hparams.get("feature_std")
     return SpeechDataModule(
         dataset=settings["dataset"],
