@@ -228,3 +228,19 @@ def test_train_and_evaluate_on_a_timit_tree(tmp_path, capsys):
     # core test set: FELC0's two sentences of 5 folded phones each (sil sh ih sh sil)
     assert metrics["utterances"] == 2 and metrics["reference_phones"] == 10
     assert set(k for k in metrics if k.startswith("per_speaker/")) == {"per_speaker/FELC0"}
+
+
+@pytest.mark.slow  # a fresh interpreter imports torch and lightning (~10 s of CPU)
+def test_console_command_exits_2_with_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    missing = tmp_path / "missing.ckpt"
+    result = subprocess.run(
+        [sys.executable, "-m", "lstmforge.cli", "speech", "transcribe", str(tmp_path / "a.wav"),
+         "--checkpoint", str(missing)],
+        capture_output=True,
+        text=True,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"error: {missing}: checkpoint file not found"]
