@@ -11,6 +11,7 @@ from lstmforge.data.speech_synthetic import (
     VOCABULARY,
     draw_settings,
     generate_corpus,
+    phone_segments,
     read_manifest,
 )
 from lstmforge.data.timit import read_phn
@@ -134,3 +135,12 @@ def test_features_shapes_deltas_normalisation_and_stacking():
         FeatureConfig(normalisation="cepstral")
     with pytest.raises(InputError, match="global normalisation"):
         extract_features(audio, FeatureConfig(normalisation="global"))
+
+
+def test_phone_segments_from_events_hand_worked():
+    events = [("k", 0), ("'A@", 100), ("_:", 300), ("t", 350)]
+    # k lasts until the next event; A@ -> aa r split evenly; the pause has no phone; t runs to
+    # the end; samples halved (rate change) and shifted by 10 (leading silence)
+    assert phone_segments(events, 400, scale=0.5, offset=10) == [
+        (10, 60, "k"), (60, 110, "aa"), (110, 160, "r"), (185, 210, "t")
+    ]  # fmt: skip
