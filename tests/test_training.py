@@ -98,6 +98,10 @@ def test_load_checkpoint_rejects_wrong_task_arch_and_corrupt_files(tmp_path):
     broken.write_bytes(ckpt.read_bytes()[:200])
     with pytest.raises(InputError, match="not a readable checkpoint"):
         load_checkpoint(broken, task="toy")
+    noise = tmp_path / "noise.ckpt"
+    noise.write_bytes(bytes(range(256)) * 8)
+    with pytest.raises(InputError, match="not a readable checkpoint"):
+        load_checkpoint(noise, task="toy")
 
 
 def test_impossible_config_is_rejected(tmp_path):

@@ -11,11 +11,12 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import lightning as L
+from typing import TYPE_CHECKING, Any
 
 from lstmforge.errors import InputError
+
+if TYPE_CHECKING:
+    import lightning as L
 
 _REGISTRY = {
     "nowcast": "lstmforge.tasks.nowcast.spec",
