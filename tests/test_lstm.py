@@ -476,3 +476,27 @@ def test_peephole_lstmp_learns_to_recall_a_delayed_input():
         optimizer.step()
         losses.append(loss.item())
     assert losses[0] > 0.5 and losses[-1] < 0.15 * losses[0]
+
+
+def test_fused_path_uses_parametrized_weights_in_torch_order():
+    """peephole=False runs torch's kernel; a parametrization (a pruning mask) must be honoured."""
+    from torch.nn.utils import parametrize
+
+    class _Mask(torch.nn.Module):
+        def __init__(self, mask):
+            super().__init__()
+            self.register_buffer("mask", mask)
+
+        def forward(self, weight):
+            return weight * self.mask
+
+    torch.manual_seed(0)
+    module = LSTM(5, 6, num_layers=2, proj_size=3, peephole=False)
+    plain = LSTM(5, 6, num_layers=2, proj_size=3, peephole=False)
+    plain.load_state_dict(module.state_dict())
+    mask = (torch.rand_like(module.weight_hh_l0) > 0.5).float()
+    parametrize.register_parametrization(module, "weight_hh_l0", _Mask(mask))
+    with torch.no_grad():
+        plain.weight_hh_l0.mul_(mask)
+    x = torch.randn(2, 7, 5)
+    torch.testing.assert_close(module(x)[0], plain(x)[0])

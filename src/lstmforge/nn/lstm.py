@@ -196,6 +196,19 @@ class LSTM(nn.Module):
     def _suffixes(self) -> tuple[str, ...]:
         return ("", "_reverse") if self.bidirectional else ("",)
 
+    def _flat_weight_names(self) -> list[str]:
+        """Parameter names in torch's flat-weight order (w_ih, w_hh, b_ih, b_hh, w_hr per layer
+        and direction), the order ``torch._VF.lstm`` expects."""
+        kinds = ["weight_ih", "weight_hh"]
+        kinds += ["bias_ih", "bias_hh"] if self.bias else []
+        kinds += ["weight_hr"] if self.proj_size else []
+        return [
+            f"{kind}_l{layer}{suffix}"
+            for layer in range(self.num_layers)
+            for suffix in self._suffixes()
+            for kind in kinds
+        ]
+
     def reset_parameters(self) -> None:
         """Uniform(-1/sqrt(H), 1/sqrt(H)) for every parameter, peepholes included (as torch)."""
         bound = 1.0 / math.sqrt(self.hidden_size)
@@ -303,7 +316,8 @@ class LSTM(nn.Module):
         self, x_tm: Tensor, h0: Tensor, c0: Tensor, lengths: Tensor | None
     ) -> tuple[Tensor, Tensor, Tensor]:
         """``peephole=False``: torch's own fused kernel on the same parameters."""
-        weights = list(self.parameters())  # registered in torch's flat-weight order
+        # by name, so parametrized weights (e.g. pruning masks) are used, in torch's order
+        weights = [getattr(self, name) for name in self._flat_weight_names()]
         if lengths is None:
             y, h_n, c_n = torch._VF.lstm(
                 x_tm, (h0, c0), weights, self.bias, self.num_layers, self.dropout,
