@@ -17,9 +17,9 @@ from lstmforge.compress.compressor import float_weights
 from lstmforge.engine import run, saturation_counts, substitute, trace_diff
 from lstmforge.engine.activation_units import ActivationConfig
 from lstmforge.engine.blocks import run_lstm
-from lstmforge.engine.fixed_point import QFormat, SaturationCounter
+from lstmforge.engine.fixed_point import QFormat, SaturationCounter, requantize
 from lstmforge.engine.float_datapath import FloatDatapath
-from lstmforge.engine.spmv import spmv_fast, spmv_reference
+from lstmforge.engine.spmv import spmv_fast, spmv_fast_requantized, spmv_reference
 from lstmforge.errors import InputError
 from lstmforge.nn import LSTM
 
@@ -97,6 +97,68 @@ def test_spmv_fast_equals_reference_when_accumulators_saturate():
     np.testing.assert_array_equal(spmv_fast(matrix, v, fast_counter, "acc"), ref)
     assert ref_counter["acc"] == fast_counter["acc"] > 0
     assert np.any(ref != v @ codes.T)  # clamping mid-sum changed results: the order matters
+
+
+def test_spmv_fast_single_vector_equals_reference_when_accumulators_saturate():
+    """Batch 1 takes the one-vector kernel: same integers and clamp counts, with and without
+    rows whose worst case leaves 32 bits."""
+    rng = np.random.default_rng(2)
+    codes = rng.choice([-2048, 0, 5, 2047], size=(40, 300), p=[0.2, 0.3, 0.2, 0.3])
+    codes[:20, 10:] = 0  # short rows: within the bound, no saturation checks needed
+    matrix = SparseMatrix.from_codes(codes, QFormat(12, 11), 4, codes.shape)
+    for v in (
+        rng.choice([-32768, 32767], size=(1, 300)),
+        rng.integers(-40, 40, size=(1, 300)),
+        np.zeros((1, 300), dtype=np.int64),
+    ):
+        ref_counter, fast_counter = SaturationCounter(), SaturationCounter()
+        ref = spmv_reference(matrix, v, ref_counter, "acc")
+        np.testing.assert_array_equal(spmv_fast(matrix, v, fast_counter, "acc"), ref)
+        assert ref_counter["acc"] == fast_counter["acc"]
+        for shift, bits in ((12, 16), (3, 16), (0, 20), (-2, 16), (20, 8)):  # fused requantize
+            ref_rq = requantize(ref, shift, QFormat(bits, 0), ref_counter, f"rq{shift}")
+            got = spmv_fast_requantized(matrix, v, shift, bits, fast_counter, "acc", f"rq{shift}")
+            np.testing.assert_array_equal(got, ref_rq)
+            assert ref_counter == fast_counter
+        assert not v.any() or any(ref_counter[f"rq{s}"] > 0 for s in (3, 0, -2))
+
+
+@pytest.mark.parametrize("interpolate", [True, False])
+@pytest.mark.parametrize("proj", [8, 0])
+def test_fused_cell_kernel_equals_numpy_cell_on_saturating_inputs(model, x, interpolate, proj):
+    """The fast path's compiled element-wise unit gives the NumPy unit's integers and the same
+    saturation count at every site, on inputs that clamp at every saturation point."""
+    from lstmforge.engine.integer_datapath import IntegerDatapath
+
+    torch.manual_seed(3)
+    net = LSTM(5, 16, num_layers=2, proj_size=proj).eval()
+    with torch.no_grad():  # large peepholes: their products saturate too
+        for name in ("weight_ci_l0", "weight_cf_l0", "weight_co_l0"):
+            getattr(net, name).mul_(40)
+    activation = ActivationConfig(index_bits=9, interpolate=interpolate)
+    cm = compress_model(net, density=0.5, num_pes=4, calibration=x * 0.1, activation=activation)
+    block = cm.blocks[0]
+    rng = np.random.default_rng(4)
+    pre, cell_fmt = cm.activation.input_format, block.formats["l0.cell"]
+    partial = rng.integers(2 * pre.min_code, 2 * pre.max_code + 1, size=(3, 64))
+    partial[0] = 0
+    c_prev = rng.integers(cell_fmt.min_code, cell_fmt.max_code + 1, size=(3, 16))
+    c_prev[1, :4] = [cell_fmt.min_code, cell_fmt.max_code, 0, -1]
+    hidden_key = "gate" if proj else "l0.output"
+    results, counters = [], []
+    for backend in ("reference", "fast"):
+        counter = SaturationCounter()
+        dp = IntegerDatapath(cm, block, backend, counter)
+        results.append(dp.cell(partial, c_prev, 0, hidden_key))
+        counters.append(counter)
+        assert (dp._fused != {}) == (backend == "fast")  # the fast path used the kernel
+    for ref, fast in zip(results[0], results[1], strict=True):
+        np.testing.assert_array_equal(fast, ref)
+    assert counters[1] == counters[0]
+    assert list(counters[1]) == list(counters[0])  # same sites, in the same order
+    for site in ("preactivation", "cell"):
+        assert counters[0][f"<root>.l0.{site}"] > 0, site
+    assert "<root>.weight_ci_l0" in counters[0]  # peephole sites are recorded as well
 
 
 def test_streaming_in_chunks_is_bit_exact(cm, x):
