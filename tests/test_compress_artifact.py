@@ -80,9 +80,43 @@ def test_footprint_accounts_for_every_bit(artifact):
     vectors = sum(v.codes.size * v.fmt.bits for b in cm.blocks for v in b.vectors.values())
     total = report["values_bytes"] + report["indices_bytes"] + report["pointers_bytes"]
     assert report["compressed_bytes"] == pytest.approx(total + vectors / 8)
+    assert report["biases_bytes"] + report["peepholes_bytes"] == pytest.approx(vectors / 8)
+    assert report["peepholes_bytes"] == 2 * 3 * 24 * 12 / 8  # two layers, [H] each, 12 bits
     assert report["ratio_vs_fp32"] == pytest.approx(
         report["dense_fp32_bytes"] / report["compressed_bytes"]
     )
+    assert report["activation_tables_bytes"] == 2 * 1025 * 16 / 8  # outside the ratio
+
+
+def test_pointer_width_is_the_longest_column_of_any_pe(artifact, tmp_path):
+    _, cm, path = artifact
+    report = footprint(cm)
+    for b in cm.blocks:
+        for name, m in b.matrices.items():
+            longest = max(int(np.diff(pe.col_ptr).max()) for pe in m.pes)
+            assert m.pointer_bits == max(1, int(np.ceil(np.log2(longest + 1))))
+            row = report["matrices"][f"{b.name}:{name}"]
+            assert row["pointer_bits"] == m.pointer_bits
+            assert row["pointers_bits"] == m.num_pes * m.shape[1] * m.pointer_bits
+    with np.load(path, allow_pickle=False) as z:
+        manifest = json.loads(z["manifest.json"].tobytes())
+    assert manifest["blocks"][0]["matrices"]["weight_hr_l1"]["pointer_bits"] == (
+        cm.blocks[0].matrices["weight_hr_l1"].pointer_bits
+    )
+
+    def without_width(manifest):  # files written before the field existed
+        for block in manifest["blocks"]:
+            for info in block["matrices"].values():
+                del info["pointer_bits"]
+
+    old = load(_rewrite(path, tmp_path / "old.lfz", lambda a: _with_manifest(a, without_width)))
+    assert footprint(old)["pointers_bytes"] == report["pointers_bytes"]
+
+    def wrong_width(manifest):
+        manifest["blocks"][0]["matrices"]["weight_ih_l0"]["pointer_bits"] += 1
+
+    with pytest.raises(InputError, match="weight_ih_l0: pointer_bits"):
+        load(_rewrite(path, tmp_path / "w.lfz", lambda a: _with_manifest(a, wrong_width)))
 
 
 def _rewrite(src, dst, change):

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from lstmforge.compress.csc import PECSC, decode, encode
+from lstmforge.compress.csc import PECSC, decode, encode, pointer_bits
 from lstmforge.engine.activation_units import ActivationConfig, ActivationUnits
 from lstmforge.engine.fixed_point import QFormat, dequantize
 from lstmforge.errors import InputError
@@ -71,6 +71,11 @@ class SparseMatrix:
     def dense(self) -> np.ndarray:
         """The dense float64 weights the codes stand for."""
         return dequantize(self.dense_codes(), self.fmt)
+
+    @property
+    def pointer_bits(self) -> int:
+        """Width of one column-length word of this matrix's pointer memory (csc.pointer_bits)."""
+        return pointer_bits(self.pes)
 
     @property
     def nonzeros_per_pe(self) -> list[int]:
@@ -266,6 +271,7 @@ def _block_manifest(block: Block) -> dict[str, Any]:
                 "nonzeros": m.nonzeros,
                 "nonzeros_per_pe": m.nonzeros_per_pe,
                 "entries_per_pe": m.entries_per_pe,
+                "pointer_bits": m.pointer_bits,
             }
             for name, m in block.matrices.items()
         },
@@ -397,6 +403,11 @@ def _build_block(
             raise InputError(f"{where} {name}: codes outside the {fmt.bits}-bit range")
         if matrix.nonzeros_per_pe != info["nonzeros_per_pe"]:
             raise InputError(f"{where} {name}: per-PE nonzero counts differ from the manifest")
+        if info.get("pointer_bits", matrix.pointer_bits) != matrix.pointer_bits:  # optional field
+            raise InputError(
+                f"{where} {name}: pointer_bits {info['pointer_bits']} in the manifest, the "
+                f"columns need {matrix.pointer_bits}"
+            )
         matrices[name] = matrix
     if set(entry["vectors"]) != set(vector_names(kind, config)):
         raise InputError(

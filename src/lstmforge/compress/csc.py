@@ -89,6 +89,19 @@ def encode(matrix: np.ndarray, num_pes: int) -> list[PECSC]:
     return [encode_pe(matrix[pe::num_pes]) for pe in range(num_pes)]
 
 
+def pointer_bits(pes: list[PECSC]) -> int:
+    """Width of one word of a matrix's pointer memory, the same in every PE.
+
+    A PE walks its columns in order (ESE §5 broadcasts every column of the dense activation
+    vector), so its pointer memory holds each column's entry count, one word per column, and
+    ``col_ptr`` is their running sum (one adder, instead of EIE's two pointer reads per column,
+    §III-B). The word is as wide as the longest column of any PE of the matrix needs:
+    ``ceil(log2(longest + 1))`` bits, at least 1.
+    """
+    longest = max((int(np.diff(pe.col_ptr).max(initial=0)) for pe in pes), default=0)
+    return max(1, longest.bit_length())
+
+
 def decode_positions(pe: PECSC, where: str = "matrix") -> tuple[np.ndarray, np.ndarray]:
     """Local row and column of every stored entry of one PE (validating the encoding)."""
     col_ptr = pe.col_ptr.astype(np.int64)
