@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from lstmforge.cli import main
+from lstmforge.compress.pipeline import stage_names
 
 
 def _cli(args, capsys):
@@ -65,7 +66,25 @@ def test_speech_checkpoint_end_to_end(tmp_path):
     assert done.returncode == 0, done.stderr
     figures = json.loads(Path(report).read_text())
     assert figures["task"] == "speech" and lfz.is_file()
-    assert set(figures["metrics"]) == {"dense_float", "pruned_float", "pruned_integer"}
+    assert list(figures["metrics"]) == [
+        "dense_float",
+        "pruned_float",
+        "pruned_float_unbalanced",
+        "pruned_integer",
+    ]
     assert isinstance(figures["metrics"]["pruned_integer"]["per"], float)
     assert figures["footprint"]["ratio_vs_fp32"] > 5
     assert all(row["balanced"]["imbalance"] == 1.0 for row in figures["pe_load"].values())
+
+
+def test_stage_names_follow_the_options():
+    assert stage_names(retrain=False, evaluate=False, balanced=True) == ["load", "compress"]
+    assert stage_names(retrain=True, evaluate=True, balanced=False) == [
+        "load",
+        "retrain",
+        "compress",
+        "evaluate dense_float",
+        "evaluate pruned_float",
+        "evaluate pruned_float_balanced",
+        "evaluate pruned_integer",
+    ]

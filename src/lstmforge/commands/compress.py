@@ -45,14 +45,10 @@ def compress(
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
-    from lstmforge.compress.pipeline import STAGES, compress_checkpoint
+    from lstmforge.compress.pipeline import compress_checkpoint, stage_names
     from lstmforge.engine.activation_units import ActivationConfig
 
-    stages = [
-        s
-        for s in STAGES
-        if (retrain_epochs or s != "retrain") and (evaluate or not s.startswith("evaluate"))
-    ]
+    stages = stage_names(retrain=retrain_epochs > 0, evaluate=evaluate, balanced=not unbalanced)
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
     with Progress(*columns, console=console) as bar:
         task = bar.add_task("compress", total=len(stages))
@@ -84,7 +80,7 @@ def compress(
     report = run.artifact.report
     fp = report["footprint"]
     table = Table(title=f"footprint of {out}")
-    for column in ("matrix", "shape", "nonzeros", "padding", "KiB", "x vs fp32"):
+    for column in ("matrix", "shape", "nonzeros", "padding", "pointer bits", "KiB", "x vs fp32"):
         table.add_column(column, justify="right" if column != "matrix" else "left")
     for name, row in fp["matrices"].items():
         table.add_row(
@@ -92,16 +88,20 @@ def compress(
             "x".join(map(str, row["shape"])),
             str(row["nonzeros"]),
             str(row["padding_entries"]),
+            str(row["pointer_bits"]),
             f"{row['total_bits'] / 8192:.1f}",
             f"{row['ratio_vs_fp32']:.1f}",
         )
     console.print(table)
+    kib = {k: v / 1024 for k, v in fp.items() if k.endswith("_bytes")}
     console.print(
-        f"total {fp['compressed_bytes'] / 1024:.1f} KiB (values {fp['values_bytes'] / 1024:.1f}, "
-        f"indices {fp['indices_bytes'] / 1024:.1f}, pointers {fp['pointers_bytes'] / 1024:.1f}, "
-        f"padding {fp['padding_bytes'] / 1024:.1f}, vectors {fp['vectors_bytes'] / 1024:.1f}) vs "
-        f"dense fp32 {fp['dense_fp32_bytes'] / 1024:.1f} KiB: {fp['ratio_vs_fp32']:.1f}x "
-        f"({fp['ratio_vs_dense_weight_bits']:.1f}x vs dense {weight_bits}-bit)"
+        f"total {kib['compressed_bytes']:.1f} KiB (values {kib['values_bytes']:.1f}, indices "
+        f"{kib['indices_bytes']:.1f}, pointers {kib['pointers_bytes']:.1f}, padding "
+        f"{kib['padding_bytes']:.1f}, biases {kib['biases_bytes']:.1f}, peepholes "
+        f"{kib['peepholes_bytes']:.1f} stored dense) vs dense fp32 {kib['dense_fp32_bytes']:.1f} "
+        f"KiB: {fp['ratio_vs_fp32']:.1f}x ({fp['ratio_vs_dense_weight_bits']:.1f}x vs dense "
+        f"{weight_bits}-bit; {fp['ratio_vs_fp32_without_peepholes']:.1f}x without the peepholes); "
+        f"activation tables {kib['activation_tables_bytes']:.1f} KiB, not in the ratio"
     )
     load = Table(title=f"PE load over {pes} PEs (max / mean nonzeros)")
     for column in ("matrix", "balanced", "unbalanced", "utilisation (unbalanced)"):
@@ -115,7 +115,10 @@ def compress(
         )
     console.print(load)
     if run.metrics:
-        metrics = Table(title=f"{run.task}: dense float vs pruned float vs pruned + integer")
+        metrics = Table(
+            title=f"{run.task}: dense float vs pruned float (both pruning modes, one shot for "
+            "the other) vs pruned + integer"
+        )
         metrics.add_column("metric")
         for name in run.metrics:
             metrics.add_column(name, justify="right")

@@ -3,8 +3,11 @@
 What ``lstmforge compress`` runs. The task is read from the checkpoint's ``hparams["task"]``
 and reached through :func:`lstmforge.tasks.get_task`, so every task works the same way. The
 metric table compares the dense float model, the pruned float model (the artifact's sparsity
-pattern on float weights) and the pruned + quantized integer engine, all through the task's own
-``evaluate``.
+pattern on float weights), the same float weights pruned one shot in the other pruning mode
+(plain magnitude when the artifact is load-balanced, and vice versa; ESE §3 compares the two at
+equal density) and the pruned + quantized integer engine, all through the task's own
+``evaluate``. The other mode costs one mask computation and one float evaluation, no
+retraining: after a prune-retrain schedule it prunes the retrained weights.
 """
 
 from __future__ import annotations
@@ -27,14 +30,19 @@ from lstmforge.compress.retrain import prune_retrain
 from lstmforge.engine.activation_units import ActivationConfig
 from lstmforge.errors import InputError
 
-STAGES = (
-    "load",
-    "retrain",
-    "compress",
-    "evaluate dense_float",
-    "evaluate pruned_float",
-    "evaluate pruned_integer",
-)
+
+def evaluations(balanced: bool) -> list[str]:
+    """The models scored, in order; ``pruned_float_<mode>`` is the other pruning mode."""
+    other = "unbalanced" if balanced else "balanced"
+    return ["dense_float", "pruned_float", f"pruned_float_{other}", "pruned_integer"]
+
+
+def stage_names(*, retrain: bool, evaluate: bool, balanced: bool) -> list[str]:
+    """The stages ``on_stage`` is called with, in order."""
+    names = ["load", *(["retrain"] if retrain else []), "compress"]
+    if evaluate:
+        names += [f"evaluate {name}" for name in evaluations(balanced)]
+    return names
 
 
 def checkpoint_task(path: Path) -> str:
@@ -101,9 +109,8 @@ def compress_checkpoint(
 ) -> CompressionRun:
     """Compress ``checkpoint`` into ``out`` (``.lfz``) and score it (module docstring).
 
-    ``on_stage(name)`` is called as each stage starts (for progress display); stages are
-    :data:`STAGES` (without ``retrain`` when ``retrain_epochs == 0``, without the evaluations
-    when ``evaluate`` is false).
+    ``on_stage(name)`` is called as each stage starts (for progress display), with the names of
+    :func:`stage_names`.
     """
     stage = on_stage or (lambda name: None)
     from lstmforge.engine import saturation_counts, substitute
@@ -158,11 +165,16 @@ def compress_checkpoint(
     result.seconds["compress"] = time.perf_counter() - start
     if evaluate:
         datamodule.setup("test")
-        for name, model in (
-            ("dense_float", dense),
-            ("pruned_float", substitute(module, cm, mode="float-sparse")),
-            ("pruned_integer", substitute(module, cm, mode="integer")),
-        ):
+        other = compress_model(  # float-sparse reads only the masks: no calibration needed
+            module, density=density, num_pes=num_pes, weight_bits=weight_bits, balanced=not balanced
+        )
+        models = (
+            dense,
+            substitute(module, cm, mode="float-sparse"),
+            substitute(module, other, mode="float-sparse"),
+            substitute(module, cm, mode="integer"),
+        )
+        for name, model in zip(evaluations(balanced), models, strict=True):
             start = time.perf_counter()
             stage(f"evaluate {name}")
             with torch.no_grad():
