@@ -500,3 +500,24 @@ def test_fused_path_uses_parametrized_weights_in_torch_order():
         plain.weight_hh_l0.mul_(mask)
     x = torch.randn(2, 7, 5)
     torch.testing.assert_close(module(x)[0], plain(x)[0])
+
+
+def test_peephole_recurrence_frees_its_graph_after_backward():
+    """The saved activations must not keep the returned state alive (a reference cycle
+    through the autograd node would leak every batch's activations during training)."""
+    import gc
+    import weakref
+
+    from lstmforge.nn.lstm_recurrence import peephole_recurrence
+
+    steps, batch, hidden = 5, 2, 4
+    a = torch.randn(steps, batch, 4 * hidden, requires_grad=True)
+    w_hh = torch.randn(4 * hidden, hidden, requires_grad=True)
+    peepholes = tuple(torch.randn(hidden, requires_grad=True) for _ in range(3))
+    state = torch.zeros(batch, hidden)
+    y, r, c = peephole_recurrence(a, state, state, w_hh, peepholes, None, None)
+    alive = [weakref.ref(t) for t in (y, r, c)]
+    (y.sum() + r.sum() + c.sum()).backward()
+    del y, r, c
+    gc.collect()
+    assert [ref() for ref in alive] == [None, None, None]

@@ -109,7 +109,10 @@ class _PeepholeRecurrence(torch.autograd.Function):
         )
         ctx.kept = kept
         ctx.save_for_backward(w_hh, w_ci, w_cf, w_co, w_hr, mask)
-        return y, r, c
+        # r and c are also the last entries of ``kept``: returning those very tensors would
+        # make ctx -> kept -> output -> grad_fn (= ctx) a cycle that Python's collector cannot
+        # see, and every batch's activations would leak. Return copies instead.
+        return y, r.clone(), c.clone()
 
     @staticmethod
     @once_differentiable
