@@ -1,6 +1,15 @@
 """CLI sub-commands, one module per pipeline stage; each exposes ``register(app)``."""
 
-from lstmforge.commands import compress, demo, emg, nowcast, rtl, simulate, speech
+from lstmforge.commands import (
+    compress,
+    demo,
+    emg,
+    export_c,
+    nowcast,
+    rtl,
+    simulate,
+    speech,
+)
 
 REGISTRARS = [
     nowcast.register,
@@ -9,5 +18,6 @@ REGISTRARS = [
     compress.register,
     simulate.register,
     rtl.register,
+    export_c.register,
     demo.register,
 ]
