@@ -28,9 +28,9 @@ def export_c_command(
     memory = summary["memory_bytes"]
     console.print(
         f"wrote {', '.join(summary['files'])} to {out}: {memory['total'] / 1024:.1f} KiB of "
-        f"constant data ({memory.get('values', 0) / 1024:.1f} values, "
-        f"{memory.get('rel_index', 0) / 1024:.1f} indices, "
-        f"{memory.get('col_ptr', 0) / 1024:.1f} {summary['col_ptr_bits']}-bit column pointers)"
+        f"constant data ({memory['values'] / 1024:.1f} values, "
+        f"{memory['rel_index'] / 1024:.1f} indices, "
+        f"{memory['col_ptr'] / 1024:.1f} {summary['col_ptr_bits']}-bit column pointers)"
     )
     console.print(
         f"build: cc -std=c99 -O2 {out / summary['prefix']}.c {out / summary['prefix']}_example.c"

@@ -49,9 +49,7 @@ def write_directory(out_dir: Path, files: dict[str, str]) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def export_c(
-    cm: CompressedModel, out_dir: str | Path, prefix: str, source: str = "artifact"
-) -> dict[str, Any]:
+def export_c(cm: CompressedModel, out_dir: str | Path, prefix: str, source: str) -> dict[str, Any]:
     """Write ``PREFIX.h``, ``PREFIX_model.h``, ``PREFIX.c`` and ``PREFIX_example.c`` into
     ``out_dir``; returns the summary (files, formats, bytes of constant data per memory).
 

@@ -3,9 +3,9 @@
 Each function is the C twin of one rule of ``docs/fixed-point.md`` (Python:
 :mod:`lstmforge.engine.fixed_point`, :mod:`lstmforge.engine.activation_units`,
 :mod:`lstmforge.engine.integer_datapath`, :func:`lstmforge.engine.spmv.spmv_reference`). The
-functions are ``static`` and read the model's constants (``LF_*`` macros) and descriptor types
-from the generated model header. :func:`runtime_source` returns only the pieces a model uses,
-so that ``-Wall -Werror`` sees no unused function.
+functions are ``static`` and read the model's constants (``LF_*`` macros) and the descriptor
+types (:data:`TYPES`) from the generated model header. :func:`runtime_source` returns only the
+pieces a model uses, so that ``-Wall -Werror`` sees no unused function.
 
 Intermediates are ``int64_t``: a product of two 16-bit codes, a 32-bit accumulator, or one of
 those shifted left by at most 31 bits always fits. Right shifts of negative numbers are
