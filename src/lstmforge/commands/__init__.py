@@ -6,6 +6,7 @@ from lstmforge.commands import (
     emg,
     export_c,
     nowcast,
+    report,
     rtl,
     simulate,
     speech,
@@ -19,5 +20,6 @@ REGISTRARS = [
     simulate.register,
     rtl.register,
     export_c.register,
+    report.register,
     demo.register,
 ]

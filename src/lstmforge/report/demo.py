@@ -11,7 +11,8 @@ Steps (each calls the stage's own library entry point):
    magnitude pruning to show what balancing buys;
 3. run both artifacts on the cycle-level accelerator model (:func:`lstmforge.hw.simulate`) on a
    test utterance, and check the simulated outputs against the engine's bit for bit;
-4. write one HTML report and ``summary.json``.
+4. write ``summary.json`` and the HTML report built from it
+   (:func:`lstmforge.report.page.write_report`, the same sections as ``lstmforge report``).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ import numpy as np
 import torch
 
 from lstmforge.io import write_json
-from lstmforge.report import html, plots
+from lstmforge.report.page import write_report
+from lstmforge.report.runs import Run
 
 TRAIN_BATCH = 8
 TRAIN_LR = 5e-3
@@ -147,9 +149,16 @@ def run_demo(
         "density": density,
         "num_pes": num_pes,
         "simulator_matches_engine": bit_exact,
+        "pe_nonzeros": {name: _pe_nonzeros(cm) for name, cm in artifacts.items()},
         "simulation": {name: s.to_dict() for name, s in sims.items()},
     }
-    summary["report"] = str(_write_report(out, figures, summary, artifacts, sims))
+    report = write_report(
+        [Run("summary.json", "demo", summary)],
+        out / "report.html",
+        "lstmforge demo: speech LSTMP on a simulated ESE",
+        figures,
+    )
+    summary["report"] = str(report)
     write_json(out / "summary.json", summary)
     return summary
 
@@ -162,91 +171,11 @@ def _calibration_batch(datamodule: Any, count: int = 8) -> torch.Tensor:
     return collate([data[i] for i in range(min(count, len(data)))])[0]
 
 
-def _load_deviation(cm: Any) -> list[float]:
-    """Nonzero weights per PE over every LSTM matrix, in percent above or below the mean PE."""
+def _pe_nonzeros(cm: Any) -> list[int]:
+    """Nonzero weights per PE over every LSTM matrix of ``cm``."""
     counts = np.zeros(cm.num_pes, dtype=np.int64)
     for block in cm.blocks:
         if block.kind == "lstm":
             for matrix in block.matrices.values():
                 counts += np.asarray(matrix.nonzeros_per_pe)
-    return (100.0 * (counts / counts.mean() - 1.0)).tolist()
-
-
-def _write_report(out: Path, figures: Path, summary: dict, artifacts: dict, sims: dict) -> Path:
-    history = summary["training"]["history"]
-    curves = {
-        key: ([h["epoch"] for h in history if key in h], [h[key] for h in history if key in h])
-        for key in ("train_loss", "val_loss")
-        if any(key in h for h in history)
-    }
-    fig_curve = plots.curve_plot(curves, "epoch", "CTC loss", figures / "training.png")
-    fig_load = plots.bar_per_pe(
-        {name: _load_deviation(cm) for name, cm in artifacts.items()},
-        "nonzeros vs mean PE (%)",
-        "per-PE load: load-balance-aware vs plain magnitude pruning",
-        figures / "pe_load.png",
-    )
-    fig_util = plots.bar_per_pe(
-        {name: s.pe_utilisation for name, s in sims.items()},
-        "utilisation",
-        "per-PE utilisation on the simulated accelerator",
-        figures / "pe_utilisation.png",
-    )
-    balanced = sims["balanced"]
-    fig_time = plots.timeline_plot(
-        balanced.timeline, balanced.timeline_frame, figures / "timeline.png"
-    )
-    labels = {
-        "dense_float": "dense, float",
-        "pruned_float": f"pruned to density {summary['density']}, float",
-        "pruned_integer": f"pruned to density {summary['density']}, 12-bit, integer engine",
-    }
-    per_rows = [(labels[name], value) for name, value in summary["per"].items()]
-    sim_rows = [
-        (
-            name,
-            s.latency_us_per_frame,
-            s.cycles_per_frame,
-            s.pe_utilisation_mean,
-            s.cycle_breakdown["load_imbalance"],
-            s.cycle_breakdown["dependency"],
-            s.cycle_breakdown["memory_bandwidth"],
-            s.gops_sparse,
-            s.energy_j_per_frame["total"] * 1e6,
-        )
-        for name, s in sims.items()
-    ]
-    sections = [
-        ("Phone error rate (test split)", html.table(["model", "PER %"], per_rows)),
-        ("Training", html.figure(fig_curve, "CTC loss per epoch")),
-        ("Load balance", html.figure(fig_load, "nonzero weights per PE")),
-        (
-            "Simulated accelerator (ese-ku060 preset)",
-            html.table(
-                [
-                    "pruning",
-                    "µs/frame",
-                    "cycles/frame",
-                    "PE utilisation",
-                    "imbalance",
-                    "dependency",
-                    "memory",
-                    "GOP/s",
-                    "µJ/frame",
-                ],
-                sim_rows,
-            )
-            + html.figure(fig_util, "per-PE utilisation")
-            + html.figure(fig_time, "one time step: SpMV passes and element-wise blocks per PE"),
-        ),
-        (
-            "Run",
-            html.table(
-                ["item", "value"],
-                [("total seconds", summary["seconds"]), ("epochs", summary["training"]["epochs"])],
-            ),
-        ),
-    ]
-    return html.write_page(
-        out / "report.html", "lstmforge demo: speech LSTMP on a simulated ESE", sections
-    )
+    return counts.tolist()

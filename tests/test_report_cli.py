@@ -1,0 +1,182 @@
+"""`lstmforge report`: one HTML page from the JSON outputs of the other commands.
+
+The simulator and export-c outputs are real (a tiny LSTMP); the others are small objects of the
+shapes those commands write.
+"""
+
+import json
+
+import pytest
+import torch
+
+from lstmforge.cli import main
+from lstmforge.compress import compress_model
+from lstmforge.export import export_c
+from lstmforge.hw import load_preset, simulate
+from lstmforge.io import write_json
+from lstmforge.nn import LSTM
+from lstmforge.report.page import write_report
+from lstmforge.report.runs import Run, kind_of
+
+
+@pytest.fixture(scope="module")
+def outputs(tmp_path_factory):
+    """One JSON file per kind, as the commands write them."""
+    root = tmp_path_factory.mktemp("runs")
+    torch.manual_seed(0)
+    cm = compress_model(LSTM(6, 16, proj_size=8), density=0.4, num_pes=4)
+    config = load_preset("ese-ku060").replace(pes_per_channel=4, channels=2)
+    sim = simulate(cm, config, 3).to_dict()
+    load = {"nonzeros_per_pe": [10, 12, 11, 9], "imbalance": 1.1, "utilisation": 0.9}
+    matrix = {"shape": [64, 6], "nonzeros": 42, "padding_entries": 0, "total_bits": 900.0}
+    payloads = {
+        "simulate.json": sim,
+        "export.json": export_c(cm, root / "c", "tiny", "tiny.lfz"),
+        "compress.json": {
+            "task": "speech",
+            "density": 0.4,
+            "num_pes": 4,
+            "footprint": {
+                "matrices": {"<root>:weight_ih_l0": matrix | {"ratio_vs_fp32": 13.6}},
+                "compressed_bytes": 300.0,
+                "ratio_vs_fp32": 9.5,
+            },
+            "pe_load": {"<root>:weight_ih_l0": {"balanced": load, "unbalanced": load}},
+            "activation_unit_error": {
+                "sigmoid": {"max_abs_error": 3.9e-5, "mean_abs_error": 1.1e-5},
+                "tanh": {"max_abs_error": 1.2e-4, "mean_abs_error": 1.7e-5},
+            },
+            "metrics": {"dense_float": {"per": 30.0}, "pruned_integer": {"per": 31.5}},
+        },
+        "sweep.json": {
+            "points": [
+                {
+                    "density": 0.4,
+                    "pes_per_channel": n,
+                    "memory_bandwidth_gbs": 5.0,
+                    "latency_us_per_frame": 40.0 / n,
+                    "pe_utilisation": 0.7,
+                }
+                for n in (2, 4)
+            ],
+            "pareto_front": [],
+        },
+        "speech.json": {
+            "per": 31.5,
+            "substitution_rate": 20.0,
+            "deletion_rate": 8.0,
+            "insertion_rate": 3.5,
+            "reference_phones": 900.0,
+            "utterances": 24.0,
+        },
+        "emg.json": {
+            "summary": {m: 0.5 for m in ("cc", "nrmse", "rmse", "r2", "mae")}
+            | {f"{m}_std": 0.1 for m in ("cc", "nrmse", "rmse", "r2", "mae")},
+            "subjects": {"1": {m: 0.5 for m in ("cc", "nrmse", "rmse", "r2", "mae")}},
+        },
+        "nowcast.json": {
+            "arch": "small-convlstm",
+            "dataset": "radar",
+            "results": {
+                name: {"csi": 0.4, "mse": 2.0, "per_lead": {"csi": [0.6, 0.4, 0.2]}}
+                for name in ("model", "persistence")
+            },
+        },
+        "demo.json": {
+            "seconds": 12.0,
+            "training": {"epochs": 2, "history": [{"epoch": 0, "train_loss": 3.0}]},
+            "per": {"dense_float": 30.0, "pruned_float": 31.0, "pruned_integer": 31.5},
+            "density": 0.25,
+            "simulator_matches_engine": True,
+            "pe_nonzeros": {"balanced": [10, 10, 11, 10], "unbalanced": [6, 14, 9, 12]},
+            "simulation": {"balanced": sim, "unbalanced": sim},
+        },
+    }
+    paths = {}
+    for name, payload in payloads.items():
+        paths[name] = write_json(root / name, payload)
+    return paths
+
+
+def _cli(args, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    return exc.value.code, capsys.readouterr()
+
+
+def test_every_kind_is_recognised(outputs):
+    kinds = {name: kind_of(json.loads(path.read_text())) for name, path in outputs.items()}
+    assert kinds == {
+        "simulate.json": "simulate",
+        "export.json": "export-c",
+        "compress.json": "compress",
+        "sweep.json": "sweep",
+        "speech.json": "speech-evaluate",
+        "emg.json": "emg-evaluate",
+        "nowcast.json": "nowcast-evaluate",
+        "demo.json": "demo",
+    }
+
+
+def test_report_of_all_outputs(outputs, tmp_path, capsys):
+    page = tmp_path / "out" / "report.html"
+    code, printed = _cli(["report", *map(str, outputs.values()), "--out", str(page)], capsys)
+    assert code == 0, printed.err
+    text = page.read_text()
+    for name in outputs:
+        assert f"<h2>{name}: " in text
+    for heading in ("Phone error rate", "Load balance", "Design space", "Nowcasting", "C export"):
+        assert heading in text
+    # simulate: 2, compress: 1, sweep: 1, nowcast: 1, demo: 4
+    assert text.count("data:image/png;base64") == 9
+    assert sorted(p.name for p in page.parent.iterdir()) == ["report.html"]
+
+
+def test_demo_summary_gives_the_demo_sections(outputs, tmp_path):
+    summary = json.loads(outputs["demo.json"].read_text())
+    figures = tmp_path / "figures"
+    page = write_report(
+        [Run("summary.json", "demo", summary)], tmp_path / "r.html", "demo", figures
+    )
+    text = page.read_text()
+    assert "<h2>Phone error rate (test split)</h2>" in text
+    assert text.count("data:image/png;base64") == 4
+    assert sorted(p.name for p in figures.iterdir()) == [
+        "pe_load.png",
+        "pe_utilisation.png",
+        "timeline.png",
+        "training.png",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "not valid JSON"),
+        ('{"hello": 1}', "not the JSON output of an lstmforge command"),
+        ("[1, 2]", "not the JSON output of an lstmforge command"),
+        (
+            '{"points": [{"density": 0.1}], "pareto_front": []}',
+            "sweep JSON with a missing or malformed field",
+        ),
+    ],
+)
+def test_bad_json_exits_2_naming_the_file(outputs, tmp_path, capsys, content, message):
+    bad = tmp_path / "bad.json"
+    bad.write_text(content)
+    page = tmp_path / "report.html"
+    code, printed = _cli(
+        ["report", str(outputs["speech.json"]), str(bad), "--out", str(page)], capsys
+    )
+    assert code == 2
+    assert printed.err.strip().count("\n") == 0
+    assert "bad.json" in printed.err and message in printed.err
+    assert not page.exists()
+
+
+def test_missing_json_exits_2(tmp_path, capsys):
+    code, printed = _cli(
+        ["report", str(tmp_path / "none.json"), "--out", str(tmp_path / "r.html")], capsys
+    )
+    assert code == 2 and "none.json" in printed.err
+    assert not (tmp_path / "r.html").exists()
