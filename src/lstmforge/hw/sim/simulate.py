@@ -79,6 +79,12 @@ def check_fits(cm: CompressedModel, block: Block, config: SimConfig) -> None:
             f"config index_bits={config.index_bits}, the artifact's relative indices need "
             f"{INDEX_BITS} bits"
         )
+    pointer_bits = max(m.pointer_bits for m in block.matrices.values())
+    if pointer_bits > config.pointer_bits:
+        raise InputError(
+            f"config pointer_bits={config.pointer_bits}, the artifact's columns need "
+            f"{pointer_bits}-bit pointers (column lengths, lstmforge.compress.csc.pointer_bits)"
+        )
     act_bits = max(f.bits for f in block.formats.values())
     if act_bits > config.activation_bits:
         raise InputError(
@@ -199,7 +205,7 @@ def simulate(
     count = x.shape[1]
     model_bytes = (
         sum(
-            pe.entries * config.entry_bits + (m.shape[1] + 1) * config.pointer_bits
+            pe.entries * config.entry_bits + m.shape[1] * config.pointer_bits  # a length per column
             for ly in layers
             for m in ly.matrices
             for pe in m.pes
