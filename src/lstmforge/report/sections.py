@@ -152,7 +152,7 @@ def compress(data: dict[str, Any], figures: Path) -> list[Section]:
         rows = [(key, *(metrics[m].get(key, float("nan")) for m in metrics)) for key in keys]
         sections.append(
             (
-                f"{data.get('task', 'model')}: dense vs pruned vs integer",
+                f"{data['task']}: dense vs pruned vs integer",
                 html.table(["metric", *metrics], rows),
             )
         )
