@@ -204,6 +204,23 @@ def _work_fields(plan: ExportPlan) -> list[tuple[str, str, int, str]]:
     return fields
 
 
+def _format_macros(plan: ExportPlan, up: str) -> str:
+    """``#define``s of every signal format: the activation units' and each block's."""
+    named = {"PRE": plan.pre, "GATE": plan.gate}
+    for bp in plan.blocks:
+        for key, fmt in bp.block.formats.items():
+            named[f"B{bp.index}_{key.replace('.', '_').upper()}"] = fmt
+    lines = [
+        f"#define {up}_{name}_BITS {fmt.bits}\n#define {up}_{name}_FRAC {fmt.frac} /* {fmt} */\n"
+        for name, fmt in named.items()
+    ]
+    head = (
+        "/* signal formats (value = code * 2^-FRAC): activation-unit input and gates, then per\n"
+        "   block its input, each layer's cell state and output, or a linear layer's output */\n"
+    )
+    return head + "".join(lines)
+
+
 def public_header(plan: ExportPlan, prefix: str, source: str) -> str:
     """``NAME.h``: sizes, formats, the state type and the two functions."""
     up, fin, fout = prefix.upper(), plan.input_format, plan.output_format
@@ -228,6 +245,7 @@ def public_header(plan: ExportPlan, prefix: str, source: str) -> str:
         f"/* y_codes in {fout}: value = code * 2^-{up}_OUTPUT_FRAC */\n"
         f"#define {up}_OUTPUT_BITS {fout.bits}\n#define {up}_OUTPUT_FRAC {fout.frac}\n"
         f"#define {up}_NUM_PES {plan.num_pes}\n\n"
+        f"{_format_macros(plan, up)}\n"
         f"/* Scratch of {prefix}_step; nothing in it carries from one frame to the next. */\n"
         f"typedef struct {{\n{work}}} {prefix}_work_t;\n\n"
         "/* The recurrent state (codes) carried from frame to frame, and the scratch. */\n"
