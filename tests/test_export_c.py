@@ -21,6 +21,8 @@ from lstmforge.compress.artifact import SparseMatrix
 from lstmforge.engine import run
 from lstmforge.engine.activation_units import ActivationConfig
 from lstmforge.engine.fixed_point import QFormat, SaturationCounter, dequantize
+from lstmforge.errors import InputError
+from lstmforge.export import export_c
 from lstmforge.export.c_sources import pack_rel_index
 from lstmforge.nn import LSTM
 from lstmforge.nn.convlstm import ConvLSTM
@@ -205,3 +207,11 @@ def test_export_into_an_existing_directory_replaces_only_its_files(tiny_artifact
     assert names == ["keep.txt", "tiny.c", "tiny.h", "tiny_example.c", "tiny_model.h"]
     assert "tiny_step" in (out / "tiny.c").read_text()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c", "tiny.lfz"]
+
+
+def test_formats_wider_than_16_bits_are_rejected(tmp_path):
+    torch.manual_seed(0)
+    cm = compress_model(LSTM(4, 8), density=0.5, num_pes=2, activation_bits=20)
+    with pytest.raises(InputError, match="at most 16"):
+        export_c(cm, tmp_path / "c", "wide", "wide.lfz")
+    assert list(tmp_path.iterdir()) == []

@@ -165,7 +165,8 @@ def _layer(block: Block, index: int, k: int, pre: QFormat, gate: QFormat) -> Lay
     peepholes = tuple(
         name if name in vectors else None for name in (f"weight_c{g}_l{k}" for g in "ifo")
     )
-    for name in filter(None, peepholes):
+    bias = f"bias_l{k}" if f"bias_l{k}" in vectors else None
+    for name in filter(None, (bias, *peepholes)):
         _narrow(vectors[name].fmt, f"{where} {name}")
     hidden_fmt = gate if proj else out
     return LayerPlan(
@@ -176,7 +177,7 @@ def _layer(block: Block, index: int, k: int, pre: QFormat, gate: QFormat) -> Lay
         w_ih=_matrix(block, index, f"weight_ih_l{k}", src, pre),
         w_hh=_matrix(block, index, f"weight_hh_l{k}", out, pre),
         w_hr=_matrix(block, index, f"weight_hr_l{k}", gate, out) if proj else None,
-        bias=f"bias_l{k}" if f"bias_l{k}" in vectors else None,
+        bias=bias,
         peepholes=peepholes,
         peephole_shifts=tuple(
             0
@@ -233,6 +234,8 @@ def plan_export(cm: CompressedModel) -> ExportPlan:
             input_shift = _shift(previous.frac - fmt_in.frac, f"block {index} input")
         if block.kind == "linear":
             out_fmt = _narrow(block.formats["output"], f"block {index} output")
+            if "bias" in block.vectors:
+                _narrow(block.vectors["bias"].fmt, f"block {index} bias")
             layers = []
             linear = _matrix(block, index, "weight", fmt_in, out_fmt)
         else:
