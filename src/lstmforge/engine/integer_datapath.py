@@ -19,7 +19,7 @@ only :mod:`lstmforge.engine.fixed_point` and :mod:`lstmforge.engine.activation_u
   where ``partial`` is the exact sum of the requantized SpMV results and the bias (P codes),
   and each pre-activation is saturated once, after all its terms are added.
 
-On the ``"fast"`` backend an LSTM cell (gates [N, 4H], LUT activation units, no trace) runs as
+On the ``"fast"`` backend an LSTM cell (gates [N, 4H], P of at most 16 bits, no trace) runs as
 one numba kernel, :func:`_cell_kernel`, which computes the same integers and the same
 saturation counts per site as the NumPy expression of :meth:`IntegerDatapath.cell`; the
 ``"reference"`` backend always uses the NumPy expression.
@@ -31,6 +31,7 @@ import numba
 import numpy as np
 
 from lstmforge.compress.artifact import Block, CompressedModel
+from lstmforge.engine.activation_units import ActivationUnits
 from lstmforge.engine.fixed_point import (
     QFormat,
     SaturationCounter,
@@ -40,101 +41,97 @@ from lstmforge.engine.fixed_point import (
     saturate,
     shift_round,
 )
-from lstmforge.engine.spmv import BACKENDS, spmv_fast, spmv_fast_requantized
-
-
-@numba.njit(inline="always")
-def _shr(x, shift):  # pragma: no cover - compiled
-    """:func:`shift_round` on one int64."""
-    if shift > 0:
-        return (x + (1 << (shift - 1))) >> shift
-    return x << (-shift)
-
-
-@numba.njit(inline="always")
-def _sat(x, lo, hi):  # pragma: no cover - compiled
-    """Saturate one int64 to [lo, hi]; also says whether it clamped."""
-    if x > hi:
-        return hi, 1
-    if x < lo:
-        return lo, 1
-    return x, 0
-
-
-@numba.njit(inline="always")
-def _lut(code, table, in_min, low_bits, interpolate, out_lo, out_hi):  # pragma: no cover
-    """:func:`lut_lookup` on one code."""
-    offset = code - in_min
-    index = offset >> low_bits
-    if not interpolate:
-        return table[index]
-    remainder = offset & ((1 << low_bits) - 1)
-    y = table[index] + _shr((table[index + 1] - table[index]) * remainder, low_bits)
-    return min(max(y, out_lo), out_hi)
+from lstmforge.engine.spmv import (
+    BACKENDS,
+    _clamp,
+    _shift_round,
+    spmv_fast,
+    spmv_fast_requantized,
+)
 
 
 @numba.njit(cache=True)
-def _cell_kernel(
-    partial, c_prev, peep, peep_on, peep_shift, sig, tanh, lut, fmts
-):  # pragma: no cover - compiled
+def _cell_kernel(partial, c_prev, peep, peep_on, peep_shift, sig, tanh, fmts):  # pragma: no cover
     """The element-wise unit of :meth:`IntegerDatapath.cell` for gates [N, 4H], one pass.
 
     ``peep`` [3, H]: the ci, cf, co peephole codes (``peep_on`` says which exist, ``peep_shift``
-    their requantization shifts into P); ``lut``: (input min code, low bits, interpolate,
-    output min, output max); ``fmts``: (P bits, G frac, C frac, C bits, P frac, M frac, M bits).
-    Returns ``m``, ``c_t`` and the clamp counts (ci, cf, co, preactivation, cell, cell_to_tanh,
-    hidden).
+    their requantization shifts into P); ``sig``, ``tanh``: each unit's output for every P code,
+    from the most negative up (one load per activation); ``fmts``: (P bits, G frac, C frac,
+    C bits, P frac, M frac, M bits). Returns ``m``, ``c_t`` and the clamp counts (ci, cf, co,
+    preactivation, cell, cell_to_tanh, hidden). Every parameter and count is a scalar inside
+    the loop.
     """
     n, hidden = c_prev.shape
-    in_min, low_bits, interp, out_lo, out_hi = lut[0], lut[1], lut[2] != 0, lut[3], lut[4]
     p_bits, gf, c_frac, c_bits, p_frac, m_frac, m_bits = fmts
     p_lo, p_hi = -(1 << (p_bits - 1)), (1 << (p_bits - 1)) - 1
     c_lo, c_hi = -(1 << (c_bits - 1)), (1 << (c_bits - 1)) - 1
     m_lo, m_hi = -(1 << (m_bits - 1)), (1 << (m_bits - 1)) - 1
     ig_shift, tanh_shift, m_shift = 2 * gf - c_frac, c_frac - p_frac, 2 * gf - m_frac
+    on_i, on_f, on_o = peep_on[0], peep_on[1], peep_on[2]
+    shift_i, shift_f, shift_o = peep_shift[0], peep_shift[1], peep_shift[2]
     m = np.empty((n, hidden), dtype=np.int64)
     c_new = np.empty((n, hidden), dtype=np.int64)
-    counts = np.zeros(7, dtype=np.int64)
+    n_ci = n_cf = n_co = n_pre = n_cell = n_tanh = n_hidden = 0
     for b in range(n):
         for j in range(hidden):
             c = c_prev[b, j]
             s_i = partial[b, j]
             s_f = partial[b, hidden + j]
-            if peep_on[0]:
-                t, k = _sat(_shr(peep[0, j] * c, peep_shift[0]), p_lo, p_hi)
+            if on_i:
+                t, k = _clamp(_shift_round(peep[0, j] * c, shift_i), p_lo, p_hi)
                 s_i += t
-                counts[0] += k
-            if peep_on[1]:
-                t, k = _sat(_shr(peep[1, j] * c, peep_shift[1]), p_lo, p_hi)
+                n_ci += k
+            if on_f:
+                t, k = _clamp(_shift_round(peep[1, j] * c, shift_f), p_lo, p_hi)
                 s_f += t
-                counts[1] += k
-            s_i, k = _sat(s_i, p_lo, p_hi)
-            counts[3] += k
-            s_f, k = _sat(s_f, p_lo, p_hi)
-            counts[3] += k
-            s_g, k = _sat(partial[b, 2 * hidden + j], p_lo, p_hi)
-            counts[3] += k
-            i = _lut(s_i, sig, in_min, low_bits, interp, out_lo, out_hi)
-            f = _lut(s_f, sig, in_min, low_bits, interp, out_lo, out_hi)
-            g = _lut(s_g, tanh, in_min, low_bits, interp, out_lo, out_hi)
-            cn, k = _sat(_shr(f * c, gf) + _shr(i * g, ig_shift), c_lo, c_hi)
-            counts[4] += k
+                n_cf += k
+            s_i, k_i = _clamp(s_i, p_lo, p_hi)
+            s_f, k_f = _clamp(s_f, p_lo, p_hi)
+            s_g, k_g = _clamp(partial[b, 2 * hidden + j], p_lo, p_hi)
+            i = np.int64(sig[s_i - p_lo])
+            f = np.int64(sig[s_f - p_lo])
+            g = np.int64(tanh[s_g - p_lo])
+            cn, k = _clamp(_shift_round(f * c, gf) + _shift_round(i * g, ig_shift), c_lo, c_hi)
+            n_cell += k
             s_o = partial[b, 3 * hidden + j]
-            if peep_on[2]:
-                t, k = _sat(_shr(peep[2, j] * cn, peep_shift[2]), p_lo, p_hi)
+            if on_o:
+                t, k = _clamp(_shift_round(peep[2, j] * cn, shift_o), p_lo, p_hi)
                 s_o += t
-                counts[2] += k
-            s_o, k = _sat(s_o, p_lo, p_hi)
-            counts[3] += k
-            o = _lut(s_o, sig, in_min, low_bits, interp, out_lo, out_hi)
-            ct, k = _sat(_shr(cn, tanh_shift), p_lo, p_hi)
-            counts[5] += k
-            tc = _lut(ct, tanh, in_min, low_bits, interp, out_lo, out_hi)
-            mv, k = _sat(_shr(o * tc, m_shift), m_lo, m_hi)
-            counts[6] += k
-            m[b, j] = mv
+                n_co += k
+            s_o, k_o = _clamp(s_o, p_lo, p_hi)
+            n_pre += k_i + k_f + k_g + k_o
+            o = np.int64(sig[s_o - p_lo])
+            ct, k = _clamp(_shift_round(cn, tanh_shift), p_lo, p_hi)
+            n_tanh += k
+            tc = np.int64(tanh[ct - p_lo])
+            m[b, j], k = _clamp(_shift_round(o * tc, m_shift), m_lo, m_hi)
+            n_hidden += k
             c_new[b, j] = cn
+    counts = np.array([n_ci, n_cf, n_co, n_pre, n_cell, n_tanh, n_hidden], dtype=np.int64)
     return m, c_new, counts
+
+
+FULL_TABLE_BITS = 16
+"""The compiled cell takes P formats up to this width: each activation unit is tabulated over
+every P code (2**16 entries of 16 bits: 128 KiB per unit), whatever its kind."""
+
+
+_FULL_TABLES: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _full_tables(units: ActivationUnits) -> tuple[np.ndarray, np.ndarray]:
+    """The sigmoid and tanh units evaluated at every input code, most negative first (built
+    once per unit description)."""
+    key = (units.config, *(units.tables[name].tobytes() for name in sorted(units.tables)))
+    if key not in _FULL_TABLES:
+        fin, fout = units.config.input_format, units.config.output_format
+        codes = np.arange(fin.min_code, fin.max_code + 1, dtype=np.int64)
+        value_type = np.int16 if fout.bits <= 16 else np.int32
+        _FULL_TABLES[key] = (
+            units.sigmoid(codes).astype(value_type),
+            units.tanh(codes).astype(value_type),
+        )
+    return _FULL_TABLES[key]
 
 
 class IntegerDatapath:
@@ -185,18 +182,23 @@ class IntegerDatapath:
     def zeros(self, shape: tuple[int, ...]) -> np.ndarray:
         return np.zeros(shape, dtype=np.int64)
 
+    def requantize_shift(self, name: str, src: str, dst: str) -> int | None:
+        """The shift that requantizes ``W[name] @ v`` (v of format ``src``) into ``dst``, when
+        the compiled kernels can apply it (int64 shifts), else None."""
+        shift = self.block.matrices[name].fmt.frac + self.fmt(src).frac - self.fmt(dst).frac
+        return shift if -32 < shift < 62 else None
+
     def matvec(self, name: str, v: np.ndarray, src: str, dst: str) -> np.ndarray:
         """``W[name] @ v`` for v [N, cols] of format ``src``: rows of format ``dst`` [N, rows]."""
         matrix = self.block.matrices[name]
         site = self.prefix + name
-        shift, to = matrix.fmt.frac + self.fmt(src).frac, self.fmt(dst)
-        # one compiled call for the product and its requantization (shifts int64 can take)
-        if self.spmv is spmv_fast and -32 < shift - to.frac < 62:
+        shift = self.requantize_shift(name, src, dst)
+        if self.spmv is spmv_fast and shift is not None:  # product and requantization compiled
             out = spmv_fast_requantized(
                 matrix,
                 v,
-                shift - to.frac,
-                to.bits,
+                shift,
+                self.fmt(dst).bits,
                 self.counter,
                 site + ".accumulate",
                 site + ".requantize",
@@ -204,7 +206,10 @@ class IntegerDatapath:
             if out is not None:
                 return out
         acc = self.spmv(matrix, v, self.counter, site + ".accumulate")
-        return requantize(acc, shift, to, self.counter, site + ".requantize")
+        to = self.fmt(dst)
+        return requantize(
+            acc, matrix.fmt.frac + self.fmt(src).frac, to, self.counter, site + ".requantize"
+        )
 
     def bias(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
         """The stored bias codes (already in the destination format), reshaped to ``shape``."""
@@ -226,90 +231,71 @@ class IntegerDatapath:
             self.prefix + name,
         )
 
-    def _fused_args(self, layer: int, hidden_key: str, hidden: int) -> tuple | None:
-        """The constant arguments of :func:`_cell_kernel` for a layer (None: not supported)."""
+    def cell_kernel_args(self, layer: int, hidden_key: str, hidden: int) -> tuple | None:
+        """``(args, order)``: the constant arguments of :func:`_cell_kernel` for a layer, and
+        ``(site, count index)`` in the order the NumPy unit records its sites (None: the kernel
+        does not cover this unit)."""
         key = (layer, hidden_key)
         if key in self._fused:
             return self._fused[key]
-        config, args = self.units.config, None
-        if config.kind == "lut":
-            cell = self.fmt(f"l{layer}.cell")
-            names = [f"weight_c{g}_l{layer}" for g in "ifo"]
-            vectors = [self.block.vectors.get(name) for name in names]
-            if all(v is None or v.codes.shape == (hidden,) for v in vectors):
-                peep = np.zeros((3, hidden), dtype=np.int64)
-                on = np.zeros(3, dtype=np.bool_)
-                shift = np.zeros(3, dtype=np.int64)
-                for g, vector in enumerate(vectors):
-                    if vector is not None:
-                        peep[g], on[g] = vector.codes, True
-                        shift[g] = vector.fmt.frac + cell.frac - self.pre.frac
-                fin, fout, hid = config.input_format, config.output_format, self.fmt(hidden_key)
-                lut = np.array(
-                    [
-                        fin.min_code,
-                        fin.bits - config.index_bits,
-                        int(config.interpolate),
-                        fout.min_code,
-                        fout.max_code,
-                    ],
-                    dtype=np.int64,
-                )
-                fmts = np.array(
-                    [
-                        self.pre.bits,
-                        self.gate.frac,
-                        cell.frac,
-                        cell.bits,
-                        self.pre.frac,
-                        hid.frac,
-                        hid.bits,
-                    ],
-                    dtype=np.int64,
-                )
-                tables = [
-                    np.ascontiguousarray(self.units.tables[f], dtype=np.int64)
-                    for f in ("sigmoid", "tanh")
-                ]
-                site = f"{self.prefix}l{layer}"
-                sites = [
-                    self.prefix + names[0] if on[0] else None,
-                    site + ".preactivation",
-                    self.prefix + names[1] if on[1] else None,
-                    self.prefix + names[2] if on[2] else None,
-                    site + ".cell",
-                    site + ".cell_to_tanh",
-                    site + ".hidden",
-                ]
-                # kernel count order: ci, cf, co, preactivation, cell, cell_to_tanh, hidden
-                order = [(sites[0], 0), (sites[1], 3), (sites[2], 1), (sites[4], 4)]
-                order += [(sites[3], 2), (sites[5], 5), (sites[6], 6)]
-                order = [(name, index) for name, index in order if name is not None]
-                args = (peep, on, shift, *tables, lut, fmts, order)
+        args = None
+        names = [f"weight_c{g}_l{layer}" for g in "ifo"]
+        vectors = [self.block.vectors.get(name) for name in names]
+        if self.pre.bits <= FULL_TABLE_BITS and all(
+            v is None or v.codes.shape == (hidden,) for v in vectors
+        ):
+            cell, hid = self.fmt(f"l{layer}.cell"), self.fmt(hidden_key)
+            peep = np.zeros((3, hidden), dtype=np.int64)
+            on = np.zeros(3, dtype=np.bool_)
+            shift = np.zeros(3, dtype=np.int64)
+            for g, vector in enumerate(vectors):
+                if vector is not None:
+                    peep[g], on[g] = vector.codes, True
+                    shift[g] = vector.fmt.frac + cell.frac - self.pre.frac
+            tables = _full_tables(self.units)
+            fmts = np.array(
+                [self.pre.bits, self.gate.frac, cell.frac, cell.bits, self.pre.frac]
+                + [hid.frac, hid.bits],
+                dtype=np.int64,
+            )
+            site = f"{self.prefix}l{layer}"
+            sites = [
+                self.prefix + names[0] if on[0] else None,
+                site + ".preactivation",
+                self.prefix + names[1] if on[1] else None,
+                self.prefix + names[2] if on[2] else None,
+                site + ".cell",
+                site + ".cell_to_tanh",
+                site + ".hidden",
+            ]
+            # kernel count order: ci, cf, co, preactivation, cell, cell_to_tanh, hidden
+            order = [(sites[0], 0), (sites[1], 3), (sites[2], 1), (sites[4], 4)]
+            order += [(sites[3], 2), (sites[5], 5), (sites[6], 6)]
+            order = [(name, index) for name, index in order if name is not None]
+            args = ((peep, on, shift, *tables, fmts), order)
         self._fused[key] = args
         return args
 
-    def _fused_cell(
-        self, partial: np.ndarray, c_prev: np.ndarray, fused: tuple
-    ) -> tuple[np.ndarray, np.ndarray]:
-        *args, order = fused
-        m, c_new, counts = _cell_kernel(
-            np.ascontiguousarray(partial, dtype=np.int64),
-            np.ascontiguousarray(c_prev, dtype=np.int64),
-            *args,
-        )
+    def record(self, order: list[tuple[str, int]], counts: np.ndarray) -> None:
+        """Add kernel clamp counts to the counter: ``counts[index]`` at each ``(site, index)``."""
         for name, index in order:
             self.counter.record(name, counts[index])
-        return m, c_new
 
     def cell(
         self, partial: np.ndarray, c_prev: np.ndarray, layer: int, hidden_key: str
     ) -> tuple[np.ndarray, np.ndarray]:
         """The element-wise unit (module docstring); gates on axis 1. Returns ``(m_t, c_t)``."""
         if self.backend == "fast" and self.trace is None and partial.ndim == 2:
-            fused = self._fused_args(layer, hidden_key, c_prev.shape[1])
+            fused = self.cell_kernel_args(layer, hidden_key, c_prev.shape[1])
             if fused is not None:
-                return self._fused_cell(partial, c_prev, fused)
+                args, order = fused
+                m, c_new, counts = _cell_kernel(
+                    np.ascontiguousarray(partial, dtype=np.int64),
+                    np.ascontiguousarray(c_prev, dtype=np.int64),
+                    *args,
+                )
+                self.record(order, counts)
+                return m, c_new
         cell = self.fmt(f"l{layer}.cell")
         site = f"{self.prefix}l{layer}"
         pi, pf, pg, po = np.split(partial, 4, axis=1)

@@ -14,6 +14,7 @@ import numpy as np
 
 from lstmforge.compress.artifact import Block, CompressedModel
 from lstmforge.engine.blocks import run_convlstm, run_linear, run_lstm
+from lstmforge.engine.compiled_lstm import run_lstm_compiled
 from lstmforge.engine.fixed_point import SaturationCounter
 from lstmforge.engine.float_datapath import FloatDatapath
 from lstmforge.engine.integer_datapath import IntegerDatapath
@@ -113,7 +114,8 @@ def run_block(
             lengths = np.asarray(
                 lengths.cpu() if hasattr(lengths, "cpu") else lengths, dtype=np.int64
             )
-        return run_lstm(dp, block.config, x, state, lengths)
+        compiled = run_lstm_compiled(dp, block.config, x, state, lengths)
+        return compiled if compiled is not None else run_lstm(dp, block.config, x, state, lengths)
     x = None if x is None else _array(x, "engine input x")
     _check_convlstm_input(block, x)
     if state is not None:

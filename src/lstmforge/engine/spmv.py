@@ -1,4 +1,4 @@
-"""Sparse matrix times vectors on the integer datapath: the golden loop and a fast kernel.
+"""Sparse matrix times vectors on the integer datapath: the golden loop and fast kernels.
 
 Semantics (``docs/fixed-point.md``): every output row has its own 32-bit accumulator, starting
 at 0; the products ``weight_code * activation_code`` (exact) are added in increasing column
@@ -6,26 +6,63 @@ order, and the accumulator saturates after every addition.
 
 * :func:`spmv_reference` is the golden model, written as the PE does it: for each PE, walk
   each column's CSC entries (``pos += rel_index + 1``), padding entries included (they add 0).
-* :func:`spmv_fast` computes the same integers with a numba kernel over a row-major copy of the
-  nonzeros. Each row still sums its products in increasing column order, so the saturating
-  accumulator gives identical results; when a row's worst case (sum of |w| times max |x|)
-  cannot leave the 32-bit range, the kernel skips the saturation checks, which cannot then
-  fire, and multiplies each weight into all vectors of the batch at once. A single vector
-  (batch 1, the recurrent products) goes through :func:`_csr_vector_kernel`. The copy stores
-  weights and column indices in the narrowest integer type that holds them (int16 for 12-bit
-  weights), which halves the memory the gather loop streams through.
+* :func:`spmv_fast` computes the same integers with numba kernels. A row whose worst case
+  (its L1 norm times max |x|) cannot leave the 32-bit range can never saturate, so its sum
+  may be formed in any order, in int32; any other row is summed in increasing column order
+  with the saturating accumulator (:func:`_row_product`), which gives identical results and
+  clamp counts.
+* One vector (batch 1, the recurrent products) goes through :func:`sell_vector_kernel` on a
+  SELL-C-σ copy of the matrix (Kreutzer et al., "A unified sparse matrix data format for
+  efficient general sparse matrix-vector multiplication on modern processors with wide SIMD
+  units", SIAM J. Sci. Comput. 36(5), 2014): rows sorted by length (σ = all rows), cut into
+  chunks of C = 8, each chunk padded to its longest row and stored column-major, so one step
+  of a chunk is 8 weights times 8 gathered activations in int32 lanes (AVX2 ``vpgatherdd``
+  where the host has it, :func:`_chunk_lanes`). A chunk whose largest row L1 norm times
+  max |x| could leave 32 bits runs its rows through the exact saturating path instead.
+* Several vectors go through :func:`_csr_kernel` on a row-major (CSR) copy, multiplying each
+  weight into all vectors at once.
+
+Both copies store weights and column indices in the narrowest integer type that holds them
+(int16 for 12-bit weights).
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
+import llvmlite.binding
 import numba
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from lstmforge.compress.artifact import SparseMatrix
 from lstmforge.engine.fixed_point import ACCUMULATOR_BITS, SaturationCounter, saturate
 
 ACC_MAX = (1 << (ACCUMULATOR_BITS - 1)) - 1
 ACC_MIN = -(1 << (ACCUMULATOR_BITS - 1))
+CHUNK = 8  # SELL-C-σ chunk height C: one AVX2 register of int32 lanes
+
+
+@numba.njit(inline="always")
+def _clamp(v, lo, hi):  # pragma: no cover - compiled
+    """:func:`~lstmforge.engine.fixed_point.saturate` on one integer: ``(value, 1 if clamped
+    else 0)``."""
+    if v > hi:
+        return hi, 1
+    if v < lo:
+        return lo, 1
+    return v, 0
+
+
+@numba.njit(inline="always")
+def _shift_round(x, shift):  # pragma: no cover - compiled
+    """:func:`~lstmforge.engine.fixed_point.shift_round` on one integer."""
+    if shift > 0:
+        return (x + (1 << (shift - 1))) >> shift
+    return x << (-shift)
 
 
 def spmv_reference(
@@ -47,104 +84,165 @@ def spmv_reference(
 
 
 @numba.njit(cache=True)
-def _row_product(row_ptr, cols, vals, xt, r, b):  # pragma: no cover - compiled
-    """Row r times vector b: the saturating sum, and how many times it clamped."""
+def _row_product(row_ptr, cols, vals, x, r):  # pragma: no cover - compiled
+    """Row r of a CSR matrix times the vector x, as the saturating accumulator forms it:
+    ``(sum, clamp count)``. The exact bound (sum of |products|) comes first; only if it leaves
+    32 bits is the sum repeated in column order with a clamp after every addition."""
     s, bound = 0, 0
     for e in range(row_ptr[r], row_ptr[r + 1]):
-        p = vals[e] * xt[cols[e], b]
+        p = np.int64(vals[e]) * x[cols[e]]
         s += p
         bound += abs(p)
     if bound <= ACC_MAX:  # no partial sum left 32 bits: the plain sum is the saturating one
         return s, 0
     s, clamps = 0, 0
     for e in range(row_ptr[r], row_ptr[r + 1]):
-        s += vals[e] * xt[cols[e], b]
-        if s > ACC_MAX:
-            s = ACC_MAX
-            clamps += 1
-        elif s < ACC_MIN:
-            s = ACC_MIN
-            clamps += 1
+        s, k = _clamp(s + np.int64(vals[e]) * x[cols[e]], ACC_MIN, ACC_MAX)
+        clamps += k
     return s, clamps
 
 
 @numba.njit(cache=True)
 def _csr_kernel(row_ptr, cols, vals, row_l1, xt):  # pragma: no cover - compiled
+    """CSR matrix times the vectors xt [cols, N]: accumulators [rows, N] and the clamp count."""
     rows, n = row_ptr.size - 1, xt.shape[1]
     acc = np.zeros((rows, n), dtype=np.int64)
     xmax = np.max(np.abs(xt)) if xt.size else 0
     clamps = 0
     for r in range(rows):
-        if n > 1 and row_l1[r] * xmax <= ACC_MAX:  # one weight times all vectors (SIMD)
+        if row_l1[r] * xmax <= ACC_MAX:  # one weight times all vectors (SIMD)
             for e in range(row_ptr[r], row_ptr[r + 1]):
                 v, xc = vals[e], xt[cols[e]]
                 for b in range(n):
                     acc[r, b] += v * xc[b]
         else:
             for b in range(n):
-                acc[r, b], c = _row_product(row_ptr, cols, vals, xt, r, b)
-                clamps += c
+                acc[r, b], k = _row_product(row_ptr, cols, vals, xt[:, b], r)
+                clamps += k
     return acc, clamps
 
 
+_I32X8 = ir.VectorType(ir.IntType(32), CHUNK)
+
+
+@intrinsic
+def _chunk_lanes_avx2(typingctx, vals, cols, x, start, width, lanes):  # pragma: no cover
+    """AVX2 body of :func:`_chunk_lanes`: per step one ``vpgatherdd`` of x[cols], sign
+    extension of the weights to int32, ``vpmulld`` and ``vpaddd`` into 8 int32 lanes."""
+
+    def codegen(context, builder, signature, args):
+        vals_a, cols_a, x_a, lanes_a = (
+            context.make_array(signature.args[i])(context, builder, args[i]) for i in (0, 1, 2, 5)
+        )
+        start, width = args[3], args[4]
+        i8p = ir.IntType(8).as_pointer()
+        gather = cgutils.get_or_insert_function(
+            builder.module,
+            ir.FunctionType(_I32X8, [_I32X8, i8p, _I32X8, _I32X8, ir.IntType(8)]),
+            "llvm.x86.avx2.gather.d.d.256",
+        )
+        zero, all_lanes = ir.Constant(_I32X8, None), ir.Constant(_I32X8, [-1] * CHUNK)
+        base = builder.bitcast(x_a.data, i8p)
+        acc = cgutils.alloca_once_value(builder, zero)
+
+        def load_lanes(array, dtype, offset):
+            vector = ir.VectorType(ir.IntType(dtype.bitwidth), CHUNK)
+            pointer = builder.bitcast(builder.gep(array.data, [offset]), vector.as_pointer())
+            value = builder.load(pointer, align=1)
+            return value if dtype.bitwidth == 32 else builder.sext(value, _I32X8)
+
+        with cgutils.for_range(builder, width) as loop:
+            offset = builder.add(start, builder.mul(loop.index, ir.Constant(start.type, CHUNK)))
+            w = load_lanes(vals_a, signature.args[0].dtype, offset)
+            index = load_lanes(cols_a, signature.args[1].dtype, offset)
+            xs = builder.call(gather, [zero, base, index, all_lanes, ir.Constant(ir.IntType(8), 4)])
+            builder.store(builder.add(builder.load(acc), builder.mul(w, xs)), acc)
+        builder.store(builder.load(acc), builder.bitcast(lanes_a.data, _I32X8.as_pointer()))
+        return context.get_dummy_value()
+
+    return types.void(vals, cols, x, start, width, lanes), codegen
+
+
 @numba.njit(cache=True)
-def _csr_vector_kernel(row_ptr, cols, vals, row_l1, x):  # pragma: no cover - compiled
-    """:func:`_csr_kernel` for one vector x [cols]: accumulators [rows] and the clamp count."""
-    rows = row_ptr.size - 1
+def _chunk_lanes_portable(vals, cols, x, start, width, lanes):  # pragma: no cover - compiled
+    """Plain-loop body of :func:`_chunk_lanes` (any CPU)."""
+    lanes[:] = 0
+    for k in range(width):
+        base = start + k * CHUNK
+        for lane in range(CHUNK):
+            lanes[lane] += np.int32(vals[base + lane]) * x[cols[base + lane]]
+
+
+def _host_has_avx2() -> bool:
+    """Whether numba compiles for this host and the host has AVX2 (``vpgatherdd``)."""
+    if numba.config.CPU_NAME or not llvmlite.binding.get_process_triple().startswith("x86_64"):
+        return False
+    return bool(llvmlite.binding.get_host_cpu_features().get("avx2", False))
+
+
+_chunk_lanes = _chunk_lanes_avx2 if _host_has_avx2() else _chunk_lanes_portable
+"""``_chunk_lanes(vals, cols, x, start, width, lanes)``: the int32 sums of one SELL chunk, the
+entries ``vals/cols[start : start + CHUNK * width]`` (column-major, lane = row of the chunk),
+times the int32 vector x, into ``lanes`` (int32, CHUNK long). Callers guarantee that no sum
+can leave 32 bits."""
+
+
+class SellMatrix(NamedTuple):
+    """A matrix in SELL-C-σ layout (C = :data:`CHUNK`, rows sorted by length), plus the CSR
+    copy the saturating fallback walks. Chunk q holds the rows ``perm[q*C : (q+1)*C]``; its
+    entries are ``vals/cols[chunk_ptr[q] : chunk_ptr[q+1]]``, entry k of lane l at
+    ``chunk_ptr[q] + k*C + l`` (padding: weight 0, column 0)."""
+
+    chunk_ptr: np.ndarray  # int64 [chunks + 1]
+    vals: np.ndarray  # int16/int32 weight codes
+    cols: np.ndarray  # int16/int32 column indices
+    perm: np.ndarray  # int64 [rows]: the row held by each chunk slot
+    chunk_l1: np.ndarray  # int64 [chunks]: the largest row L1 norm of each chunk
+    row_ptr: np.ndarray  # CSR copy: int64 [rows + 1]
+    csr_cols: np.ndarray
+    csr_vals: np.ndarray
+
+
+@numba.njit(cache=True)
+def sell_vector_kernel(m, x):  # pragma: no cover - compiled
+    """SELL matrix ``m`` times one vector x [cols] int64: accumulators [rows] int64 and the
+    clamp count (same integers and count as the saturating column-order sum)."""
+    rows = m.perm.size
     acc = np.empty(rows, dtype=np.int64)
     xmax = np.max(np.abs(x)) if x.size else 0
+    x32 = x.astype(np.int32)  # read only by chunks whose bound holds, so xmax fits int32
+    lanes = np.empty(CHUNK, dtype=np.int32)
     clamps = 0
-    for r in range(rows):
-        s = 0
-        if row_l1[r] * xmax <= ACC_MAX:  # no partial sum can leave 32 bits
-            for e in range(row_ptr[r], row_ptr[r + 1]):
-                s += np.int64(vals[e]) * x[cols[e]]
-        else:  # the exact bound (sum of |products|) first; saturate only if it is exceeded
-            bound = 0
-            for e in range(row_ptr[r], row_ptr[r + 1]):
-                p = np.int64(vals[e]) * x[cols[e]]
-                s += p
-                bound += abs(p)
-            if bound <= ACC_MAX:
-                acc[r] = s
-                continue
-            s = 0
-            for e in range(row_ptr[r], row_ptr[r + 1]):
-                s += np.int64(vals[e]) * x[cols[e]]
-                if s > ACC_MAX:
-                    s = ACC_MAX
-                    clamps += 1
-                elif s < ACC_MIN:
-                    s = ACC_MIN
-                    clamps += 1
-        acc[r] = s
+    for q in range(m.chunk_l1.size):
+        first, last = q * CHUNK, min((q + 1) * CHUNK, rows)
+        if m.chunk_l1[q] * xmax <= ACC_MAX:  # no partial sum of these rows can leave 32 bits
+            width = (m.chunk_ptr[q + 1] - m.chunk_ptr[q]) // CHUNK
+            _chunk_lanes(m.vals, m.cols, x32, m.chunk_ptr[q], width, lanes)
+            for slot in range(first, last):
+                acc[m.perm[slot]] = lanes[slot - first]
+        else:
+            for slot in range(first, last):
+                r = m.perm[slot]
+                acc[r], k = _row_product(m.row_ptr, m.csr_cols, m.csr_vals, x, r)
+                clamps += k
     return acc, clamps
 
 
 @numba.njit(cache=True)
-def _requantize_kernel(acc, shift, bits):  # pragma: no cover - compiled
+def requantize_kernel(acc, shift, bits):  # pragma: no cover - compiled
     """:func:`~lstmforge.engine.fixed_point.requantize` in place (round half up, saturate to
     ``bits``); returns the number of clamped values."""
     lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
     clamps = 0
     for r in range(acc.size):
-        if shift > 0:
-            v = (acc[r] + (1 << (shift - 1))) >> shift
-        else:
-            v = acc[r] << (-shift)
-        if v > hi:
-            v = hi
-            clamps += 1
-        elif v < lo:
-            v = lo
-            clamps += 1
-        acc[r] = v
+        acc[r], k = _clamp(_shift_round(acc[r], shift), lo, hi)
+        clamps += k
     return clamps
 
 
 def _narrowest(bits: int) -> type:
-    """The smallest signed NumPy integer type of at least ``bits`` bits (16, 32 or 64)."""
-    return np.int16 if bits <= 16 else np.int32 if bits <= 32 else np.int64
+    """The smallest signed NumPy integer type of at least ``bits`` bits (16 or 32)."""
+    return np.int16 if bits <= 16 else np.int32
 
 
 def _row_major(matrix: SparseMatrix) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -164,18 +262,56 @@ def _row_major(matrix: SparseMatrix) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return cached
 
 
+def sell_layout(matrix: SparseMatrix) -> SellMatrix:
+    """The SELL-C-σ copy of ``matrix`` (see :class:`SellMatrix`), cached on the matrix."""
+    cached = matrix.cache.get("sell")
+    if cached is None:
+        row_ptr, cols, vals, row_l1 = _row_major(matrix)
+        rows = matrix.shape[0]
+        lengths = np.diff(row_ptr)
+        perm = np.argsort(-lengths, kind="stable")  # σ = all rows: longest first
+        chunks = -(-rows // CHUNK)
+        padded = np.zeros(chunks * CHUNK, dtype=np.int64)
+        padded[:rows] = perm
+        widths = np.zeros(chunks * CHUNK, dtype=np.int64)
+        widths[:rows] = lengths[perm]
+        chunk_ptr = np.zeros(chunks + 1, dtype=np.int64)
+        np.cumsum(CHUNK * widths.reshape(chunks, CHUNK).max(axis=1, initial=0), out=chunk_ptr[1:])
+        chunk_l1 = np.zeros(chunks * CHUNK, dtype=np.int64)
+        chunk_l1[:rows] = row_l1[perm]
+        slot = np.empty(rows, dtype=np.int64)
+        slot[perm] = np.arange(rows)
+        row_of_entry = np.repeat(np.arange(rows), lengths)
+        k = np.arange(row_ptr[-1]) - row_ptr[row_of_entry]  # entry's position within its row
+        where = chunk_ptr[slot[row_of_entry] // CHUNK] + k * CHUNK + slot[row_of_entry] % CHUNK
+        sell_vals = np.zeros(chunk_ptr[-1], dtype=vals.dtype)
+        sell_cols = np.zeros(chunk_ptr[-1], dtype=cols.dtype)
+        sell_vals[where], sell_cols[where] = vals, cols
+        cached = SellMatrix(
+            chunk_ptr,
+            sell_vals,
+            sell_cols,
+            perm.astype(np.int64),
+            chunk_l1.reshape(chunks, CHUNK).max(axis=1, initial=0),
+            row_ptr,
+            cols,
+            vals,
+        )
+        matrix.cache["sell"] = cached
+    return cached
+
+
 def spmv_fast(
     matrix: SparseMatrix, x: np.ndarray, counter: SaturationCounter | None = None, site: str = ""
 ) -> np.ndarray:
     """Same integers as :func:`spmv_reference`, from a compiled kernel."""
-    row_ptr, cols, vals, row_l1 = _row_major(matrix)
     x = np.asarray(x, dtype=np.int64)
     if x.shape[0] == 1:
-        acc, clamps = _csr_vector_kernel(row_ptr, cols, vals, row_l1, x[0])
+        acc, clamps = sell_vector_kernel(sell_layout(matrix), x[0])
         acc = acc[None, :]
     else:
-        xt = np.ascontiguousarray(x.T)  # [cols, N]
-        acc, clamps = _csr_kernel(row_ptr, cols, vals, row_l1, xt)
+        row_ptr, cols, vals, row_l1 = _row_major(matrix)
+        acc, clamps = _csr_kernel(row_ptr, cols, vals, row_l1, np.ascontiguousarray(x.T))
         acc = acc.T
     if counter is not None:
         counter.record(site, clamps)
@@ -195,10 +331,9 @@ def spmv_fast_requantized(
     saturate to ``bits``), both compiled; None for a batch of several vectors."""
     if x.shape[0] != 1:
         return None
-    row_ptr, cols, vals, row_l1 = _row_major(matrix)
-    acc, clamps = _csr_vector_kernel(row_ptr, cols, vals, row_l1, np.asarray(x[0], np.int64))
+    acc, clamps = sell_vector_kernel(sell_layout(matrix), np.asarray(x[0], np.int64))
     counter.record(site, clamps)
-    counter.record(requantize_site, _requantize_kernel(acc, shift, bits))
+    counter.record(requantize_site, requantize_kernel(acc, shift, bits))
     return acc[None, :]
 
 
