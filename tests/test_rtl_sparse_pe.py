@@ -73,14 +73,31 @@ def test_accumulator_saturates_after_every_addition():
     assert run.accumulators[0] == 0
 
 
-def test_columns_in_any_order_and_repeated():
+def test_column_zero_starts_a_new_pass_over_the_column_lengths():
+    # the pointer memory holds column lengths; column starts are their running sum
     weights = _weights(HAND_COLUMNS)
-    pe = SparsePE(PEParams(rows=40, cols=6, entries=16), weights)
-    run = run_sparse_pe(pe, [(1, 9), (4, 3), (4, 3)])
-    expected = np.zeros(40, dtype=np.int64)
-    expected[0] = 2 * 9 * 3
-    np.testing.assert_array_equal(run.accumulators, expected)
-    assert run.cycles == 3 + 3
+    assert SparsePE(PEParams(rows=40, cols=6, entries=16), weights)._initial_contents()[1] == [
+        4,
+        0,
+        4,
+        3,
+        1,
+        2,
+    ]
+    stream = list(enumerate(HAND_ACTIVATIONS))
+    params = PEParams(rows=40, cols=6, entries=16, pointer_bits=3)
+    once = run_sparse_pe(SparsePE(params, weights), stream)
+    twice = run_sparse_pe(SparsePE(params, weights), stream + stream)
+    np.testing.assert_array_equal(twice.accumulators, 2 * once.accumulators)
+    assert twice.cycles == 2 * sum(max(len(col), 1) for col in HAND_COLUMNS) + 3
+
+
+def test_pointer_width_must_hold_the_longest_column():
+    assert PEParams(rows=40, cols=6, entries=16).pointer_bits == 6  # a column of 40 entries
+    with pytest.raises(InputError, match="4 entries needs more than pointer_bits=2"):
+        check_pe_weights(
+            PEParams(rows=40, cols=6, entries=16, pointer_bits=2), _weights(HAND_COLUMNS)
+        )
 
 
 @pytest.mark.parametrize(

@@ -10,9 +10,10 @@ step. This channel runs one layer of a compressed LSTM without projection, as th
     partial = rq_P(W_ih x_t) + rq_P(W_hh h_{t-1}) + b
     h_t, c_t = cell(partial, c_{t-1})
 
-Each PE stores the CSC of its rows of ``[W_ih | W_hh]`` (column pointers of ``W_hh`` follow
-those of ``W_ih``), so column ``j < I`` multiplies ``x_j`` and column ``I + j`` multiplies
-``h_j``. The controller runs two passes (x, then h); each pass zeroes the accumulators, pushes
+Each PE stores the CSC of its rows of ``[W_ih | W_hh]`` (the column lengths of ``W_hh``
+follow those of ``W_ih``), so column ``j < I`` multiplies ``x_j`` and column ``I + j`` multiplies
+``h_j``; the x pass issues columns ``0 … I−1`` and the h pass ``I … I+H−1``, in order, as the
+PEs' running column starts need. The controller runs two passes (x, then h); each pass zeroes the accumulators, pushes
 the pass's columns into the activation queues (one word per cycle while every queue has
 room), waits for the PEs to drain, and reads every accumulator row back, requantizing it with
 the pass's fractional width into the gate partial sums (which start at the bias). Then it
@@ -37,7 +38,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from lstmforge.compress.artifact import Block, CompressedModel
-from lstmforge.compress.csc import PECSC, local_rows
+from lstmforge.compress.csc import PECSC, local_rows, pointer_bits
 from lstmforge.errors import InputError
 from lstmforge.hw.rtl.design import partial_bits
 from lstmforge.hw.rtl.elementwise_unit import CellFormats, ElementwiseUnit
@@ -89,6 +90,7 @@ class LSTMStepModel:
             rows=local_rows(4 * hidden, cm.num_pes, 0),
             cols=inputs + hidden,
             entries=max(1, max(len(w.values) for w in pe_weights)),
+            pointer_bits=pointer_bits(pe_weights),
             weight_bits=max(w_ih.fmt.bits, w_hh.fmt.bits),
             act_bits=max(fin.bits, fout.bits),
         )

@@ -92,6 +92,7 @@ def design_from_model(cm: CompressedModel) -> RTLDesign:
         rows=max(local_rows(m.shape[0], cm.num_pes, 0) for m in matrices),
         cols=max(m.shape[1] for m in matrices),
         entries=max(1, max(max(m.entries_per_pe) for m in matrices)),
+        pointer_bits=max(m.pointer_bits for m in matrices),
         weight_bits=max(m.fmt.bits for m in matrices),
         act_bits=max(f.bits for block in cm.blocks for f in block.formats.values()),
     )

@@ -2,18 +2,22 @@
 
 ESE (Han et al., FPGA 2017, §5, Fig. 7) builds its sparse matrix-vector unit from PEs in the
 style of EIE (Han et al., ISCA 2016, §4): each PE owns the rows ``r % num_pes == p`` of a matrix,
-stored as column-compressed (CSC) entries ``(value, rel_index)`` with column pointers. An
-activation ``a_j`` is broadcast to all PEs through their activation queues; each PE reads the
-pointers ``col_ptr[j]``, ``col_ptr[j+1]`` of column ``j`` (EIE's pointer read unit), fetches the
-entries of that column one per cycle (EIE's sparse-matrix read unit), decodes the relative
-index into a local row (``pos += rel_index + 1``, restarting at ``-1`` on every column), and
-accumulates ``value * a_j`` into its accumulator buffer at that row (EIE's arithmetic unit).
+stored as column-compressed (CSC) entries ``(value, rel_index)``. An activation ``a_j`` is
+broadcast to all PEs through their activation queues, every column in order (ESE's activations
+are dense); the pointer memory holds each column's entry count, ``pointer_bits`` wide
+(:func:`lstmforge.compress.csc.pointer_bits`, what the ``.lfz`` footprint counts), and the PE
+keeps their running sum ``col_ptr[j]`` (EIE's pointer read unit reads two absolute pointers
+instead). It fetches the entries of column ``j`` one per cycle (EIE's sparse-matrix read unit),
+decodes the relative index into a local row (``pos += rel_index + 1``, restarting at ``-1`` on
+every column), and accumulates ``value * a_j`` into its accumulator buffer at that row (EIE's
+arithmetic unit).
 Padding entries (value 0, rel_index 15) only move the position.
 
 Pipeline (one entry per cycle, no bubble between columns; an empty column costs one cycle):
 
-- **column issue**: accept ``(col, value)`` from the activation stream and read the two
-  column pointers;
+- **column issue**: accept ``(col, value)`` from the activation stream and read the column's
+  length; the column starts where the previous one ended (at 0 for column 0, which starts a
+  pass over the matrix);
 - **fetch**: read entry ``ptr`` of the weight memory, from ``col_ptr[j]`` to ``col_ptr[j+1]-1``;
 - **decode + multiply**: ``pos``, ``value * a_j``; read the accumulator at ``pos``;
 - **accumulate**: ``sat(acc[pos] + product)``, written back to ``acc[pos]``. The accumulator read
@@ -36,7 +40,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from lstmforge.compress.csc import PECSC
+from lstmforge.compress.csc import PECSC, pointer_bits
 from lstmforge.errors import InputError
 from lstmforge.hw.rtl.fixed_point_ops import saturate
 
@@ -46,20 +50,32 @@ class PEParams:
     """Geometry and word widths of one PE (EIE §4, ESE §5).
 
     ``rows``: local rows owned by the PE (accumulator buffer depth); ``cols``: matrix columns
-    (pointer memory holds ``cols + 1`` pointers); ``entries``: weight memory depth (CSC
-    entries, padding included).
+    (pointer memory depth: one column length each); ``entries``: weight memory depth (CSC
+    entries, padding included); ``pointer_bits``: column-length width (default: enough for a
+    column of ``rows`` entries, the most a column can hold).
     """
 
     rows: int
     cols: int
     entries: int
+    pointer_bits: int | None = None
     weight_bits: int = 12
     index_bits: int = 4
     act_bits: int = 16
     acc_bits: int = 32
 
     def __post_init__(self) -> None:
-        for name in ("rows", "cols", "entries", "weight_bits", "index_bits", "act_bits"):
+        if self.pointer_bits is None:
+            object.__setattr__(self, "pointer_bits", max(1, self.rows.bit_length()))
+        for name in (
+            "rows",
+            "cols",
+            "entries",
+            "pointer_bits",
+            "weight_bits",
+            "index_bits",
+            "act_bits",
+        ):
             if getattr(self, name) < 1:
                 raise InputError(f"PE parameter {name}: expected a positive integer")
         if self.acc_bits < self.weight_bits + self.act_bits:
@@ -103,6 +119,11 @@ def check_pe_weights(params: PEParams, weights: PECSC) -> None:
     pointers = np.asarray(weights.col_ptr, dtype=np.int64)
     if pointers[0] != 0 or pointers[-1] != nnz or np.any(np.diff(pointers) < 0):
         raise InputError(f"PE weights col_ptr: expected non-decreasing pointers from 0 to {nnz}")
+    if nnz and pointer_bits([weights]) > params.pointer_bits:
+        raise InputError(
+            f"PE weights col_ptr: a column of {int(np.diff(pointers).max())} entries needs more "
+            f"than pointer_bits={params.pointer_bits}"
+        )
     lo, hi = -(1 << (params.weight_bits - 1)), (1 << (params.weight_bits - 1)) - 1
     if nnz and (int(np.min(weights.values)) < lo or int(np.max(weights.values)) > hi):
         raise InputError(
@@ -151,8 +172,8 @@ class SparsePE(wiring.Component):
                     wiring.Signature(
                         {
                             "en": Out(1),
-                            "addr": Out(max(1, ceil_log2(params.cols + 1))),
-                            "data": Out(range(params.entries + 1)),
+                            "addr": Out(max(1, ceil_log2(params.cols))),
+                            "data": Out(unsigned(params.pointer_bits)),
                         }
                     )
                 ),
@@ -160,14 +181,14 @@ class SparsePE(wiring.Component):
         )
 
     def _initial_contents(self) -> tuple[list[dict[str, int]], list[int]]:
-        """Weight-memory and pointer-memory contents (empty matrix when no weights given)."""
+        """Weight-memory and pointer-memory (column lengths) contents (empty matrix if none)."""
         if self.weights is None:
-            return [], [0] * (self.params.cols + 1)
+            return [], [0] * self.params.cols
         entries = [
             {"value": int(v), "rel_index": int(z)}
             for v, z in zip(self.weights.values, self.weights.rel_index, strict=True)
         ]
-        return entries, [int(p) for p in self.weights.col_ptr]
+        return entries, [int(n) for n in np.diff(self.weights.col_ptr)]
 
     def elaborate(self, platform) -> Module:
         p = self.params
@@ -178,15 +199,14 @@ class SparsePE(wiring.Component):
             shape=p.entry_layout, depth=p.entries, init=entry_init
         )
         m.submodules.pointer_mem = pointer_mem = Memory(
-            shape=range(p.entries + 1), depth=p.cols + 1, init=pointer_init
+            shape=unsigned(p.pointer_bits), depth=p.cols, init=pointer_init
         )
         m.submodules.acc_mem = acc_mem = Memory(shape=signed(p.acc_bits), depth=p.rows, init=[])
 
         weight_wr = weight_mem.write_port()
         weight_rd = weight_mem.read_port()
         pointer_wr = pointer_mem.write_port()
-        start_rd = pointer_mem.read_port()
-        end_rd = pointer_mem.read_port()
+        length_rd = pointer_mem.read_port()
         acc_wr = acc_mem.write_port()
         acc_rd = acc_mem.read_port(transparent_for=(acc_wr,))
 
@@ -199,26 +219,31 @@ class SparsePE(wiring.Component):
             pointer_wr.data.eq(self.pointer_load.data),
         ]
 
-        # Column issue: pointers of the accepted column arrive one cycle later.
+        # Column issue: the accepted column's length arrives one cycle later; the column
+        # starts where the previous one ended (``base``), or at 0 for column 0.
         pointers_valid = Signal()
+        first_column = Signal()
         column_act = Signal(signed(p.act_bits))
+        base = Signal(range(p.entries + 1))
         accept = self.act.valid & self.act.ready
-        m.d.comb += [
-            start_rd.addr.eq(self.act.payload.col),
-            end_rd.addr.eq(self.act.payload.col + 1),
-            start_rd.en.eq(accept),
-            end_rd.en.eq(accept),
-        ]
+        m.d.comb += [length_rd.addr.eq(self.act.payload.col), length_rd.en.eq(accept)]
         m.d.sync += pointers_valid.eq(accept)
         with m.If(accept):
-            m.d.sync += column_act.eq(self.act.payload.value)
+            m.d.sync += [
+                column_act.eq(self.act.payload.value),
+                first_column.eq(self.act.payload.col == 0),
+            ]
+        column_start = Mux(first_column, 0, base)
+        column_stop = column_start + length_rd.data
+        with m.If(pointers_valid):
+            m.d.sync += base.eq(column_stop)
 
         # Fetch: walk the entries of the current column.
         streaming = Signal()
         next_ptr = Signal(range(p.entries + 1))
         end_ptr = Signal(range(p.entries + 1))
-        fetch_ptr = Mux(pointers_valid, start_rd.data, next_ptr)
-        column_end = Mux(pointers_valid, end_rd.data, end_ptr)
+        fetch_ptr = Mux(pointers_valid, column_start, next_ptr)
+        column_end = Mux(pointers_valid, column_stop, end_ptr)
         active = pointers_valid | streaming
         fetch = active & (fetch_ptr != column_end)
         last_fetch = fetch & (fetch_ptr + 1 == column_end)
