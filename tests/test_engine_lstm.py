@@ -17,9 +17,19 @@ from lstmforge.compress.compressor import float_weights
 from lstmforge.engine import run, saturation_counts, substitute, trace_diff
 from lstmforge.engine.activation_units import ActivationConfig
 from lstmforge.engine.blocks import run_lstm
+from lstmforge.engine.compiled_lstm import run_lstm_compiled
 from lstmforge.engine.fixed_point import QFormat, SaturationCounter, requantize
 from lstmforge.engine.float_datapath import FloatDatapath
-from lstmforge.engine.spmv import spmv_fast, spmv_fast_requantized, spmv_reference
+from lstmforge.engine.integer_datapath import IntegerDatapath
+from lstmforge.engine.spmv import (
+    CHUNK,
+    _chunk_lanes_portable,
+    sell_layout,
+    sell_vector_kernel,
+    spmv_fast,
+    spmv_fast_requantized,
+    spmv_reference,
+)
 from lstmforge.errors import InputError
 from lstmforge.nn import LSTM
 
@@ -123,13 +133,121 @@ def test_spmv_fast_single_vector_equals_reference_when_accumulators_saturate():
         assert not v.any() or any(ref_counter[f"rq{s}"] > 0 for s in (3, 0, -2))
 
 
+def _sell_dense(layout, shape):
+    """Decode a SELL-C-sigma layout back to dense codes."""
+    dense = np.zeros(shape, dtype=np.int64)
+    for q in range(layout.chunk_l1.size):
+        start, stop = layout.chunk_ptr[q], layout.chunk_ptr[q + 1]
+        entries = np.arange(start, stop)
+        slots = q * CHUNK + (entries - start) % CHUNK
+        keep = slots < shape[0]
+        rows = layout.perm[slots[keep]]
+        np.add.at(dense, (rows, layout.cols[entries[keep]]), layout.vals[entries[keep]])
+        assert not layout.vals[entries[~keep]].any()  # slots past the last row are padding
+    return dense
+
+
+def _adversarial(rng):
+    wide = np.zeros((19, 40), dtype=np.int64)
+    wide[[0, 5, 6, 18]] = rng.integers(-2048, 2048, size=(4, 40))  # empty rows around them
+    wide[7, :] = 2047  # one row longer than all others
+    long_row = np.zeros((9, 300), dtype=np.int64)
+    long_row[4] = rng.choice([-2048, 2047], size=300)
+    return {
+        "empty rows and a long row": wide,
+        "all zero": np.zeros((10, 7), dtype=np.int64),
+        "one row": rng.integers(-2048, 2048, size=(1, 33)),
+        "one saturating row among short ones": long_row,
+        "random": rng.choice([-2048, 0, 0, 0, 3, 2047], size=(37, 50)),
+    }
+
+
+def test_sell_layout_round_trip_and_kernels_on_adversarial_matrices():
+    rng = np.random.default_rng(5)
+    for name, codes in _adversarial(rng).items():
+        matrix = SparseMatrix.from_codes(codes, QFormat(12, 11), 3, codes.shape)
+        layout = sell_layout(matrix)
+        np.testing.assert_array_equal(_sell_dense(layout, codes.shape), codes, err_msg=name)
+        assert np.all(np.diff(layout.chunk_ptr) % CHUNK == 0)
+        assert np.all(np.diff((codes != 0).sum(axis=1)[layout.perm]) <= 0)  # sigma-sorted
+        for x in (
+            rng.choice([-32768, 32767], size=codes.shape[1]),
+            rng.integers(-50, 50, size=codes.shape[1]),
+        ):
+            ref_counter, fast_counter = SaturationCounter(), SaturationCounter()
+            ref = spmv_reference(matrix, x[None, :], ref_counter, "acc")[0]
+            acc, clamps = sell_vector_kernel(layout, x)
+            np.testing.assert_array_equal(acc, ref, err_msg=name)
+            assert clamps == ref_counter["acc"], name
+            np.testing.assert_array_equal(
+                spmv_fast(matrix, x[None, :], fast_counter, "acc")[0], ref
+            )
+            assert fast_counter == ref_counter
+
+
+def test_portable_chunk_kernel_equals_the_dense_product():
+    """The plain-loop chunk body (hosts without AVX2) gives each chunk's exact sums."""
+    codes = _adversarial(np.random.default_rng(6))["random"]
+    layout = sell_layout(SparseMatrix.from_codes(codes, QFormat(12, 11), 2, codes.shape))
+    x = np.random.default_rng(7).integers(-3000, 3000, size=codes.shape[1]).astype(np.int32)
+    lanes, expected = np.empty(CHUNK, dtype=np.int32), codes @ x.astype(np.int64)
+    for q in range(layout.chunk_l1.size):
+        width = (layout.chunk_ptr[q + 1] - layout.chunk_ptr[q]) // CHUNK
+        _chunk_lanes_portable(layout.vals, layout.cols, x, layout.chunk_ptr[q], width, lanes)
+        slots = np.arange(q * CHUNK, min((q + 1) * CHUNK, codes.shape[0]))
+        np.testing.assert_array_equal(lanes[: slots.size], expected[layout.perm[slots]])
+
+
+@pytest.mark.parametrize("proj", [0, 40])
+def test_compiled_layers_equal_reference_with_saturation_everywhere(proj):
+    """One compiled call per layer gives the step-by-step reference's integers and the same
+    clamp count at every site, in the same order, with recurrent accumulators that saturate,
+    lengths, an initial state and two layers."""
+    torch.manual_seed(4)
+    net = LSTM(5, 48, num_layers=2, proj_size=proj).eval()
+    with torch.no_grad():
+        for name in ("weight_hh_l0", "weight_hh_l1"):
+            getattr(net, name).fill_(1.9)  # codes near the largest: sums pile up
+    x = torch.randn(2, 4, 5, generator=torch.Generator().manual_seed(8))
+    cm = compress_model(net, density=0.9, num_pes=4, calibration=x * 0.05)
+    block, lengths = cm.blocks[0], np.array([4, 2])
+    state = (np.full((2, 2, proj or 48), 1.0), np.full((2, 2, 48), -0.2))
+    x_np = x.double().numpy() * 30
+    results, counters = [], []
+    for backend in ("reference", "fast"):
+        counter = SaturationCounter()
+        dp = IntegerDatapath(cm, block, backend, counter)
+        runner = run_lstm_compiled if backend == "fast" else run_lstm
+        results.append(runner(dp, block.config, x_np, state, lengths))
+        counters.append(counter)
+    (y_ref, (h_ref, c_ref)), (y_fast, (h_fast, c_fast)) = results
+    np.testing.assert_array_equal(y_fast, y_ref)
+    np.testing.assert_array_equal(h_fast, h_ref)
+    np.testing.assert_array_equal(c_fast, c_ref)
+    assert list(counters[1].items()) == list(counters[0].items())
+    for site in ("weight_hh_l0.accumulate", "weight_hh_l1.requantize", "l1.preactivation"):
+        assert counters[0][f"<root>.{site}"] > 0, site
+    assert np.all(y_ref[1, 2:] == 0)  # past the length: zeros, state held
+
+
+def test_compiled_layers_decline_what_they_do_not_cover(cm, x):
+    block, x_np = cm.blocks[0], x.double().numpy()
+    for dp in (
+        IntegerDatapath(cm, block, "reference"),
+        IntegerDatapath(cm, block, "fast", trace=[]),
+        FloatDatapath.from_block(block),
+    ):
+        assert run_lstm_compiled(dp, block.config, x_np, None) is None
+    dp = IntegerDatapath(cm, block, "fast")
+    assert run_lstm_compiled(dp, block.config, x_np[:, :0], None) is None
+    assert not dp.counter  # declined before touching anything
+
+
 @pytest.mark.parametrize("interpolate", [True, False])
 @pytest.mark.parametrize("proj", [8, 0])
 def test_fused_cell_kernel_equals_numpy_cell_on_saturating_inputs(model, x, interpolate, proj):
     """The fast path's compiled element-wise unit gives the NumPy unit's integers and the same
     saturation count at every site, on inputs that clamp at every saturation point."""
-    from lstmforge.engine.integer_datapath import IntegerDatapath
-
     torch.manual_seed(3)
     net = LSTM(5, 16, num_layers=2, proj_size=proj).eval()
     with torch.no_grad():  # large peepholes: their products saturate too
