@@ -136,7 +136,7 @@ def test_spmv_fast_single_vector_equals_reference_when_accumulators_saturate():
 def _sell_dense(layout, shape):
     """Decode a SELL-C-sigma layout back to dense codes."""
     dense = np.zeros(shape, dtype=np.int64)
-    for q in range(layout.chunk_l1.size):
+    for q in range(layout.chunk_ptr.size - 1):
         start, stop = layout.chunk_ptr[q], layout.chunk_ptr[q + 1]
         entries = np.arange(start, stop)
         slots = q * CHUNK + (entries - start) % CHUNK
@@ -186,16 +186,18 @@ def test_sell_layout_round_trip_and_kernels_on_adversarial_matrices():
 
 
 def test_portable_chunk_kernel_equals_the_dense_product():
-    """The plain-loop chunk body (hosts without AVX2) gives each chunk's exact sums."""
+    """The plain-loop chunk body (hosts without AVX2) gives each row's exact sum and bound."""
     codes = _adversarial(np.random.default_rng(6))["random"]
     layout = sell_layout(SparseMatrix.from_codes(codes, QFormat(12, 11), 2, codes.shape))
     x = np.random.default_rng(7).integers(-3000, 3000, size=codes.shape[1]).astype(np.int32)
-    lanes, expected = np.empty(CHUNK, dtype=np.int32), codes @ x.astype(np.int64)
-    for q in range(layout.chunk_l1.size):
+    expected = codes @ x.astype(np.int64)
+    sums, bounds = np.empty(CHUNK, dtype=np.int64), np.empty(CHUNK, dtype=np.int64)
+    for q in range(layout.chunk_ptr.size - 1):
         width = (layout.chunk_ptr[q + 1] - layout.chunk_ptr[q]) // CHUNK
-        _chunk_lanes_portable(layout.vals, layout.cols, x, layout.chunk_ptr[q], width, lanes)
-        slots = np.arange(q * CHUNK, min((q + 1) * CHUNK, codes.shape[0]))
-        np.testing.assert_array_equal(lanes[: slots.size], expected[layout.perm[slots]])
+        _chunk_lanes_portable(layout.vals, layout.cols, x, layout.chunk_ptr[q], width, sums, bounds)
+        rows = layout.perm[q * CHUNK : min((q + 1) * CHUNK, codes.shape[0])]
+        np.testing.assert_array_equal(sums[: rows.size], expected[rows])
+        np.testing.assert_array_equal(bounds[: rows.size], np.abs(codes[rows]) @ np.abs(x))
 
 
 @pytest.mark.parametrize("proj", [0, 40])

@@ -7,18 +7,19 @@ order, and the accumulator saturates after every addition.
 * :func:`spmv_reference` is the golden model, written as the PE does it: for each PE, walk
   each column's CSC entries (``pos += rel_index + 1``), padding entries included (they add 0).
 * :func:`spmv_fast` computes the same integers with numba kernels. A row whose worst case
-  (its L1 norm times max |x|) cannot leave the 32-bit range can never saturate, so its sum
-  may be formed in any order, in int32; any other row is summed in increasing column order
-  with the saturating accumulator (:func:`_row_product`), which gives identical results and
-  clamp counts.
+  (its L1 norm times max |x|, or the exact sum of |products|) cannot leave the 32-bit range
+  can never saturate, so its sum may be formed in any order; any other row is summed in
+  increasing column order with the saturating accumulator (:func:`_row_saturating`), which
+  gives identical results and clamp counts.
 * One vector (batch 1, the recurrent products) goes through :func:`sell_vector_kernel` on a
   SELL-C-σ copy of the matrix (Kreutzer et al., "A unified sparse matrix data format for
   efficient general sparse matrix-vector multiplication on modern processors with wide SIMD
   units", SIAM J. Sci. Comput. 36(5), 2014): rows sorted by length (σ = all rows), cut into
   chunks of C = 8, each chunk padded to its longest row and stored column-major, so one step
-  of a chunk is 8 weights times 8 gathered activations in int32 lanes (AVX2 ``vpgatherdd``
-  where the host has it, :func:`_chunk_lanes`). A chunk whose largest row L1 norm times
-  max |x| could leave 32 bits runs its rows through the exact saturating path instead.
+  of a chunk is 8 weights times 8 gathered activations, multiplied in int32 lanes (AVX2
+  ``vpgatherdd``/``vpmulld`` where the host has it, :func:`_chunk_lanes`) and summed in int64
+  together with each row's exact bound (sum of |products|). A row whose bound leaves 32 bits
+  is summed again in column order with the saturating accumulator.
 * Several vectors go through :func:`_csr_kernel` on a row-major (CSR) copy, multiplying each
   weight into all vectors at once.
 
@@ -49,12 +50,9 @@ CHUNK = 8  # SELL-C-σ chunk height C: one AVX2 register of int32 lanes
 @numba.njit(inline="always")
 def _clamp(v, lo, hi):  # pragma: no cover - compiled
     """:func:`~lstmforge.engine.fixed_point.saturate` on one integer: ``(value, 1 if clamped
-    else 0)``."""
-    if v > hi:
-        return hi, 1
-    if v < lo:
-        return lo, 1
-    return v, 0
+    else 0)``, without branches (min/max and a compare)."""
+    clamped = min(max(v, lo), hi)
+    return clamped, np.int64(clamped != v)
 
 
 @numba.njit(inline="always")
@@ -84,22 +82,28 @@ def spmv_reference(
 
 
 @numba.njit(cache=True)
-def _row_product(row_ptr, cols, vals, x, r):  # pragma: no cover - compiled
-    """Row r of a CSR matrix times the vector x, as the saturating accumulator forms it:
-    ``(sum, clamp count)``. The exact bound (sum of |products|) comes first; only if it leaves
-    32 bits is the sum repeated in column order with a clamp after every addition."""
-    s, bound = 0, 0
-    for e in range(row_ptr[r], row_ptr[r + 1]):
-        p = np.int64(vals[e]) * x[cols[e]]
-        s += p
-        bound += abs(p)
-    if bound <= ACC_MAX:  # no partial sum left 32 bits: the plain sum is the saturating one
-        return s, 0
+def _row_saturating(row_ptr, cols, vals, x, r):  # pragma: no cover - compiled
+    """Row r of a CSR matrix times the vector x, summed in column order with a clamp after
+    every addition (the PE's accumulator): ``(sum, clamp count)``."""
     s, clamps = 0, 0
     for e in range(row_ptr[r], row_ptr[r + 1]):
         s, k = _clamp(s + np.int64(vals[e]) * x[cols[e]], ACC_MIN, ACC_MAX)
         clamps += k
     return s, clamps
+
+
+@numba.njit(cache=True)
+def _row_product(row_ptr, cols, vals, x, r):  # pragma: no cover - compiled
+    """:func:`_row_saturating`, with the exact bound (sum of |products|) first: if it stays in
+    32 bits, no partial sum can clamp and the plain sum is returned."""
+    s, bound = 0, 0
+    for e in range(row_ptr[r], row_ptr[r + 1]):
+        p = np.int64(vals[e]) * x[cols[e]]
+        s += p
+        bound += abs(p)
+    if bound <= ACC_MAX:
+        return s, 0
+    return _row_saturating(row_ptr, cols, vals, x, r)
 
 
 @numba.njit(cache=True)
@@ -123,16 +127,19 @@ def _csr_kernel(row_ptr, cols, vals, row_l1, xt):  # pragma: no cover - compiled
 
 
 _I32X8 = ir.VectorType(ir.IntType(32), CHUNK)
+_I64X4 = ir.VectorType(ir.IntType(64), CHUNK // 2)
 
 
 @intrinsic
-def _chunk_lanes_avx2(typingctx, vals, cols, x, start, width, lanes):  # pragma: no cover
-    """AVX2 body of :func:`_chunk_lanes`: per step one ``vpgatherdd`` of x[cols], sign
-    extension of the weights to int32, ``vpmulld`` and ``vpaddd`` into 8 int32 lanes."""
+def _chunk_lanes_avx2(typingctx, vals, cols, x, start, width, sums, bounds):  # pragma: no cover
+    """AVX2 body of :func:`_chunk_lanes`: per step one ``vpgatherdd`` of x[cols], the weights
+    sign-extended to int32, ``vpmulld``, then each product (and its absolute value) widened
+    to int64 and added into the lanes' sums (and bounds)."""
 
     def codegen(context, builder, signature, args):
-        vals_a, cols_a, x_a, lanes_a = (
-            context.make_array(signature.args[i])(context, builder, args[i]) for i in (0, 1, 2, 5)
+        vals_a, cols_a, x_a, sums_a, bounds_a = (
+            context.make_array(signature.args[i])(context, builder, args[i])
+            for i in (0, 1, 2, 5, 6)
         )
         start, width = args[3], args[4]
         i8p = ir.IntType(8).as_pointer()
@@ -141,9 +148,17 @@ def _chunk_lanes_avx2(typingctx, vals, cols, x, start, width, lanes):  # pragma:
             ir.FunctionType(_I32X8, [_I32X8, i8p, _I32X8, _I32X8, ir.IntType(8)]),
             "llvm.x86.avx2.gather.d.d.256",
         )
+        absolute = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(_I32X8, [_I32X8, ir.IntType(1)]), "llvm.abs.v8i32"
+        )
         zero, all_lanes = ir.Constant(_I32X8, None), ir.Constant(_I32X8, [-1] * CHUNK)
         base = builder.bitcast(x_a.data, i8p)
-        acc = cgutils.alloca_once_value(builder, zero)
+        halves = [
+            ir.Constant(ir.VectorType(ir.IntType(32), 4), list(range(h, h + 4))) for h in (0, 4)
+        ]
+        accumulators = [
+            cgutils.alloca_once_value(builder, ir.Constant(_I64X4, None)) for _ in range(4)
+        ]
 
         def load_lanes(array, dtype, offset):
             vector = ir.VectorType(ir.IntType(dtype.bitwidth), CHUNK)
@@ -151,26 +166,44 @@ def _chunk_lanes_avx2(typingctx, vals, cols, x, start, width, lanes):  # pragma:
             value = builder.load(pointer, align=1)
             return value if dtype.bitwidth == 32 else builder.sext(value, _I32X8)
 
+        def add_halves(value, widen, first):
+            for h, mask in enumerate(halves):
+                half = widen(builder.shuffle_vector(value, value, mask), _I64X4)
+                slot = accumulators[first + h]
+                builder.store(builder.add(builder.load(slot), half), slot)
+
         with cgutils.for_range(builder, width) as loop:
             offset = builder.add(start, builder.mul(loop.index, ir.Constant(start.type, CHUNK)))
             w = load_lanes(vals_a, signature.args[0].dtype, offset)
             index = load_lanes(cols_a, signature.args[1].dtype, offset)
             xs = builder.call(gather, [zero, base, index, all_lanes, ir.Constant(ir.IntType(8), 4)])
-            builder.store(builder.add(builder.load(acc), builder.mul(w, xs)), acc)
-        builder.store(builder.load(acc), builder.bitcast(lanes_a.data, _I32X8.as_pointer()))
+            product = builder.mul(w, xs)
+            add_halves(product, builder.sext, 0)
+            add_halves(
+                builder.call(absolute, [product, ir.Constant(ir.IntType(1), 0)]), builder.zext, 2
+            )
+        for k, array in enumerate((sums_a, sums_a, bounds_a, bounds_a)):
+            pointer = builder.bitcast(
+                builder.gep(array.data, [ir.Constant(ir.IntType(64), 4 * (k % 2))]),
+                _I64X4.as_pointer(),
+            )
+            builder.store(builder.load(accumulators[k]), pointer, align=8)
         return context.get_dummy_value()
 
-    return types.void(vals, cols, x, start, width, lanes), codegen
+    return types.void(vals, cols, x, start, width, sums, bounds), codegen
 
 
 @numba.njit(cache=True)
-def _chunk_lanes_portable(vals, cols, x, start, width, lanes):  # pragma: no cover - compiled
+def _chunk_lanes_portable(vals, cols, x, start, width, sums, bounds):  # pragma: no cover
     """Plain-loop body of :func:`_chunk_lanes` (any CPU)."""
-    lanes[:] = 0
+    sums[:] = 0
+    bounds[:] = 0
     for k in range(width):
         base = start + k * CHUNK
         for lane in range(CHUNK):
-            lanes[lane] += np.int32(vals[base + lane]) * x[cols[base + lane]]
+            p = np.int64(np.int32(vals[base + lane]) * x[cols[base + lane]])
+            sums[lane] += p
+            bounds[lane] += abs(p)
 
 
 def _host_has_avx2() -> bool:
@@ -181,10 +214,10 @@ def _host_has_avx2() -> bool:
 
 
 _chunk_lanes = _chunk_lanes_avx2 if _host_has_avx2() else _chunk_lanes_portable
-"""``_chunk_lanes(vals, cols, x, start, width, lanes)``: the int32 sums of one SELL chunk, the
-entries ``vals/cols[start : start + CHUNK * width]`` (column-major, lane = row of the chunk),
-times the int32 vector x, into ``lanes`` (int32, CHUNK long). Callers guarantee that no sum
-can leave 32 bits."""
+"""``_chunk_lanes(vals, cols, x, start, width, sums, bounds)``: one SELL chunk, the entries
+``vals/cols[start : start + CHUNK * width]`` (column-major, lane = row of the chunk), times the
+int32 vector x: each row's sum of products and sum of |products| (int64, CHUNK long each).
+Callers guarantee that every product fits int32 (max |w| times max |x| within 32 bits)."""
 
 
 class SellMatrix(NamedTuple):
@@ -197,7 +230,7 @@ class SellMatrix(NamedTuple):
     vals: np.ndarray  # int16/int32 weight codes
     cols: np.ndarray  # int16/int32 column indices
     perm: np.ndarray  # int64 [rows]: the row held by each chunk slot
-    chunk_l1: np.ndarray  # int64 [chunks]: the largest row L1 norm of each chunk
+    wmax: int  # the largest |weight|
     row_ptr: np.ndarray  # CSR copy: int64 [rows + 1]
     csr_cols: np.ndarray
     csr_vals: np.ndarray
@@ -207,23 +240,27 @@ class SellMatrix(NamedTuple):
 def sell_vector_kernel(m, x):  # pragma: no cover - compiled
     """SELL matrix ``m`` times one vector x [cols] int64: accumulators [rows] int64 and the
     clamp count (same integers and count as the saturating column-order sum)."""
-    rows = m.perm.size
+    rows, chunks = m.perm.size, m.chunk_ptr.size - 1
     acc = np.empty(rows, dtype=np.int64)
     xmax = np.max(np.abs(x)) if x.size else 0
-    x32 = x.astype(np.int32)  # read only by chunks whose bound holds, so xmax fits int32
-    lanes = np.empty(CHUNK, dtype=np.int32)
     clamps = 0
-    for q in range(m.chunk_l1.size):
-        first, last = q * CHUNK, min((q + 1) * CHUNK, rows)
-        if m.chunk_l1[q] * xmax <= ACC_MAX:  # no partial sum of these rows can leave 32 bits
-            width = (m.chunk_ptr[q + 1] - m.chunk_ptr[q]) // CHUNK
-            _chunk_lanes(m.vals, m.cols, x32, m.chunk_ptr[q], width, lanes)
-            for slot in range(first, last):
-                acc[m.perm[slot]] = lanes[slot - first]
-        else:
-            for slot in range(first, last):
-                r = m.perm[slot]
-                acc[r], k = _row_product(m.row_ptr, m.csr_cols, m.csr_vals, x, r)
+    if m.wmax * xmax > ACC_MAX:  # a product may not fit int32: every row on the exact path
+        for r in range(rows):
+            acc[r], k = _row_product(m.row_ptr, m.csr_cols, m.csr_vals, x, r)
+            clamps += k
+        return acc, clamps
+    x32 = x.astype(np.int32)
+    sums = np.empty(CHUNK, dtype=np.int64)
+    bounds = np.empty(CHUNK, dtype=np.int64)
+    for q in range(chunks):
+        width = (m.chunk_ptr[q + 1] - m.chunk_ptr[q]) // CHUNK
+        _chunk_lanes(m.vals, m.cols, x32, m.chunk_ptr[q], width, sums, bounds)
+        for slot in range(q * CHUNK, min((q + 1) * CHUNK, rows)):
+            r, lane = m.perm[slot], slot - q * CHUNK
+            if bounds[lane] <= ACC_MAX:  # no partial sum left 32 bits: no clamp could fire
+                acc[r] = sums[lane]
+            else:
+                acc[r], k = _row_saturating(m.row_ptr, m.csr_cols, m.csr_vals, x, r)
                 clamps += k
     return acc, clamps
 
@@ -266,7 +303,7 @@ def sell_layout(matrix: SparseMatrix) -> SellMatrix:
     """The SELL-C-σ copy of ``matrix`` (see :class:`SellMatrix`), cached on the matrix."""
     cached = matrix.cache.get("sell")
     if cached is None:
-        row_ptr, cols, vals, row_l1 = _row_major(matrix)
+        row_ptr, cols, vals, _ = _row_major(matrix)
         rows = matrix.shape[0]
         lengths = np.diff(row_ptr)
         perm = np.argsort(-lengths, kind="stable")  # σ = all rows: longest first
@@ -277,8 +314,6 @@ def sell_layout(matrix: SparseMatrix) -> SellMatrix:
         widths[:rows] = lengths[perm]
         chunk_ptr = np.zeros(chunks + 1, dtype=np.int64)
         np.cumsum(CHUNK * widths.reshape(chunks, CHUNK).max(axis=1, initial=0), out=chunk_ptr[1:])
-        chunk_l1 = np.zeros(chunks * CHUNK, dtype=np.int64)
-        chunk_l1[:rows] = row_l1[perm]
         slot = np.empty(rows, dtype=np.int64)
         slot[perm] = np.arange(rows)
         row_of_entry = np.repeat(np.arange(rows), lengths)
@@ -292,7 +327,7 @@ def sell_layout(matrix: SparseMatrix) -> SellMatrix:
             sell_vals,
             sell_cols,
             perm.astype(np.int64),
-            chunk_l1.reshape(chunks, CHUNK).max(axis=1, initial=0),
+            int(np.abs(vals).max(initial=0)),
             row_ptr,
             cols,
             vals,
