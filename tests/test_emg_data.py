@@ -28,6 +28,7 @@ from lstmforge.data.emg_splits import (
 from lstmforge.data.emg_synthetic import (
     JOINT_NAMES,
     SyntheticEMGConfig,
+    draw_geometry,
     generate_subject,
     minimum_jerk,
     mixing_matrix,
@@ -42,7 +43,7 @@ SMALL = SyntheticEMGConfig(
 
 @pytest.fixture(scope="module")
 def subject1():
-    return generate_subject(SMALL, 1)
+    return generate_subject(SMALL, 1)[0]
 
 
 def test_synthetic_recording_layout_and_labels(subject1):
@@ -58,18 +59,18 @@ def test_synthetic_recording_layout_and_labels(subject1):
 
 
 def test_synthetic_is_seeded_and_subjects_differ(subject1):
-    again = generate_subject(SMALL, 1)
+    again = generate_subject(SMALL, 1)[0]
     np.testing.assert_array_equal(again.emg, subject1.emg)
-    other = generate_subject(SMALL, 2)
+    other = generate_subject(SMALL, 2)[0]
     rng = np.random.default_rng(0)
-    a, b = mixing_matrix(12, rng), mixing_matrix(12, rng)
+    a, b = mixing_matrix(12, draw_geometry(rng)), mixing_matrix(12, draw_geometry(rng))
     assert not np.allclose(a, b)
     assert other.emg.shape[1] == 12 and not np.array_equal(other.emg[:1000], subject1.emg[:1000])
 
 
 def test_sixteen_electrodes_and_bad_config():
     cfg = SyntheticEMGConfig(n_subjects=1, n_repetitions=1, movements=("pinch",), n_electrodes=16)
-    assert generate_subject(cfg, 1).emg.shape[1] == 16
+    assert generate_subject(cfg, 1)[0].emg.shape[1] == 16
     with pytest.raises(InputError, match="movements"):
         SyntheticEMGConfig(movements=("juggling",)).validate()
     with pytest.raises(InputError, match="fs"):

@@ -40,6 +40,24 @@ Repetitions = Annotated[
     int, typer.Option("--repetitions", min=2, help="Synthetic: repetitions per movement.")
 ]
 DataSeed = Annotated[int, typer.Option("--data-seed", help="Synthetic: data seed.")]
+SyntheticPreset = Annotated[
+    str,
+    typer.Option(
+        "--synthetic-preset",
+        help="Synthetic: clean (default) or realistic (electrode shift, gain drift, fatigue, "
+        "recruitment noise; docs/le-convmn.md).",
+    ),
+]
+Sessions = Annotated[
+    int, typer.Option("--sessions", min=1, help="Synthetic: sessions per subject.")
+]
+HoldOut = Annotated[
+    str,
+    typer.Option(
+        "--hold-out",
+        help="repetitions (2, 5 of every session) or sessions (the last one; synthetic only).",
+    ),
+]
 Movements = Annotated[
     int, typer.Option("--movements", min=1, max=9, help="Synthetic: use the first N movements.")
 ]
@@ -78,13 +96,16 @@ def _data_config(
     repetitions: int,
     movements: int,
     data_seed: int,
+    synthetic_preset: str,
+    sessions: int,
+    hold_out: str,
     window: int,
     step: int,
     envelope_rate: float,
     doa_map: Path | None,
 ):
     from lstmforge.data.emg_preprocessing import PreprocessConfig
-    from lstmforge.data.emg_synthetic import MOVEMENTS, SyntheticEMGConfig
+    from lstmforge.data.emg_synthetic import MOVEMENTS, SyntheticEMGConfig, preset
     from lstmforge.data.ninapro import load_doa_map
     from lstmforge.tasks.emg.dataset import EMGDataConfig
 
@@ -100,7 +121,10 @@ def _data_config(
             n_repetitions=repetitions,
             movements=tuple(MOVEMENTS)[:movements],
             seed=data_seed,
+            n_sessions=sessions,
+            **preset(synthetic_preset),
         ),
+        hold_out=hold_out,
         preprocess=PreprocessConfig(window=window, step=step, envelope_rate=envelope_rate),
         **extra,
     )
@@ -149,6 +173,9 @@ def train(
     repetitions: Repetitions = 6,
     movements: Movements = 9,
     data_seed: DataSeed = 0,
+    synthetic_preset: SyntheticPreset = "clean",
+    sessions: Sessions = 1,
+    hold_out: HoldOut = "repetitions",
     window: Window = 10,
     step: Step = 5,
     envelope_rate: EnvelopeRate = 50.0,
@@ -168,7 +195,7 @@ def train(
 
     data_cfg = _data_config(
         dataset, subjects, synthetic_subjects, electrodes, repetitions, movements, data_seed,
-        window, step, envelope_rate, doa_map,
+        synthetic_preset, sessions, hold_out, window, step, envelope_rate, doa_map,
     )  # fmt: skip
     cfg = train_config(
         out, epochs, seed, devices, num_nodes, accelerator, resume, patience,
@@ -246,6 +273,9 @@ def baselines(
     repetitions: Repetitions = 6,
     movements: Movements = 9,
     data_seed: DataSeed = 0,
+    synthetic_preset: SyntheticPreset = "clean",
+    sessions: Sessions = 1,
+    hold_out: HoldOut = "repetitions",
     window: Window = 10,
     step: Step = 5,
     envelope_rate: EnvelopeRate = 50.0,
@@ -267,7 +297,7 @@ def baselines(
         raise InputError(f"--methods: expected a subset of {', '.join(BASELINES)}, got {methods!r}")
     data_cfg = _data_config(
         dataset, subjects, synthetic_subjects, electrodes, repetitions, movements, data_seed,
-        window, step, envelope_rate, doa_map,
+        synthetic_preset, sessions, hold_out, window, step, envelope_rate, doa_map,
     )  # fmt: skip
     with console.status("preprocessing"):
         features = build_features(data_cfg, data)

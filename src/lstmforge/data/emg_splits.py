@@ -9,6 +9,12 @@ of its repetition. The standard protocols (Atzori et al., Sci. Data 1, 2014; Kra
 * DB2 and the synthetic data: repetitions 1, 3, 4, 6 for training and 2, 5 for testing; we
   take repetition 4 out of training for validation (early stopping), so train = 1, 3, 6.
 * DB8: files A1 and A2 for training (the last repetition of A2 for validation), A3 for testing.
+
+Several sessions of one subject (the synthetic generator's ``n_sessions``) can instead be
+held out as a whole (``hold_out="sessions"``): the last session is the test set, and in the
+earlier sessions the validation repetitions validate and every other repetition trains — the
+electrodes are put on again between sessions, so the test session is unseen in placement,
+gains and drift (Hargrove et al., 2008; Scheme & Englehart, 2011).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from lstmforge.errors import InputError
 
 UNUSED, TRAIN, VAL, TEST = -1, 0, 1, 2
 SPLIT_NAMES = {TRAIN: "train", VAL: "val", TEST: "test"}
+HOLD_OUTS = ("repetitions", "sessions")
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,28 @@ def split_by_repetition(repetition: np.ndarray, split: RepetitionSplit) -> np.nd
     for code, reps in ((TRAIN, split.train), (VAL, split.val), (TEST, split.test)):
         codes[np.isin(filled, reps)] = code
     return codes
+
+
+def split_sessions(
+    repetitions: list[np.ndarray], split: RepetitionSplit, hold_out: str
+) -> list[np.ndarray]:
+    """Per-sample split codes of each session's recording (``repetitions``: their labels).
+
+    ``"repetitions"``: :func:`split_by_repetition` in every session. ``"sessions"``: the last
+    session is TEST; in the others ``split.val`` repetitions are VAL and all others TRAIN.
+    """
+    split.validate()
+    if hold_out not in HOLD_OUTS:
+        raise InputError(f"hold_out must be one of {', '.join(HOLD_OUTS)}, got {hold_out!r}")
+    if hold_out == "repetitions":
+        return [split_by_repetition(r, split) for r in repetitions]
+    if len(repetitions) < 2:
+        raise InputError(f"hold_out 'sessions' needs >= 2 sessions, got {len(repetitions)}")
+    codes = [
+        np.where(np.isin(fill_rest(r), split.val), VAL, TRAIN).astype(np.int8)
+        for r in repetitions[:-1]
+    ]
+    return codes + [np.full(repetitions[-1].shape, TEST, dtype=np.int8)]
 
 
 def require_splits(codes: list[np.ndarray], source: str, needed: tuple[int, ...]) -> None:

@@ -35,6 +35,31 @@ seed fixes the whole data set):
 5. **Measurement.** White amplifier noise, power-line interference at 50 Hz and 150 Hz with a
    random amplitude and phase per channel, and a slow baseline wander.
 
+6. **Sessions and non-stationarity** (all off in the ``clean`` preset, the default; see
+   :data:`PRESETS`). A subject can be recorded in ``n_sessions`` sessions: the anatomy
+   (range of motion, co-contraction, delay, muscle spectra and positions, tissue spread) is
+   the subject's, while each session has new movements, noise and the effects below, each
+   drawn from its own seeded stream (so ``clean`` data are exactly those of earlier versions):
+
+   * *electrode shift* — the armband is put on again each session, rotated around the
+     forearm by a uniform fraction of the inter-electrode spacing in
+     ``±electrode_shift`` (Hargrove et al., Biomed. Signal Process. Control 3, 175-180, 2008;
+     Young et al., IEEE Trans. Biomed. Eng. 58, 2537-2544, 2011: ~1 cm shifts, about half the
+     spacing of 12 electrodes on a 25 cm forearm);
+   * *skin-electrode gain* — a per-channel log-gain drawn at each donning (standard deviation
+     ``gain_drift``) that then drifts as a random walk over the session (knots every 5 s,
+     linearly interpolated, standard deviation ``gain_drift`` at the session's end): sweat
+     and impedance changes (Scheme & Englehart, J. Rehabil. Res. Dev. 48, 643-660, 2011);
+   * *muscle fatigue* — each muscle's fatigue index is its cumulative activation over the
+     session (0 → 1); with weight ``w = fatigue × index`` its source fades towards band noise
+     centred 40 % lower (median frequency falls) and its amplitude grows by ``1 + w``
+     (De Luca, Crit. Rev. Biomed. Eng. 11, 251-279, 1984);
+   * *motor-unit recruitment noise* — at low force few motor units are active (Henneman et
+     al., Science 126, 1345-1347, 1957; Fuglevand et al., J. Neurophysiol. 70, 2470-2488,
+     1993), so the sEMG amplitude fluctuates around the drive: activation ×
+     ``exp(σz − σ²/2)`` with ``z`` unit Gaussian noise low-passed at 5 Hz and
+     ``σ = recruitment_noise · sqrt(0.1 / (a + 0.1))``, largest near rest.
+
 This is a deliberately simple, documented model, not a physiological simulator: what matters
 for the task is that the map from EMG to kinematics is non-linear (rectification, velocity
 terms, co-contraction), delayed, subject-specific and corrupted the way real recordings are.
@@ -97,6 +122,25 @@ MUSCLES = (
 )
 
 
+# magnitudes of the stage-6 effects per preset (SyntheticEMGConfig fields)
+PRESETS: dict[str, dict[str, float]] = {
+    "clean": {"electrode_shift": 0.0, "gain_drift": 0.0, "fatigue": 0.0, "recruitment_noise": 0.0},
+    "realistic": {
+        "electrode_shift": 0.5,
+        "gain_drift": 0.2,
+        "fatigue": 0.3,
+        "recruitment_noise": 0.3,
+    },
+}
+
+
+def preset(name: str) -> dict[str, float]:
+    """The stage-6 effect magnitudes of preset ``name`` (:data:`PRESETS`)."""
+    if name not in PRESETS:
+        raise InputError(f"synthetic preset must be one of {', '.join(PRESETS)}, got {name!r}")
+    return dict(PRESETS[name])
+
+
 @dataclass(frozen=True)
 class SyntheticEMGConfig:
     """Size and protocol of the synthetic data set (see the module docstring for the model)."""
@@ -112,6 +156,11 @@ class SyntheticEMGConfig:
     noise_level: float = 0.03
     powerline_hz: float = 50.0
     seed: int = 0
+    n_sessions: int = 1
+    electrode_shift: float = 0.0
+    gain_drift: float = 0.0
+    fatigue: float = 0.0
+    recruitment_noise: float = 0.0
 
     def validate(self) -> None:
         """Reject impossible settings, naming the field."""
@@ -121,6 +170,8 @@ class SyntheticEMGConfig:
             raise InputError(f"n_electrodes must be >= 4, got {self.n_electrodes}")
         if self.n_repetitions < 1:
             raise InputError(f"n_repetitions must be >= 1, got {self.n_repetitions}")
+        if self.n_sessions < 1:
+            raise InputError(f"n_sessions must be >= 1, got {self.n_sessions}")
         unknown = [m for m in self.movements if m not in MOVEMENTS]
         if unknown or not self.movements:
             raise InputError(f"movements must be a non-empty subset of {list(MOVEMENTS)}")
@@ -128,6 +179,11 @@ class SyntheticEMGConfig:
             raise InputError(f"fs must be >= 1000 Hz for sEMG, got {self.fs}")
         if min(self.rest_s, self.hold_s, self.ramp_s) <= 0:
             raise InputError("rest_s, hold_s and ramp_s must be positive")
+        for name in PRESETS["clean"]:
+            if getattr(self, name) < 0:
+                raise InputError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.fatigue > 1:
+            raise InputError(f"fatigue must be in [0, 1], got {self.fatigue}")
 
 
 def minimum_jerk(tau: np.ndarray) -> np.ndarray:
@@ -200,48 +256,143 @@ def muscle_activations(
     return np.clip(activation, 0.0, 1.0)
 
 
-def mixing_matrix(n_electrodes: int, rng: np.random.Generator) -> np.ndarray:
-    """Volume-conduction gains [n_electrodes, 12] for one subject (stage 4 of the model)."""
-    band_offset = np.deg2rad(rng.uniform(-20.0, 20.0))
-    spread = rng.uniform(0.35, 0.6)
-    theta_e = 2.0 * np.pi * np.arange(n_electrodes) / n_electrodes + band_offset
-    angle_m = np.deg2rad(np.array([m[1] for m in MUSCLES]) + rng.normal(0.0, 8.0, len(MUSCLES)))
-    radius_m = 1.0 - np.array([m[2] for m in MUSCLES]) * rng.uniform(0.9, 1.1, len(MUSCLES))
+@dataclass(frozen=True)
+class ForearmGeometry:
+    """One subject's forearm (stage 4): armband angle, tissue spread, muscle places and gains."""
+
+    band_offset: float
+    spread: float
+    muscle_angle: np.ndarray
+    muscle_radius: np.ndarray
+    muscle_gain: np.ndarray
+
+
+def draw_geometry(rng: np.random.Generator) -> ForearmGeometry:
+    """A random subject's :class:`ForearmGeometry`."""
+    return ForearmGeometry(
+        band_offset=np.deg2rad(rng.uniform(-20.0, 20.0)),
+        spread=rng.uniform(0.35, 0.6),
+        muscle_angle=np.deg2rad(
+            np.array([m[1] for m in MUSCLES]) + rng.normal(0.0, 8.0, len(MUSCLES))
+        ),
+        muscle_radius=1.0 - np.array([m[2] for m in MUSCLES]) * rng.uniform(0.9, 1.1, len(MUSCLES)),
+        muscle_gain=rng.uniform(0.7, 1.3, size=len(MUSCLES)),
+    )
+
+
+def mixing_matrix(n_electrodes: int, geometry: ForearmGeometry, shift: float = 0.0) -> np.ndarray:
+    """Volume-conduction gains [n_electrodes, 12] (stage 4), the armband rotated by ``shift``
+    inter-electrode spacings (stage 6)."""
+    spacing = 2.0 * np.pi / n_electrodes
+    theta_e = spacing * np.arange(n_electrodes) + geometry.band_offset + shift * spacing
+    angle_m, radius_m = geometry.muscle_angle, geometry.muscle_radius
     electrodes = np.stack([np.cos(theta_e), np.sin(theta_e)], axis=1)
     muscles = np.stack([radius_m * np.cos(angle_m), radius_m * np.sin(angle_m)], axis=1)
     distance = np.linalg.norm(electrodes[:, None, :] - muscles[None, :, :], axis=2)
-    gain = (1.0 + (distance / spread) ** 2) ** -1.5
-    return gain * rng.uniform(0.7, 1.3, size=(1, len(MUSCLES)))
+    gain = (1.0 + (distance / geometry.spread) ** 2) ** -1.5
+    return gain * geometry.muscle_gain[None, :]
 
 
-def muscle_emg(activation: np.ndarray, fs: float, rng: np.random.Generator) -> np.ndarray:
-    """Activation-modulated band-limited noise [N, 12] (stage 3 of the model)."""
-    n, m = activation.shape
+def band_sos(centre: float, fs: float) -> np.ndarray:
+    """The 2nd-order band-pass [centre/2, 2·centre] that shapes a muscle's spectrum (stage 3)."""
+    return signal.butter(2, [centre / 2.0, centre * 2.0], btype="bandpass", fs=fs, output="sos")
+
+
+def muscle_sources(
+    n: int, fs: float, rng: np.random.Generator, centres: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Unit-variance band-limited noise [n, 12] and the centre frequencies [12] (stage 3).
+
+    ``centres`` are the subject's; ``None`` draws them (the subject's first session).
+    """
+    m = len(MUSCLES)
     sources = np.empty((n, m))
+    drawn = np.empty(m)
     for k in range(m):
-        centre = rng.uniform(60.0, 140.0)
-        sos = signal.butter(2, [centre / 2.0, centre * 2.0], btype="bandpass", fs=fs, output="sos")
-        sources[:, k] = signal.sosfilt(sos, rng.standard_normal(n))
+        drawn[k] = rng.uniform(60.0, 140.0) if centres is None else centres[k]
+        sources[:, k] = signal.sosfilt(band_sos(drawn[k], fs), rng.standard_normal(n))
     sources /= sources.std(axis=0, keepdims=True)
-    return sources * (activation + 0.02)
+    return sources, drawn
 
 
-def generate_subject(cfg: SyntheticEMGConfig, subject: int) -> EMGRecording:
-    """The continuous recording of one synthetic subject (``subject`` counts from 1)."""
-    cfg.validate()
-    rng = np.random.default_rng([cfg.seed, subject])
-    amplitude = rng.uniform(0.8, 1.0, size=len(JOINT_NAMES))
-    angles, stimulus, repetition, effort = movement_trajectories(cfg, rng, amplitude)
-    activation = muscle_activations(
-        angles,
-        effort,
-        cfg.fs,
-        cocontraction=rng.uniform(0.15, 0.35),
-        delay_s=rng.uniform(0.05, 0.08),
+def fatigued(
+    sources: np.ndarray,
+    activation: np.ndarray,
+    centres: np.ndarray,
+    fatigue: float,
+    fs: float,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Sources [N, 12] with fatigue's spectral compression and amplitude growth (stage 6)."""
+    if fatigue == 0:
+        return sources
+    n = sources.shape[0]
+    slow = np.stack(
+        [signal.sosfilt(band_sos(0.6 * c, fs), rng.standard_normal(n)) for c in centres], axis=1
     )
-    sources = muscle_emg(activation, cfg.fs, rng)
-    emg = sources @ mixing_matrix(cfg.n_electrodes, rng).T
+    slow /= slow.std(axis=0, keepdims=True)
+    work = np.cumsum(activation, axis=0)
+    w = fatigue * work / np.maximum(work[-1], 1e-12)
+    return ((1.0 - w) * sources + w * slow) / np.sqrt((1.0 - w) ** 2 + w**2) * (1.0 + w)
+
+
+def recruitment_fluctuation(
+    activation: np.ndarray, level: float, fs: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Activation [N, 12] times log-normal motor-unit recruitment noise, larger at low force
+    (stage 6)."""
+    if level == 0:
+        return activation
+    sos = signal.butter(2, 5.0, fs=fs, output="sos")
+    z = signal.sosfilt(sos, rng.standard_normal(activation.shape), axis=0)
+    z /= z.std(axis=0, keepdims=True)
+    sigma = level * np.sqrt(0.1 / (activation + 0.1))
+    return activation * np.exp(sigma * z - sigma**2 / 2.0)
+
+
+def electrode_gains(
+    n: int, n_electrodes: int, fs: float, drift: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Per-channel skin-electrode gains [n, n_electrodes]: a donning offset plus a random walk
+    over the session, both of log standard deviation ``drift`` (stage 6)."""
+    knots = np.arange(0.0, n + 5.0 * fs, 5.0 * fs)
+    steps = rng.normal(0.0, drift * np.sqrt(5.0 * fs / n), size=(knots.size, n_electrodes))
+    steps[0] = rng.normal(0.0, drift, size=n_electrodes)
+    walk = np.cumsum(steps, axis=0)
+    t = np.arange(n)
+    return np.exp(np.stack([np.interp(t, knots, walk[:, c]) for c in range(n_electrodes)], 1))
+
+
+@dataclass(frozen=True)
+class SubjectAnatomy:
+    """What stays the same across a subject's sessions (stages 1-4)."""
+
+    amplitude: np.ndarray
+    cocontraction: float
+    delay_s: float
+    centres: np.ndarray
+    geometry: ForearmGeometry
+
+
+def record_session(
+    cfg: SyntheticEMGConfig,
+    subject: int,
+    session: int,
+    anatomy: SubjectAnatomy,
+    kinematics: tuple[np.ndarray, ...],
+    sources: np.ndarray,
+    rng: np.random.Generator,
+) -> EMGRecording:
+    """Stages 2-6 of one session: activations, sEMG, volume conduction, measurement."""
+    angles, stimulus, repetition, effort = kinematics
+    effects = np.random.default_rng([cfg.seed, subject, session, 6])  # stage 6 only
+    activation = muscle_activations(angles, effort, cfg.fs, anatomy.cocontraction, anatomy.delay_s)
+    sources = fatigued(sources, activation, anatomy.centres, cfg.fatigue, cfg.fs, effects)
+    drive = recruitment_fluctuation(activation, cfg.recruitment_noise, cfg.fs, effects)
+    shift = cfg.electrode_shift * effects.uniform(-1.0, 1.0)
+    emg = (sources * (drive + 0.02)) @ mixing_matrix(cfg.n_electrodes, anatomy.geometry, shift).T
     n = emg.shape[0]
+    emg *= electrode_gains(n, cfg.n_electrodes, cfg.fs, cfg.gain_drift, effects)
     t = np.arange(n) / cfg.fs
     scale = emg.std()
     for harmonic, amp in ((1, 0.3), (3, 0.1)):
@@ -258,11 +409,30 @@ def generate_subject(cfg: SyntheticEMGConfig, subject: int) -> EMGRecording:
         repetition=repetition,
         fs=cfg.fs,
         joint_names=JOINT_NAMES,
-        source=f"synthetic subject {subject} (seed {cfg.seed})",
+        source=f"synthetic subject {subject} session {session} (seed {cfg.seed})",
     )
 
 
-def generate_dataset(cfg: SyntheticEMGConfig) -> dict[int, list[EMGRecording]]:
-    """All subjects: ``{subject: [recording]}`` (one continuous recording per subject)."""
+def generate_subject(cfg: SyntheticEMGConfig, subject: int) -> list[EMGRecording]:
+    """The continuous recordings of one synthetic subject, one per session (both count
+    from 1). The first session draws the subject's anatomy; later sessions reuse it."""
     cfg.validate()
-    return {s: [generate_subject(cfg, s)] for s in range(1, cfg.n_subjects + 1)}
+    rng = np.random.default_rng([cfg.seed, subject])
+    amplitude = rng.uniform(0.8, 1.0, size=len(JOINT_NAMES))
+    kinematics = movement_trajectories(cfg, rng, amplitude)
+    cocontraction, delay_s = rng.uniform(0.15, 0.35), rng.uniform(0.05, 0.08)
+    sources, centres = muscle_sources(kinematics[0].shape[0], cfg.fs, rng)
+    anatomy = SubjectAnatomy(amplitude, cocontraction, delay_s, centres, draw_geometry(rng))
+    recordings = [record_session(cfg, subject, 1, anatomy, kinematics, sources, rng)]
+    for session in range(2, cfg.n_sessions + 1):
+        rng = np.random.default_rng([cfg.seed, subject, session])
+        kinematics = movement_trajectories(cfg, rng, amplitude)
+        sources, _ = muscle_sources(kinematics[0].shape[0], cfg.fs, rng, centres)
+        recordings.append(record_session(cfg, subject, session, anatomy, kinematics, sources, rng))
+    return recordings
+
+
+def generate_dataset(cfg: SyntheticEMGConfig) -> dict[int, list[EMGRecording]]:
+    """All subjects: ``{subject: [recording per session]}``."""
+    cfg.validate()
+    return {s: generate_subject(cfg, s) for s in range(1, cfg.n_subjects + 1)}

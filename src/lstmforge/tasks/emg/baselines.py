@@ -39,7 +39,7 @@ def training_windows(subject: SubjectFeatures, pre: PreprocessConfig) -> tuple[n
     for recording in subject.recordings:
         images, y, codes = window_arrays(recording, pre.window, pre.step)
         keep = codes == TRAIN
-        features.append(images[keep].reshape(int(keep.sum()), -1))
+        features.append(images[keep].reshape(int(keep.sum()), images[0].size))
         targets.append(y[keep])
     return np.concatenate(features), np.concatenate(targets)
 

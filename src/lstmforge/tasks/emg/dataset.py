@@ -27,6 +27,7 @@ from lstmforge.data.emg_preprocessing import (
 )
 from lstmforge.data.emg_recording import EMGRecording
 from lstmforge.data.emg_splits import (
+    HOLD_OUTS,
     TEST,
     TRAIN,
     VAL,
@@ -34,6 +35,7 @@ from lstmforge.data.emg_splits import (
     fill_rest,
     require_splits,
     split_by_repetition,
+    split_sessions,
 )
 from lstmforge.data.emg_synthetic import SyntheticEMGConfig, generate_subject
 from lstmforge.data.ninapro import (
@@ -57,6 +59,7 @@ class EMGDataConfig:
     synthetic: SyntheticEMGConfig = field(default_factory=SyntheticEMGConfig)
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     split: RepetitionSplit = field(default_factory=RepetitionSplit)
+    hold_out: str = "repetitions"
     db2_exercises: tuple[int, ...] = (1,)
     glove_columns: tuple[int, ...] = DB2_GLOVE_COLUMNS
     doa_map: tuple[tuple[float, ...], ...] = tuple(map(tuple, DB8_STRUCTURAL_DOA_MAP.tolist()))
@@ -67,6 +70,12 @@ class EMGDataConfig:
             raise InputError(f"dataset must be one of {', '.join(DATASETS)}, got {self.dataset!r}")
         self.synthetic.validate()
         self.split.validate()
+        if self.hold_out not in HOLD_OUTS:
+            raise InputError(
+                f"hold_out must be one of {', '.join(HOLD_OUTS)}, got {self.hold_out!r}"
+            )
+        if self.hold_out == "sessions" and self.dataset != "synthetic":
+            raise InputError(f"hold_out 'sessions' needs the synthetic data, not {self.dataset}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values for hparams / JSON."""
@@ -86,6 +95,7 @@ class EMGDataConfig:
             synthetic=SyntheticEMGConfig(**synthetic),
             preprocess=PreprocessConfig.from_dict(v["preprocess"]),
             split=RepetitionSplit(**split),
+            hold_out=v.get("hold_out", "repetitions"),
             db2_exercises=tuple(v["db2_exercises"]),
             glove_columns=tuple(v["glove_columns"]),
             doa_map=tuple(tuple(row) for row in v["doa_map"]),
@@ -126,8 +136,9 @@ def _labelled_recordings(
 ) -> list[tuple[EMGRecording, np.ndarray]]:
     """The subject's recordings with a split code per sample (protocols in ``emg_splits``)."""
     if cfg.dataset == "synthetic":
-        recording = generate_subject(cfg.synthetic, subject)
-        return [(recording, split_by_repetition(recording.repetition, cfg.split))]
+        recordings = generate_subject(cfg.synthetic, subject)
+        codes = split_sessions([r.repetition for r in recordings], cfg.split, cfg.hold_out)
+        return list(zip(recordings, codes, strict=True))
     if data_dir is None:
         raise InputError(f"--data DIR is required for dataset {cfg.dataset!r}")
     if cfg.dataset == "ninapro-db2":
