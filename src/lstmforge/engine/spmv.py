@@ -7,7 +7,7 @@ order, and the accumulator saturates after every addition.
 * :func:`spmv_reference` is the golden model, written as the PE does it: for each PE, walk
   each column's CSC entries (``pos += rel_index + 1``), padding entries included (they add 0).
 * :func:`spmv_fast` computes the same integers with numba kernels. A row whose worst case
-  (its L1 norm times max |x|, or the exact sum of |products|) cannot leave the 32-bit range
+  (its L1 norm times max |x|, or a bound on its sum of |products|) cannot leave the 32-bit range
   can never saturate, so its sum may be formed in any order; any other row is summed in
   increasing column order with the saturating accumulator (:func:`_row_saturating`), which
   gives identical results and clamp counts.
@@ -16,10 +16,10 @@ order, and the accumulator saturates after every addition.
   efficient general sparse matrix-vector multiplication on modern processors with wide SIMD
   units", SIAM J. Sci. Comput. 36(5), 2014): rows sorted by length (σ = all rows), cut into
   chunks of C = 8, each chunk padded to its longest row and stored column-major, so one step
-  of a chunk is 8 weights times 8 gathered activations, multiplied in int32 lanes (AVX2
-  ``vpgatherdd``/``vpmulld`` where the host has it, :func:`_chunk_lanes`) and summed in int64
-  together with each row's exact bound (sum of |products|). A row whose bound leaves 32 bits
-  is summed again in column order with the saturating accumulator.
+  of a chunk is 8 weights times 8 gathered activations, multiplied and summed in int32 lanes
+  (AVX2 ``vpgatherdd``/``vpmulld`` where the host has it, :func:`_chunk_lanes`) together
+  with a bound on each row's sum of |products|. A row whose bound could leave 32 bits is
+  summed again in column order with the saturating accumulator.
 * Several vectors go through :func:`_csr_kernel` on a row-major (CSR) copy, multiplying each
   weight into all vectors at once.
 
@@ -127,14 +127,14 @@ def _csr_kernel(row_ptr, cols, vals, row_l1, xt):  # pragma: no cover - compiled
 
 
 _I32X8 = ir.VectorType(ir.IntType(32), CHUNK)
-_I64X4 = ir.VectorType(ir.IntType(64), CHUNK // 2)
+BOUND_SHIFT = 16  # the bound lanes sum |product| >> 16, so that they stay in int32
 
 
 @intrinsic
 def _chunk_lanes_avx2(typingctx, vals, cols, x, start, width, sums, bounds):  # pragma: no cover
     """AVX2 body of :func:`_chunk_lanes`: per step one ``vpgatherdd`` of x[cols], the weights
-    sign-extended to int32, ``vpmulld``, then each product (and its absolute value) widened
-    to int64 and added into the lanes' sums (and bounds)."""
+    sign-extended to int32, ``vpmulld``, ``vpaddd`` into the sums and ``vpabsd``,
+    ``vpsrld``, ``vpaddd`` into the bounds."""
 
     def codegen(context, builder, signature, args):
         vals_a, cols_a, x_a, sums_a, bounds_a = (
@@ -152,13 +152,10 @@ def _chunk_lanes_avx2(typingctx, vals, cols, x, start, width, sums, bounds):  # 
             builder.module, ir.FunctionType(_I32X8, [_I32X8, ir.IntType(1)]), "llvm.abs.v8i32"
         )
         zero, all_lanes = ir.Constant(_I32X8, None), ir.Constant(_I32X8, [-1] * CHUNK)
+        shift = ir.Constant(_I32X8, [BOUND_SHIFT] * CHUNK)
         base = builder.bitcast(x_a.data, i8p)
-        halves = [
-            ir.Constant(ir.VectorType(ir.IntType(32), 4), list(range(h, h + 4))) for h in (0, 4)
-        ]
-        accumulators = [
-            cgutils.alloca_once_value(builder, ir.Constant(_I64X4, None)) for _ in range(4)
-        ]
+        total = cgutils.alloca_once_value(builder, zero)
+        bound = cgutils.alloca_once_value(builder, zero)
 
         def load_lanes(array, dtype, offset):
             vector = ir.VectorType(ir.IntType(dtype.bitwidth), CHUNK)
@@ -166,28 +163,19 @@ def _chunk_lanes_avx2(typingctx, vals, cols, x, start, width, sums, bounds):  # 
             value = builder.load(pointer, align=1)
             return value if dtype.bitwidth == 32 else builder.sext(value, _I32X8)
 
-        def add_halves(value, widen, first):
-            for h, mask in enumerate(halves):
-                half = widen(builder.shuffle_vector(value, value, mask), _I64X4)
-                slot = accumulators[first + h]
-                builder.store(builder.add(builder.load(slot), half), slot)
-
         with cgutils.for_range(builder, width) as loop:
             offset = builder.add(start, builder.mul(loop.index, ir.Constant(start.type, CHUNK)))
             w = load_lanes(vals_a, signature.args[0].dtype, offset)
             index = load_lanes(cols_a, signature.args[1].dtype, offset)
             xs = builder.call(gather, [zero, base, index, all_lanes, ir.Constant(ir.IntType(8), 4)])
             product = builder.mul(w, xs)
-            add_halves(product, builder.sext, 0)
-            add_halves(
-                builder.call(absolute, [product, ir.Constant(ir.IntType(1), 0)]), builder.zext, 2
-            )
-        for k, array in enumerate((sums_a, sums_a, bounds_a, bounds_a)):
-            pointer = builder.bitcast(
-                builder.gep(array.data, [ir.Constant(ir.IntType(64), 4 * (k % 2))]),
-                _I64X4.as_pointer(),
-            )
-            builder.store(builder.load(accumulators[k]), pointer, align=8)
+            builder.store(builder.add(builder.load(total), product), total)
+            magnitude = builder.call(absolute, [product, ir.Constant(ir.IntType(1), 0)])
+            high = builder.lshr(magnitude, shift)
+            builder.store(builder.add(builder.load(bound), high), bound)
+        for array, value in ((sums_a, total), (bounds_a, bound)):
+            pointer = builder.bitcast(array.data, _I32X8.as_pointer())
+            builder.store(builder.load(value), pointer, align=4)
         return context.get_dummy_value()
 
     return types.void(vals, cols, x, start, width, sums, bounds), codegen
@@ -201,9 +189,9 @@ def _chunk_lanes_portable(vals, cols, x, start, width, sums, bounds):  # pragma:
     for k in range(width):
         base = start + k * CHUNK
         for lane in range(CHUNK):
-            p = np.int64(np.int32(vals[base + lane]) * x[cols[base + lane]])
+            p = np.int32(vals[base + lane]) * x[cols[base + lane]]
             sums[lane] += p
-            bounds[lane] += abs(p)
+            bounds[lane] += abs(p) >> BOUND_SHIFT
 
 
 def _host_has_avx2() -> bool:
@@ -216,8 +204,10 @@ def _host_has_avx2() -> bool:
 _chunk_lanes = _chunk_lanes_avx2 if _host_has_avx2() else _chunk_lanes_portable
 """``_chunk_lanes(vals, cols, x, start, width, sums, bounds)``: one SELL chunk, the entries
 ``vals/cols[start : start + CHUNK * width]`` (column-major, lane = row of the chunk), times the
-int32 vector x: each row's sum of products and sum of |products| (int64, CHUNK long each).
-Callers guarantee that every product fits int32 (max |w| times max |x| within 32 bits)."""
+int32 vector x: each row's sum of products and its sum of ``|product| >> BOUND_SHIFT`` (int32,
+CHUNK long each). Callers guarantee that every product fits int32 (max |w| times max |x|
+within 32 bits). A row of n entries has sum of |products| < ``(bound + n) << BOUND_SHIFT``;
+when that is within 32 bits, no partial sum left 32 bits and the int32 sum is exact."""
 
 
 class SellMatrix(NamedTuple):
@@ -250,14 +240,15 @@ def sell_vector_kernel(m, x):  # pragma: no cover - compiled
             clamps += k
         return acc, clamps
     x32 = x.astype(np.int32)
-    sums = np.empty(CHUNK, dtype=np.int64)
-    bounds = np.empty(CHUNK, dtype=np.int64)
+    sums = np.empty(CHUNK, dtype=np.int32)
+    bounds = np.empty(CHUNK, dtype=np.int32)
     for q in range(chunks):
         width = (m.chunk_ptr[q + 1] - m.chunk_ptr[q]) // CHUNK
         _chunk_lanes(m.vals, m.cols, x32, m.chunk_ptr[q], width, sums, bounds)
         for slot in range(q * CHUNK, min((q + 1) * CHUNK, rows)):
             r, lane = m.perm[slot], slot - q * CHUNK
-            if bounds[lane] <= ACC_MAX:  # no partial sum left 32 bits: no clamp could fire
+            entries = m.row_ptr[r + 1] - m.row_ptr[r]
+            if (np.int64(bounds[lane]) + entries) << BOUND_SHIFT <= ACC_MAX:  # cannot clamp
                 acc[r] = sums[lane]
             else:
                 acc[r], k = _row_saturating(m.row_ptr, m.csr_cols, m.csr_vals, x, r)
