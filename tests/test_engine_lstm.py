@@ -107,6 +107,11 @@ def test_spmv_fast_equals_reference_when_accumulators_saturate():
     ref = spmv_reference(matrix, v, ref_counter, "acc")
     np.testing.assert_array_equal(spmv_fast(matrix, v, fast_counter, "acc"), ref)
     assert ref_counter["acc"] == fast_counter["acc"] > 0
+    ref_rq = requantize(ref, 3, QFormat(16, 0), ref_counter, "rq")  # batched, fused requantize
+    fused_counter = SaturationCounter()
+    got = spmv_fast_requantized(matrix, v, 3, 16, fused_counter, "acc", "rq")
+    np.testing.assert_array_equal(got, ref_rq)
+    assert fused_counter == ref_counter and ref_counter["rq"] > 0
     assert np.any(ref != v @ codes.T)  # clamping mid-sum changed results: the order matters
 
 

@@ -194,7 +194,7 @@ class IntegerDatapath:
         site = self.prefix + name
         shift = self.requantize_shift(name, src, dst)
         if self.spmv is spmv_fast and shift is not None:  # product and requantization compiled
-            out = spmv_fast_requantized(
+            return spmv_fast_requantized(
                 matrix,
                 v,
                 shift,
@@ -203,8 +203,6 @@ class IntegerDatapath:
                 site + ".accumulate",
                 site + ".requantize",
             )
-            if out is not None:
-                return out
         acc = self.spmv(matrix, v, self.counter, site + ".accumulate")
         to = self.fmt(dst)
         return requantize(

@@ -327,18 +327,22 @@ def sell_layout(matrix: SparseMatrix) -> SellMatrix:
     return cached
 
 
+def _accumulate(matrix: SparseMatrix, x: np.ndarray) -> tuple[np.ndarray, int]:
+    """Accumulators [N, rows] of x [N, cols] int64 (a view of one contiguous array) and the
+    clamp count: the SELL kernel for one vector, the CSR kernel for several."""
+    if x.shape[0] == 1:
+        acc, clamps = sell_vector_kernel(sell_layout(matrix), x[0])
+        return acc[None, :], clamps
+    row_ptr, cols, vals, row_l1 = _row_major(matrix)
+    acc, clamps = _csr_kernel(row_ptr, cols, vals, row_l1, np.ascontiguousarray(x.T))
+    return acc.T, clamps
+
+
 def spmv_fast(
     matrix: SparseMatrix, x: np.ndarray, counter: SaturationCounter | None = None, site: str = ""
 ) -> np.ndarray:
     """Same integers as :func:`spmv_reference`, from a compiled kernel."""
-    x = np.asarray(x, dtype=np.int64)
-    if x.shape[0] == 1:
-        acc, clamps = sell_vector_kernel(sell_layout(matrix), x[0])
-        acc = acc[None, :]
-    else:
-        row_ptr, cols, vals, row_l1 = _row_major(matrix)
-        acc, clamps = _csr_kernel(row_ptr, cols, vals, row_l1, np.ascontiguousarray(x.T))
-        acc = acc.T
+    acc, clamps = _accumulate(matrix, np.asarray(x, dtype=np.int64))
     if counter is not None:
         counter.record(site, clamps)
     return acc
@@ -352,15 +356,13 @@ def spmv_fast_requantized(
     counter: SaturationCounter,
     site: str,
     requantize_site: str,
-) -> np.ndarray | None:
-    """:func:`spmv_fast` of one vector x [1, cols] followed by ``requantize`` (shift, then
-    saturate to ``bits``), both compiled; None for a batch of several vectors."""
-    if x.shape[0] != 1:
-        return None
-    acc, clamps = sell_vector_kernel(sell_layout(matrix), np.asarray(x[0], np.int64))
+) -> np.ndarray:
+    """:func:`spmv_fast` followed by ``requantize`` (shift, then saturate to ``bits``), both
+    compiled."""
+    acc, clamps = _accumulate(matrix, np.asarray(x, dtype=np.int64))
     counter.record(site, clamps)
-    counter.record(requantize_site, requantize_kernel(acc, shift, bits))
-    return acc[None, :]
+    counter.record(requantize_site, requantize_kernel(np.ravel(acc, order="K"), shift, bits))
+    return acc
 
 
 BACKENDS = {"reference": spmv_reference, "fast": spmv_fast}
