@@ -7,6 +7,12 @@ One thread, batch 1, 11% density (32 PEs, balanced). Compares, per time step:
 * dense ``torch.nn.LSTM(153, 1024, proj_size=512)`` (no peepholes: torch has none), one call;
 * the same pruned weights as ``scipy.sparse`` CSR float64 matrices with NumPy element-wise math.
 
+Each path is timed ``--repeats`` times in turn (so all see the same load) and the best run is
+kept, both in wall time and in this process's CPU time (``time.process_time``, which leaves
+out the time the process waits for a core on a shared machine). It also reports the engine's
+recurrent products in ns per stored weight, next to the machine's gather throughput: the same
+SELL chunk kernel on indices into an 8-entry vector (every gather an L1 hit).
+
 Run: ``.venv/bin/python benchmarks/bench_engine.py [--steps 200] [--repeats 5]``.
 Prints one JSON object; results go to docs/benchmarks.md by hand with the machine.
 """
@@ -25,19 +31,48 @@ import torch
 from lstmforge.compress import compress_model
 from lstmforge.engine import run
 from lstmforge.engine.float_datapath import sigmoid
+from lstmforge.engine.spmv import CHUNK, SellMatrix, sell_layout, sell_vector_kernel
 from lstmforge.nn import LSTM
 
 INPUT, HIDDEN, PROJ, DENSITY, PES = 153, 1024, 512, 0.11, 32
 
 
-def best_of(repeats: int, fn) -> float:
-    """Smallest wall time of ``repeats`` calls (seconds)."""
-    times = []
+def best_of(repeats: int, paths: dict) -> dict[str, tuple[float, float]]:
+    """``{name: (best wall time, best CPU time)}`` in seconds over ``repeats`` rounds, each
+    round calling every path once, in turn."""
+    best = {name: (float("inf"), float("inf")) for name in paths}
+    for _ in range(repeats):
+        for name, fn in paths.items():
+            wall, cpu = time.perf_counter(), time.process_time()
+            fn()
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            best[name] = (min(best[name][0], wall), min(best[name][1], cpu))
+    return best
+
+
+def ns_per_weight(layout: SellMatrix, x: np.ndarray, weights: int, repeats: int) -> float:
+    """Best time of one :func:`sell_vector_kernel` call over ``repeats`` calls, per weight."""
+    best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+        sell_vector_kernel(layout, x)
+        best = min(best, time.perf_counter() - start)
+    return 1e9 * best / weights
+
+
+def gather_probe(entries: int = 1 << 15) -> SellMatrix:
+    """One SELL chunk of ``entries`` weights of 1 whose columns index an 8-entry vector."""
+    cols = np.random.default_rng(0).integers(0, CHUNK, entries).astype(np.int16)
+    return SellMatrix(
+        chunk_ptr=np.array([0, entries]),
+        vals=np.ones(entries, dtype=np.int16),
+        cols=cols,
+        perm=np.arange(CHUNK),
+        wmax=1,
+        row_ptr=np.zeros(CHUNK + 1, dtype=np.int64),
+        csr_cols=cols[:0],
+        csr_vals=np.ones(0, dtype=np.int16),
+    )
 
 
 def scipy_step_runner(cm, x: np.ndarray):
@@ -73,29 +108,33 @@ def main() -> None:
     model = LSTM(INPUT, HIDDEN, proj_size=PROJ).eval()
     x = torch.randn(1, args.steps, INPUT)
     cm = compress_model(model, density=DENSITY, num_pes=PES, calibration=x[:, :20])
-    run(cm, x[:, :2])  # compile the numba kernel (cached on disk afterwards)
-
-    engine_stream = best_of(args.repeats, lambda: run(cm, x))
+    run(cm, x[:, :2])  # compile the numba kernels (cached on disk afterwards)
 
     def frame_by_frame() -> None:
         state = None
         for t in range(args.steps):
             _, state = run(cm, x[:, t : t + 1], state)
 
-    engine_frames = best_of(args.repeats, frame_by_frame)
-
     dense = torch.nn.LSTM(INPUT, HIDDEN, proj_size=PROJ, batch_first=True).eval()
+    paths = {
+        "engine_fast_stream": lambda: run(cm, x),
+        "engine_fast_frame_by_frame": frame_by_frame,
+        "torch_dense_lstm": lambda: dense(x),
+        "scipy_csr_float": scipy_step_runner(cm, x[0].double().numpy()),
+    }
     with torch.no_grad():
         dense(x)
-        torch_dense = best_of(args.repeats, lambda: dense(x))
-    scipy_csr = best_of(args.repeats, scipy_step_runner(cm, x[0].double().numpy()))
-
-    per_step = {
-        "engine_fast_stream_us": 1e6 * engine_stream / args.steps,
-        "engine_fast_frame_by_frame_us": 1e6 * engine_frames / args.steps,
-        "torch_dense_lstm_us": 1e6 * torch_dense / args.steps,
-        "scipy_csr_float_us": 1e6 * scipy_csr / args.steps,
-    }
+        best = best_of(args.repeats, paths)
+    per_step = {f"{name}_us": 1e6 * wall / args.steps for name, (wall, _) in best.items()}
+    cpu_per_step = {f"{name}_us": 1e6 * cpu / args.steps for name, (_, cpu) in best.items()}
+    block = cm.blocks[0]
+    recurrent = {}
+    for name in ("weight_hh_l0", "weight_hr_l0"):
+        matrix = block.matrices[name]
+        x_codes = np.random.default_rng(1).integers(-3000, 3000, matrix.shape[1])
+        recurrent[name] = ns_per_weight(sell_layout(matrix), x_codes, matrix.nonzeros, 50)
+    probe = gather_probe()
+    recurrent["gather_probe"] = ns_per_weight(probe, np.ones(CHUNK, dtype=np.int64), 1 << 15, 50)
     nonzeros = sum(m.nonzeros for m in cm.blocks[0].matrices.values())
     print(
         json.dumps(
@@ -105,10 +144,14 @@ def main() -> None:
                 "steps": args.steps,
                 "repeats": args.repeats,
                 "per_step_us": per_step,
+                "cpu_per_step_us": cpu_per_step,
                 "speedup_vs_torch_dense": per_step["torch_dense_lstm_us"]
                 / per_step["engine_fast_stream_us"],
+                "cpu_speedup_vs_torch_dense": cpu_per_step["torch_dense_lstm_us"]
+                / cpu_per_step["engine_fast_stream_us"],
                 "speedup_vs_scipy_csr": per_step["scipy_csr_float_us"]
                 / per_step["engine_fast_stream_us"],
+                "ns_per_weight": recurrent,
                 "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
                 "torch_threads": torch.get_num_threads(),
             },
