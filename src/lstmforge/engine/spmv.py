@@ -234,7 +234,9 @@ def sell_vector_kernel(m, x):  # pragma: no cover - compiled
     acc = np.empty(rows, dtype=np.int64)
     xmax = np.max(np.abs(x)) if x.size else 0
     clamps = 0
-    if m.wmax * xmax > ACC_MAX:  # a product may not fit int32: every row on the exact path
+    longest = (m.chunk_ptr[1] - m.chunk_ptr[0]) // CHUNK if chunks else 0  # sorted: first
+    if m.wmax * xmax > ACC_MAX or longest >= 1 << (31 - BOUND_SHIFT):
+        # a product or a lane's bound may not fit int32: every row on the exact path
         for r in range(rows):
             acc[r], k = _row_product(m.row_ptr, m.csr_cols, m.csr_vals, x, r)
             clamps += k
@@ -299,8 +301,6 @@ def sell_layout(matrix: SparseMatrix) -> SellMatrix:
         lengths = np.diff(row_ptr)
         perm = np.argsort(-lengths, kind="stable")  # σ = all rows: longest first
         chunks = -(-rows // CHUNK)
-        padded = np.zeros(chunks * CHUNK, dtype=np.int64)
-        padded[:rows] = perm
         widths = np.zeros(chunks * CHUNK, dtype=np.int64)
         widths[:rows] = lengths[perm]
         chunk_ptr = np.zeros(chunks + 1, dtype=np.int64)
@@ -318,7 +318,7 @@ def sell_layout(matrix: SparseMatrix) -> SellMatrix:
             sell_vals,
             sell_cols,
             perm.astype(np.int64),
-            int(np.abs(vals).max(initial=0)),
+            int(np.abs(vals.astype(np.int64)).max(initial=0)),
             row_ptr,
             cols,
             vals,
