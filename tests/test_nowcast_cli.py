@@ -54,6 +54,10 @@ def test_evaluate_with_baselines_writes_numbers_and_figures(radar_run, tmp_path)
     assert (figures / "skill_vs_lead.png").is_file()
 
 
+def test_radar_default_loss_is_balanced_mse(radar_run):
+    assert load_module(radar_run).hparams.loss == "balanced-mse"
+
+
 def test_predict_api_any_horizon_and_input_length(radar_run):
     module = load_module(radar_run)
     past = synthetic_radar_dataset(2, 9, RadarSynthConfig(frame_size=32, seq_len=6))

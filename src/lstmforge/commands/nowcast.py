@@ -50,7 +50,10 @@ def train_command(
     batch_size: Annotated[int | None, typer.Option(help="Batch size per device.")] = None,
     shuffle: Annotated[bool, typer.Option(help="Shuffle training sequences.")] = True,
     loss: Annotated[
-        str | None, typer.Option(help="bce, mse or balanced-mse (default bce / mse).")
+        str | None,
+        typer.Option(
+            help="bce, mse or balanced-mse (default: bce for moving-mnist, balanced-mse for radar)."
+        ),
     ] = None,
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
     epochs: Epochs = 10,

@@ -8,7 +8,7 @@ from lstmforge.tasks.nowcast.data import NowcastData, NowcastDataModule
 from lstmforge.tasks.nowcast.module import NowcastModule
 from lstmforge.training import FitResult, TrainConfig, fit
 
-DEFAULT_LOSS = {"moving-mnist": "bce", "radar": "mse"}
+DEFAULT_LOSS = {"moving-mnist": "bce", "radar": "balanced-mse"}
 
 
 def train(
