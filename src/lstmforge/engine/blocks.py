@@ -24,6 +24,21 @@ from lstmforge.engine.lowering import patches, to_channels_first
 from lstmforge.errors import InputError
 
 
+def initial_lstm_state(
+    dp: Any,
+    state: tuple[np.ndarray, np.ndarray] | None,
+    k: int,
+    batch: int,
+    out_size: int,
+    hidden: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Layer k's starting ``(h [B, P|H], c [B, H])`` on the datapath: zeros, or ``state``
+    (float, as :func:`run_lstm` takes it) converted on entry."""
+    if state is None:
+        return dp.zeros((batch, out_size)), dp.zeros((batch, hidden))
+    return dp.enter(state[0][k], f"l{k}.output"), dp.enter(state[1][k], f"l{k}.cell")
+
+
 def run_lstm(
     dp: Any,
     config: dict[str, Any],
@@ -47,10 +62,7 @@ def run_lstm(
     h_n, c_n = [], []
     for k in range(layers):  # layer by layer: the input products of all steps at once
         out_key = f"l{k}.output"
-        if state is None:
-            h, c = dp.zeros((batch, out_size)), dp.zeros((batch, hidden))
-        else:
-            h, c = dp.enter(state[0][k], out_key), dp.enter(state[1][k], f"l{k}.cell")
+        h, c = initial_lstm_state(dp, state, k, batch, out_size, hidden)
         from_input = dp.matvec(f"weight_ih_l{k}", seq.reshape(batch * steps, -1), src, "pre")
         from_input = from_input.reshape(batch, steps, -1)
         outputs = []

@@ -18,6 +18,7 @@ from typing import Any
 import numba
 import numpy as np
 
+from lstmforge.engine.blocks import initial_lstm_state
 from lstmforge.engine.integer_datapath import IntegerDatapath, _cell_kernel
 from lstmforge.engine.spmv import requantize_kernel, sell_layout, sell_vector_kernel, spmv_fast
 
@@ -111,10 +112,7 @@ def run_lstm_compiled(
     h_n, c_n = [], []
     for k, (w_hh, bias, (cell, order), w_hr) in enumerate(layer_args):
         out_key = f"l{k}.output"
-        if state is None:
-            h, c = dp.zeros((batch, out_size)), dp.zeros((batch, hidden))
-        else:
-            h, c = dp.enter(state[0][k], out_key), dp.enter(state[1][k], f"l{k}.cell")
+        h, c = initial_lstm_state(dp, state, k, batch, out_size, hidden)
         from_input = dp.matvec(f"weight_ih_l{k}", seq.reshape(batch * steps, -1), src, "pre")
         h, c = np.array(h, dtype=np.int64), np.array(c, dtype=np.int64)  # updated in place
         seq, counts = _lstm_layer_kernel(
