@@ -30,7 +30,7 @@ def trained(tmp_path_factory):
         main(
             ["emg", "train", "--out", str(out), *TINY, "--hidden", "4,2", "--epochs", "1",
              "--chunk", "4", "--limit-train-batches", "2", "--accelerator", "cpu",
-             "--json", str(out / "train.json")]
+             "--augment-shift", "0.5", "--augment-gain", "0.2", "--json", str(out / "train.json")]
         )  # fmt: skip
     except SystemExit as exit_:
         assert not exit_.code
@@ -110,6 +110,12 @@ def test_ridge_baseline_command(tmp_path, capsys):
     )
     assert status == 0 and "ridge" in out
     assert json.loads(path.read_text())["ridge"]["summary"]["cc"] > 0.3
+    status, out, _ = run_cli(
+        ["emg", "baselines", *TINY, "--methods", "ridge", "--augment-shift", "0.5",
+         "--augment-copies", "2", "--json", str(path)],
+        capsys,
+    )  # fmt: skip
+    assert status == 0 and json.loads(path.read_text())["ridge"]["summary"]["cc"] > 0.3
 
 
 def test_bad_input_exits_2_with_one_clear_line(tmp_path, capsys):
@@ -169,6 +175,8 @@ def test_task_spec_rebuilds_the_data_and_scores_the_checkpoint(trained):
     module = spec.load_module(trained / "checkpoints" / "best.ckpt")
     assert not module.training and module.hparams.task == "emg"
     datamodule = spec.build_datamodule(dict(module.hparams), None)
+    assert datamodule.train_set.augmentation.shift == 0.5  # training augmentation restored
+    assert datamodule.train_set.augmentation.gain == 0.2
     scores = spec.evaluate(module, datamodule)
     expected = json.loads((trained / "train.json").read_text())["summary"]
     assert scores["cc"] == pytest.approx(expected["cc"], abs=1e-6)

@@ -67,6 +67,22 @@ EnvelopeRate = Annotated[float, typer.Option("--envelope-rate", help="Envelope f
 DoaMap = Annotated[
     Path | None, typer.Option("--doa-map", help="DB8: 5x18 glove-to-DoA matrix (.npy or .csv).")
 ]
+AugmentShift = Annotated[
+    float,
+    typer.Option(
+        "--augment-shift",
+        min=0.0,
+        help="Training: random armband rotation, at most this many electrode spacings (0 = off).",
+    ),
+]
+AugmentGain = Annotated[
+    float,
+    typer.Option(
+        "--augment-gain",
+        min=0.0,
+        help="Training: log-std of random per-electrode contact gains (0 = off).",
+    ),
+]
 Checkpoint = Annotated[Path, typer.Option("--checkpoint", help="A checkpoint of `emg train`.")]
 Artifact = Annotated[
     Path | None, typer.Option("--artifact", help="Evaluate a compressed model (.lfz) instead.")
@@ -185,12 +201,15 @@ def train(
     accelerator: Accelerator = "auto",
     resume: Resume = False,
     patience: Patience = 5,
+    augment_shift: AugmentShift = 0.0,
+    augment_gain: AugmentGain = 0.0,
     limit_train_batches: Annotated[
         int | None, typer.Option("--limit-train-batches", help="Smoke runs: batches per epoch.")
     ] = None,
     json: JsonOut = None,
 ) -> None:
     """Train LE-ConvMN (or the LSTM baseline) and score it on the held-out repetitions."""
+    from lstmforge.data.emg_augmentation import ArmbandAugmentation
     from lstmforge.tasks.emg.train import train_emg
 
     data_cfg = _data_config(
@@ -204,6 +223,7 @@ def train(
     result, report = train_emg(
         data_cfg, data, cfg, arch=arch, hidden=_int_list(hidden, "--hidden"), lr=lr,
         chunk=chunk, batch_size=batch_size, validation=validation,
+        augmentation=ArmbandAugmentation(augment_shift, augment_gain),
     )  # fmt: skip
     _print_report(report, f"{arch} on {dataset}: test repetitions")
     console.print(f"best checkpoint: {result.best_checkpoint}  ({result.seconds:.0f} s)")
@@ -282,11 +302,18 @@ def baselines(
     doa_map: DoaMap = None,
     smoothing: Smoothing = 1.0,
     deadband: Deadband = 0.0,
+    augment_shift: AugmentShift = 0.0,
+    augment_gain: AugmentGain = 0.0,
+    augment_copies: Annotated[
+        int,
+        typer.Option("--augment-copies", min=1, help="Augmented copies of each recording."),
+    ] = 4,
     json: JsonOut = None,
 ) -> None:
     """Per-subject ridge and sparse-GP regression on the same features and test repetitions."""
     import time
 
+    from lstmforge.data.emg_augmentation import ArmbandAugmentation
     from lstmforge.tasks.emg.baselines import BASELINES, baseline_predictions
     from lstmforge.tasks.emg.dataset import build_features
     from lstmforge.tasks.emg.evaluate import metrics_report
@@ -306,8 +333,10 @@ def baselines(
         start = time.perf_counter()
         with console.status(f"fitting {name} per subject"):
             predictions = baseline_predictions(
-                name, features, data_cfg.preprocess, seed, alpha=smoothing, deadband=deadband
-            )
+                name, features, data_cfg.preprocess, seed, alpha=smoothing, deadband=deadband,
+                augmentation=ArmbandAugmentation(augment_shift, augment_gain),
+                copies=augment_copies,
+            )  # fmt: skip
         payload[name] = metrics_report(predictions) | {"seconds": time.perf_counter() - start}
         _print_report(payload[name], f"{name} on {dataset}: test repetitions")
     emit_json(json, payload)

@@ -16,6 +16,10 @@ these models) and scored with the same causal evaluation as the networks.
   correction. One GP per joint, RBF kernel with automatic relevance determination over the
   C·W features, constant mean, inducing points initialised on a random subset of the
   training windows.
+
+With an active :class:`~lstmforge.data.emg_augmentation.ArmbandAugmentation` the training set
+is the original windows plus ``copies`` augmented copies of every recording, each copy read
+through one random armband placement (the networks draw one placement per training chunk).
 """
 
 from __future__ import annotations
@@ -24,19 +28,46 @@ import gpytorch
 import numpy as np
 import torch
 
+from lstmforge.data.emg_augmentation import ArmbandAugmentation
 from lstmforge.data.emg_preprocessing import PreprocessConfig
 from lstmforge.data.emg_splits import TRAIN
 from lstmforge.errors import InputError
-from lstmforge.tasks.emg.dataset import SubjectFeatures, window_arrays
+from lstmforge.tasks.emg.dataset import FeatureRecording, SubjectFeatures, window_arrays
 from lstmforge.tasks.emg.evaluate import SubjectPrediction, predict_subject
 
 BASELINES = ("ridge", "sparse-gp")
 
 
-def training_windows(subject: SubjectFeatures, pre: PreprocessConfig) -> tuple[np.ndarray, ...]:
-    """Flattened training windows [N, C·W] and their normalised targets [N, J]."""
+def training_windows(
+    subject: SubjectFeatures,
+    pre: PreprocessConfig,
+    augmentation: ArmbandAugmentation | None = None,
+    copies: int = 4,
+    seed: int = 0,
+) -> tuple[np.ndarray, ...]:
+    """Flattened training windows [N, C·W] and their normalised targets [N, J].
+
+    With an active ``augmentation``, ``copies`` augmented copies of each recording follow
+    the originals (placements drawn from ``seed``).
+    """
+    recordings = list(subject.recordings)
+    if augmentation is not None and augmentation.active:
+        if copies < 1:
+            raise InputError(f"augmentation copies must be >= 1, got {copies}")
+        rng = np.random.default_rng(seed)
+        norm = subject.input_norm
+        recordings += [
+            FeatureRecording(
+                augmentation.apply_standardised(r.frames, norm.mean, norm.std, rng),
+                r.targets,
+                r.split,
+                r.raw,
+            )
+            for _ in range(copies)
+            for r in subject.recordings
+        ]
     features, targets = [], []
-    for recording in subject.recordings:
+    for recording in recordings:
         images, y, codes = window_arrays(recording, pre.window, pre.step)
         keep = codes == TRAIN
         features.append(images[keep].reshape(int(keep.sum()), images[0].size))
@@ -113,9 +144,16 @@ class SparseGPRegressor:
             return np.stack([m(test_x).mean.numpy() for m in self.models], axis=1)
 
 
-def fit_baseline(name: str, subject: SubjectFeatures, pre: PreprocessConfig, seed: int = 0):
+def fit_baseline(
+    name: str,
+    subject: SubjectFeatures,
+    pre: PreprocessConfig,
+    seed: int = 0,
+    augmentation: ArmbandAugmentation | None = None,
+    copies: int = 4,
+):
     """Fit baseline ``name`` on the subject's training windows; returns a predictor."""
-    x, y = training_windows(subject, pre)
+    x, y = training_windows(subject, pre, augmentation, copies, seed)
     if name == "ridge":
         from sklearn.linear_model import RidgeCV
 
@@ -132,9 +170,17 @@ def baseline_predictions(
     seed: int = 0,
     alpha: float = 1.0,
     deadband: float = 0.0,
+    augmentation: ArmbandAugmentation | None = None,
+    copies: int = 4,
 ) -> list[SubjectPrediction]:
-    """Fit per subject and predict its test windows."""
+    """Fit per subject (on augmented copies too, see :func:`training_windows`), predict its test."""
     return [
-        predict_subject(fit_baseline(name, s, pre, seed), s, pre, alpha=alpha, deadband=deadband)
+        predict_subject(
+            fit_baseline(name, s, pre, seed, augmentation, copies),
+            s,
+            pre,
+            alpha=alpha,
+            deadband=deadband,
+        )
         for s in subjects
     ]

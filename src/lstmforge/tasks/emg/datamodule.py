@@ -4,7 +4,10 @@ A training example is a chunk of ``chunk`` consecutive windows ([T, 1, C, W] ima
 [T, J] normalised targets at each window's last frame) lying entirely inside one contiguous
 run of training frames, so no input frame of a validation or test repetition is ever seen in
 training. The recurrent state starts at zero at every chunk (truncated back-propagation through
-time); evaluation then carries it through whole recordings (``evaluate``).
+time); evaluation then carries it through whole recordings (``evaluate``). With an active
+:class:`~lstmforge.data.emg_augmentation.ArmbandAugmentation` every training chunk is read
+through one fresh random armband placement (rotation and contact gains, the same for all its
+windows); validation and test data are never augmented.
 
 Validation (``validation=``) is either ``"chunks"`` — the same zero-state chunks, from the
 validation repetitions — or ``"recording"``: every recording as one sequence of all its
@@ -21,6 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from lstmforge.data.emg_augmentation import ArmbandAugmentation
 from lstmforge.data.emg_preprocessing import long_exposure_images
 from lstmforge.data.emg_splits import TRAIN, VAL
 from lstmforge.errors import InputError
@@ -40,13 +44,25 @@ def contiguous_runs(mask: np.ndarray) -> list[tuple[int, int]]:
 
 
 class WindowChunks(Dataset):
-    """Chunks of ``chunk`` consecutive windows from the frames of one split."""
+    """Chunks of ``chunk`` consecutive windows from the frames of one split.
+
+    ``augmentation`` (training only) draws one armband placement per chunk from torch's
+    global generator, so ``seed_everything`` makes the draws reproducible.
+    """
 
     def __init__(
-        self, subjects: list[SubjectFeatures], code: int, window: int, step: int, chunk: int
+        self,
+        subjects: list[SubjectFeatures],
+        code: int,
+        window: int,
+        step: int,
+        chunk: int,
+        augmentation: ArmbandAugmentation | None = None,
     ) -> None:
         self.window, self.step, self.chunk = window, step, chunk
+        self.augmentation = augmentation if augmentation and augmentation.active else None
         self.recordings = [r for s in subjects for r in s.recordings]
+        self.norms = [s.input_norm for s in subjects for _ in s.recordings]
         span = (chunk - 1) * step + window  # frames covered by one chunk
         self.index: list[tuple[int, int]] = []
         for r, recording in enumerate(self.recordings):
@@ -60,7 +76,12 @@ class WindowChunks(Dataset):
         r, first = self.index[i]
         recording = self.recordings[r]
         last = first + (self.chunk - 1) * self.step + self.window
-        images = long_exposure_images(recording.frames[first:last], self.window, self.step)
+        frames = recording.frames[first:last]
+        if self.augmentation is not None:
+            rng = np.random.default_rng(int(torch.randint(2**31 - 1, ())))
+            norm = self.norms[r]
+            frames = self.augmentation.apply_standardised(frames, norm.mean, norm.std, rng)
+        images = long_exposure_images(frames, self.window, self.step)
         ends = np.arange(first + self.window - 1, last, self.step)
         x = torch.from_numpy(np.ascontiguousarray(images)).unsqueeze(1)  # [T, 1, C, W]
         return x, torch.from_numpy(recording.targets[ends])
@@ -98,18 +119,23 @@ class EMGDataModule(L.LightningDataModule):
         chunk: int = 16,
         batch_size: int = 8,
         validation: str = "chunks",
+        augmentation: ArmbandAugmentation | None = None,
     ) -> None:
         super().__init__()
         if chunk < 1 or batch_size < 1:
             raise InputError(f"chunk and batch_size must be >= 1, got {chunk}, {batch_size}")
         if validation not in VALIDATION_MODES:
             raise InputError(f"validation must be one of {VALIDATION_MODES}, got {validation!r}")
+        if augmentation is not None:
+            augmentation.validate()
         self.validation = validation
         self.cfg, self.data_dir = cfg, data_dir
         self.chunk, self.batch_size = chunk, batch_size
         self.subjects = build_features(cfg, data_dir)
         pre = cfg.preprocess
-        self.train_set = WindowChunks(self.subjects, TRAIN, pre.window, pre.step, chunk)
+        self.train_set = WindowChunks(
+            self.subjects, TRAIN, pre.window, pre.step, chunk, augmentation
+        )
         self.val_set = WindowChunks(self.subjects, VAL, pre.window, pre.step, chunk)
         if len(self.train_set) == 0:
             raise InputError(

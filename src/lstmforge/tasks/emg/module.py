@@ -22,7 +22,9 @@ class EMGRegressor(L.LightningModule):
 
     ``hidden=None`` takes :data:`DEFAULT_HIDDEN` of the architecture. ``data`` (the
     :class:`~lstmforge.tasks.emg.dataset.EMGDataConfig` as a dict), ``chunk``,
-    ``batch_size`` and ``validation`` (see :mod:`~lstmforge.tasks.emg.datamodule`) are kept in the checkpoint's hparams so that
+    ``batch_size``, ``validation`` and ``augmentation`` (the
+    :class:`~lstmforge.data.emg_augmentation.ArmbandAugmentation` as a dict; see
+    :mod:`~lstmforge.tasks.emg.datamodule`) are kept in the checkpoint's hparams so that
     :func:`lstmforge.tasks.emg.spec.build_datamodule` rebuilds exactly the training data.
     """
 
@@ -38,6 +40,7 @@ class EMGRegressor(L.LightningModule):
         chunk: int = 16,
         batch_size: int = 8,
         validation: str = "chunks",
+        augmentation: dict[str, float] | None = None,
         task: str = "emg",
     ) -> None:
         super().__init__()

@@ -21,6 +21,7 @@ def load_module(checkpoint: Path):
 
 def build_datamodule(hparams: dict[str, Any], data: Path | None):
     """The data a checkpoint was trained on, rebuilt from its hparams."""
+    from lstmforge.data.emg_augmentation import ArmbandAugmentation
     from lstmforge.tasks.emg.datamodule import EMGDataModule
     from lstmforge.tasks.emg.dataset import EMGDataConfig
 
@@ -30,6 +31,7 @@ def build_datamodule(hparams: dict[str, Any], data: Path | None):
         chunk=hparams["chunk"],
         batch_size=hparams["batch_size"],
         validation=hparams.get("validation", "chunks"),
+        augmentation=ArmbandAugmentation(**hparams.get("augmentation", {})),
     )
 
 

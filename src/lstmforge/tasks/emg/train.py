@@ -7,6 +7,7 @@ from pathlib import Path
 
 import lightning as L
 
+from lstmforge.data.emg_augmentation import ArmbandAugmentation
 from lstmforge.io import write_json
 from lstmforge.tasks.emg.datamodule import EMGDataModule
 from lstmforge.tasks.emg.dataset import EMGDataConfig
@@ -25,12 +26,14 @@ def train_emg(
     chunk: int = 16,
     batch_size: int = 8,
     validation: str = "chunks",
+    augmentation: ArmbandAugmentation | None = None,
 ) -> tuple[FitResult, dict]:
     """Fit, then evaluate the best checkpoint on the test repetitions.
 
     Returns the fit result and the metrics report (also written to ``OUT/test_metrics.json``).
     """
-    datamodule = EMGDataModule(data_cfg, data_dir, chunk, batch_size, validation)
+    augmentation = augmentation or ArmbandAugmentation()
+    datamodule = EMGDataModule(data_cfg, data_dir, chunk, batch_size, validation, augmentation)
     L.seed_everything(train_cfg.seed, verbose=False)
     module = EMGRegressor(
         n_channels=datamodule.n_channels,
@@ -43,6 +46,7 @@ def train_emg(
         chunk=chunk,
         batch_size=batch_size,
         validation=validation,
+        augmentation=augmentation.to_dict(),
     )
     result = fit(module, datamodule, train_cfg)
     from lstmforge.tasks.emg.spec import load_module
