@@ -49,6 +49,8 @@ LAYOUTS = {
     "one layer": dict(hidden=(3,), kernels=(3,)),
     "two layers, per-layer sizes": dict(hidden=(3, 2), kernels=(3, 5)),
     "three layers, 1x1 kernel": dict(hidden=(2, 4, 1), kernels=(5, 1, 3)),
+    "input 5x5, state 1x1": dict(hidden=(3, 2), kernels=(1, 1), input_kernel_size=5),
+    "input/state mixed per layer": dict(hidden=(2, 3), kernels=(5, 3), input_kernel_size=(3, 5)),
 }
 
 
@@ -74,6 +76,138 @@ def test_matches_reference(layout, peephole):
     for (h, c), (h_ref, c_ref) in zip(finals, finals_ref, strict=True):
         np.testing.assert_allclose(h.numpy(), h_ref, rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(c.numpy(), c_ref, rtol=1e-10, atol=1e-12)
+
+
+def conv2d_reference(module, x, state, input_kernels, state_kernels):
+    """Shi et al. eq. 3 step by step with torch's conv2d, padded by the kernel sizes the test
+    expects (not read from the module): returns (y, [(h, c) per layer])."""
+    F = torch.nn.functional
+    seq, finals = x, []
+    for k, hc in enumerate(module.hidden_channels):
+        p = {name: getattr(module, f"{name}_l{k}", None) for name in ("weight_x", "weight_h")}
+        p |= {g: getattr(module, f"weight_{g}_l{k}", None) for g in ("ci", "cf", "co")}
+        bias = getattr(module, f"bias_l{k}", None)
+        h, c = state[k]
+        outputs = []
+        for t in range(seq.shape[1]):
+            gates = F.conv2d(h, p["weight_h"], padding=state_kernels[k] // 2)
+            if seq is not None and p["weight_x"] is not None:
+                gates = gates + F.conv2d(seq[:, t], p["weight_x"], padding=input_kernels[k] // 2)
+            if bias is not None:
+                gates = gates + bias[None, :, None, None]
+            i, f, g, o = gates.split(hc, dim=1)
+            if p["ci"] is not None:
+                i, f = i + p["ci"] * c, f + p["cf"] * c
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            if p["co"] is not None:
+                o = o + p["co"] * c  # the new cell state
+            h = torch.sigmoid(o) * torch.tanh(c)
+            outputs.append(h)
+        seq = torch.stack(outputs, dim=1)
+        finals.append((h, c))
+    return seq, finals
+
+
+@pytest.mark.parametrize("peephole", [True, "channel", False])
+@pytest.mark.parametrize(
+    "input_kernels, state_kernels",
+    [((5,), (1,)), ((5, 5), (1, 1)), ((3, 5), (5, 3)), ((1, 3), (3, 5)), ((5, 3), (3, 3))],
+)
+def test_mixed_kernels_match_a_conv2d_reference(input_kernels, state_kernels, peephole):
+    hidden = (3, 2)[: len(state_kernels)]
+    module = make_convlstm(
+        hidden=hidden, kernels=state_kernels, peephole=peephole, input_kernel_size=input_kernels
+    )
+    for k, (kx, ks) in enumerate(zip(input_kernels, state_kernels, strict=True)):
+        assert getattr(module, f"weight_x_l{k}").shape[-2:] == (kx, kx)
+        assert getattr(module, f"weight_h_l{k}").shape[-2:] == (ks, ks)
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(2, 4, 2, *FRAME, dtype=torch.float64, generator=g)
+    states = random_states(module, batch=2)
+    with torch.no_grad():
+        y, finals = module(x, states)
+        y_ref, finals_ref = conv2d_reference(module, x, states, input_kernels, state_kernels)
+    torch.testing.assert_close(y, y_ref, rtol=1e-12, atol=1e-12)
+    for (h, c), (h_ref, c_ref) in zip(finals, finals_ref, strict=True):
+        torch.testing.assert_close(h, h_ref, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(c, c_ref, rtol=1e-12, atol=1e-12)
+
+
+def test_mixed_kernels_without_input_and_in_chunks():
+    torch.manual_seed(0)
+    module = ConvLSTM(0, [3, 2], 1, num_layers=2, frame_size=FRAME, input_kernel_size=[5, 5])
+    module = module.double()
+    assert not hasattr(module, "weight_x_l0")  # layer 0 has no input
+    assert module.weight_x_l1.shape == (8, 3, 5, 5) and module.weight_h_l1.shape == (8, 2, 1, 1)
+    states = random_states(module, batch=2)
+    with torch.no_grad():
+        y, finals = module(None, states, steps=3)
+        h0, c0 = states[0]
+        outputs0 = []
+        for _ in range(3):  # layer 0 alone: y_ref of a one-layer stack without input
+            gates = (
+                torch.nn.functional.conv2d(h0, module.weight_h_l0)
+                + module.bias_l0[None, :, None, None]
+            )
+            i, f, g, o = gates.split(3, dim=1)
+            c0 = torch.sigmoid(f + module.weight_cf_l0 * c0) * c0 + torch.sigmoid(
+                i + module.weight_ci_l0 * c0
+            ) * torch.tanh(g)
+            h0 = torch.sigmoid(o + module.weight_co_l0 * c0) * torch.tanh(c0)
+            outputs0.append(h0)
+        torch.testing.assert_close(finals[0][1], c0, rtol=1e-12, atol=1e-12)
+        upper = ConvLSTM(
+            3, 2, 1, frame_size=FRAME, input_kernel_size=5
+        ).double()  # layer 1 alone reads layer 0's hidden sequence
+        upper.load_state_dict(
+            {n.replace("_l1", "_l0"): p for n, p in module.named_parameters() if n.endswith("_l1")}
+        )
+        y_upper, _ = upper(torch.stack(outputs0, dim=1), [states[1]])
+        torch.testing.assert_close(y, y_upper, rtol=1e-12, atol=1e-12)
+        first, carried = module(None, states, steps=1)
+        rest, _ = module(None, carried, steps=2)
+        torch.testing.assert_close(torch.cat([first, rest], dim=1), y, rtol=1e-12, atol=1e-12)
+
+
+def test_default_input_kernel_is_the_state_kernel():
+    """Without input_kernel_size a model is what it was: same parameters, init and outputs."""
+    kwargs = dict(num_layers=2, frame_size=FRAME)
+    torch.manual_seed(7)
+    old = ConvLSTM(2, [3, 4], [3, 5], **kwargs)
+    torch.manual_seed(7)
+    explicit = ConvLSTM(2, [3, 4], [3, 5], input_kernel_size=[3, 5], **kwargs)
+    assert old.input_kernel_size == old.kernel_size == [3, 5]
+    assert repr(old) == repr(explicit) and "input_kernel_size" not in repr(old)
+    for (name, p), (name_e, p_e) in zip(
+        old.named_parameters(), explicit.named_parameters(), strict=True
+    ):
+        assert name == name_e
+        torch.testing.assert_close(p, p_e, rtol=0, atol=0)
+    x = torch.randn(2, 3, 2, *FRAME)
+    torch.testing.assert_close(old(x)[0], explicit(x)[0], rtol=0, atol=0)
+    mixed = ConvLSTM(2, [3, 4], [3, 5], input_kernel_size=[5, 1], **kwargs)
+    assert "input_kernel_size=[5, 1]" in repr(mixed)
+
+
+def test_mixed_kernel_parameter_shapes_and_init():
+    torch.manual_seed(0)
+    module = ConvLSTM(16, [8, 4], 1, num_layers=2, frame_size=(6, 7), input_kernel_size=9)
+    shapes = {n: tuple(p.shape) for n, p in module.named_parameters() if n.startswith("weight_")}
+    assert shapes == {
+        "weight_x_l0": (32, 16, 9, 9),
+        "weight_h_l0": (32, 8, 1, 1),
+        "weight_ci_l0": (8, 6, 7),
+        "weight_cf_l0": (8, 6, 7),
+        "weight_co_l0": (8, 6, 7),
+        "weight_x_l1": (16, 8, 9, 9),
+        "weight_h_l1": (16, 4, 1, 1),
+        "weight_ci_l1": (4, 6, 7),
+        "weight_cf_l1": (4, 6, 7),
+        "weight_co_l1": (4, 6, 7),
+    }
+    bound = 1 / (16 * 81 + 8 * 1) ** 0.5  # fan_in of the gate: Cin kx^2 + Hc k^2
+    assert module.weight_x_l0.abs().max() <= bound and module.weight_h_l0.abs().max() <= bound
+    assert module.weight_x_l0.std() > bound / 4
 
 
 def test_zero_initial_state_and_no_bias_match_reference():
@@ -274,6 +408,12 @@ def test_no_input_model_needs_state_and_steps():
     "kwargs, message",
     [
         (dict(kernel_size=4), "odd"),
+        (dict(input_kernel_size=4), "input_kernel_size: expected odd"),
+        (dict(input_kernel_size=[5, 2], kernel_size=1, num_layers=2), "input_kernel_size.*odd"),
+        (dict(input_kernel_size=[5, 5]), r"input_kernel_size: .*list of 1 ints"),
+        (dict(input_kernel_size=0), "input_kernel_size: expected positive"),
+        (dict(input_kernel_size=True), "input_kernel_size: expected positive"),
+        (dict(input_kernel_size="5"), "input_kernel_size: expected an int or a list"),
         (dict(kernel_size=[3, 2], num_layers=2), "odd"),
         (dict(kernel_size=[3, 3]), r"list of 1 ints"),
         (dict(hidden_channels=[3, 3, 3], num_layers=2), r"list of 2 ints"),

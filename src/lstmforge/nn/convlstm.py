@@ -10,6 +10,13 @@ and gate order (i, f, g, o) (Shi et al. 2015, eq. 3):
     o_t = σ(W_xo * X_t + W_ho * H_{t-1} + W_co ∘ C_t + b_o)          (peephole on the NEW cell)
     H_t = o_t ∘ tanh(C_t)
 
+The input-to-state kernels W_x* are kx × kx and the state-to-state kernels W_h* are k × k
+(``input_kernel_size`` and ``kernel_size``, both odd, per layer); kx = k unless given. Shi et
+al.'s Table 1 names a model by them: "ConvLSTM(9×9)-1×1-128-1×1-128" has 9 × 9 input-to-state
+and 1 × 1 state-to-state kernels (``kernel_size=1, input_kernel_size=9``), the "5×5" models
+kx = k = 5. With 'same' padding every convolution keeps the frame size, so the two sums of a
+gate add up pixel by pixel whatever kx and k are.
+
 Peepholes come in three kinds (``peephole=``):
     ``True`` or ``"pixel"``  per-position weights [Hc, H, W] as in the paper; they tie the model
                              to its frame size, so ``frame_size=(H, W)`` is required;
@@ -86,7 +93,15 @@ def conv_lstm_layer(
 
 def _per_layer(name: str, value: int | Sequence[int], num_layers: int) -> list[int]:
     """Expand an int to ``num_layers`` copies; check a list has one positive int per layer."""
-    values = [value] * num_layers if isinstance(value, int) else list(value)
+    if isinstance(value, int):
+        values = [value] * num_layers
+    elif isinstance(value, Sequence) and not isinstance(value, str):
+        values = list(value)
+    else:
+        raise InputError(
+            f"ConvLSTM {name}: expected an int or a list of {num_layers} ints (num_layers), "
+            f"got {value!r}"
+        )
     if len(values) != num_layers:
         raise InputError(
             f"ConvLSTM {name}: expected an int or a list of {num_layers} ints (num_layers), "
@@ -98,6 +113,17 @@ def _per_layer(name: str, value: int | Sequence[int], num_layers: int) -> list[i
     return values
 
 
+def _kernel_sizes(name: str, value: int | Sequence[int], num_layers: int) -> list[int]:
+    """:func:`_per_layer` for kernel sizes, which must also be odd ('same' zero padding)."""
+    values = _per_layer(name, value, num_layers)
+    if any(k % 2 == 0 for k in values):
+        raise InputError(
+            f"ConvLSTM {name}: expected odd sizes ('same' padding keeps the frame size only "
+            f"for odd kernels), got {value!r}"
+        )
+    return values
+
+
 class ConvLSTM(nn.Module):
     """Multi-layer ConvLSTM; layer k > 0 reads layer k-1's hidden sequence.
 
@@ -105,14 +131,19 @@ class ConvLSTM(nn.Module):
         in_channels: input channels (Cin). ``0`` makes a layer 0 without input, as in the
             forecasting network of Shi et al.: it runs from its state alone, see ``forward``.
         hidden_channels: Hc, an int or one int per layer.
-        kernel_size: odd kernel size k (square, 'same' zero padding), an int or one per layer.
+        kernel_size: odd kernel size k (square, 'same' zero padding) of the state-to-state
+            convolutions W_h*, and of the input-to-state ones unless ``input_kernel_size`` is
+            given; an int or one per layer.
         num_layers: number of stacked layers.
         frame_size: ``(H, W)`` or an int; required with per-position peepholes.
         peephole: ``True``/``"pixel"``, ``"channel"`` or ``False`` (module docstring).
         bias: add ``bias_l{k}`` [4Hc].
         batch_first: inputs/outputs are [B, T, C, H, W] (default) instead of [T, B, C, H, W].
+        input_kernel_size: odd kernel size kx of the input-to-state convolutions W_x* (layer 0
+            reads the input frames, layer k > 0 layer k-1's hidden states); an int or one per
+            layer; default ``kernel_size``. Keyword only.
 
-    Parameters per layer k: ``weight_x_l{k}`` [4Hc, Cin, k, k] (absent when layer 0 has no
+    Parameters per layer k: ``weight_x_l{k}`` [4Hc, Cin, kx, kx] (absent when layer 0 has no
     input), ``weight_h_l{k}`` [4Hc, Hc, k, k], ``bias_l{k}`` [4Hc], peepholes ``weight_ci_l{k}``,
     ``weight_cf_l{k}``, ``weight_co_l{k}`` [Hc, H, W] (``"channel"``: [Hc, 1, 1]).
 
@@ -151,6 +182,8 @@ class ConvLSTM(nn.Module):
         peephole: bool | str = True,
         bias: bool = True,
         batch_first: bool = True,
+        *,
+        input_kernel_size: int | Sequence[int] | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(num_layers, int) or isinstance(num_layers, bool) or num_layers < 1:
@@ -162,11 +195,12 @@ class ConvLSTM(nn.Module):
                 f"ConvLSTM peephole: expected True, 'pixel', 'channel' or False, got {peephole!r}"
             )
         self.hidden_channels = _per_layer("hidden_channels", hidden_channels, num_layers)
-        self.kernel_size = _per_layer("kernel_size", kernel_size, num_layers)
-        if any(k % 2 == 0 for k in self.kernel_size):
-            raise InputError(
-                f"ConvLSTM kernel_size: expected odd sizes ('same' padding), got {kernel_size!r}"
-            )
+        self.kernel_size = _kernel_sizes("kernel_size", kernel_size, num_layers)
+        self.input_kernel_size = (
+            list(self.kernel_size)
+            if input_kernel_size is None
+            else _kernel_sizes("input_kernel_size", input_kernel_size, num_layers)
+        )
         self.frame_size = self._check_frame_size(frame_size)
         self.peephole = PEEPHOLE_KINDS[peephole]
         if self.peephole == "pixel" and self.frame_size is None:
@@ -178,13 +212,13 @@ class ConvLSTM(nn.Module):
         self.num_layers = num_layers
         self.bias = bias
         self.batch_first = batch_first
-        for layer, (hidden, k) in enumerate(
-            zip(self.hidden_channels, self.kernel_size, strict=True)
+        for layer, (hidden, k, kx) in enumerate(
+            zip(self.hidden_channels, self.kernel_size, self.input_kernel_size, strict=True)
         ):
             layer_in = in_channels if layer == 0 else self.hidden_channels[layer - 1]
             if layer_in > 0:
                 self.register_parameter(
-                    f"weight_x_l{layer}", nn.Parameter(torch.empty(4 * hidden, layer_in, k, k))
+                    f"weight_x_l{layer}", nn.Parameter(torch.empty(4 * hidden, layer_in, kx, kx))
                 )
             self.register_parameter(
                 f"weight_h_l{layer}", nn.Parameter(torch.empty(4 * hidden, hidden, k, k))
@@ -211,22 +245,26 @@ class ConvLSTM(nn.Module):
         return size
 
     def reset_parameters(self) -> None:
-        """Uniform(±1/sqrt(fan_in)) per layer, fan_in = (Cin + Hc)·k² of the gate convolution."""
-        for layer, (hidden, k) in enumerate(
-            zip(self.hidden_channels, self.kernel_size, strict=True)
+        """Uniform(±1/sqrt(fan_in)) per layer, fan_in = Cin·kx² + Hc·k² of the gate convolution
+        (``(Cin + Hc)·k²`` when kx = k)."""
+        for layer, (hidden, k, kx) in enumerate(
+            zip(self.hidden_channels, self.kernel_size, self.input_kernel_size, strict=True)
         ):
             layer_in = self.in_channels if layer == 0 else self.hidden_channels[layer - 1]
-            bound = 1.0 / math.sqrt((layer_in + hidden) * k * k)
+            bound = 1.0 / math.sqrt(layer_in * kx * kx + hidden * k * k)
             for name, weight in self.named_parameters():
                 if name.endswith(f"_l{layer}"):
                     nn.init.uniform_(weight, -bound, bound)
 
     def extra_repr(self) -> str:
-        return (
+        text = (
             f"{self.in_channels}, {self.hidden_channels}, kernel_size={self.kernel_size}, "
             f"num_layers={self.num_layers}, frame_size={self.frame_size}, "
             f"peephole={self.peephole}, bias={self.bias}, batch_first={self.batch_first}"
         )
+        if self.input_kernel_size != self.kernel_size:
+            text += f", input_kernel_size={self.input_kernel_size}"
+        return text
 
     def forward(
         self,
