@@ -63,6 +63,61 @@ def test_named_paper_configurations():
         build_model("tiny-convlstm", 30)
 
 
+@pytest.mark.parametrize(
+    "name, hidden",
+    [("convlstm-9x9-1x1-128-128", (128, 128)), ("convlstm-9x9-1x1-128-64-64", (128, 64, 64))],
+)
+def test_nine_by_nine_one_by_one_configurations(name, hidden):
+    arch = get_arch(name)
+    assert (arch.hidden, arch.kernel, arch.input_kernel, arch.patch) == (hidden, 1, 9, 4)
+    torch.manual_seed(0)
+    model = build_model(name, 16)  # 4x4 patches: 16 channels on 4x4 frames
+    enc = model.encoder
+    assert enc.kernel_size == [1] * len(hidden) and enc.input_kernel_size == [9] * len(hidden)
+    assert enc.weight_x_l0.shape == (4 * 128, 16, 9, 9)  # the frames, 9x9
+    assert enc.weight_h_l0.shape == (4 * 128, 128, 1, 1)
+    assert enc.weight_x_l1.shape == (4 * hidden[1], 128, 9, 9)  # layer 0's hidden state, 9x9
+    assert not hasattr(model.forecaster[0], "weight_x_l0")  # no input
+    assert model.forecaster[0].weight_h_l0.shape == (4 * 128, 128, 1, 1)
+    assert model.forecaster[1].weight_x_l0.shape == (4 * hidden[1], 128, 9, 9)
+    assert model.forecaster[1].weight_h_l0.shape == (4 * hidden[1], hidden[1], 1, 1)
+    with torch.no_grad():
+        out = model(torch.rand(1, 2, 16, 4, 4), 2)
+    assert out.shape == (1, 2, 16, 4, 4) and torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize(
+    "hidden, kernel, input_kernel, count",
+    [
+        ((256,), 5, None, 13_524_496),
+        ((128, 128), 5, None, 10_042_896),
+        ((128, 64, 64), 5, None, 7_585_296),
+        ((128, 128), 1, 9, 11_550_224),
+        ((128, 64, 64), 1, 9, 8_830_480),
+    ],
+)
+def test_parameter_counts_of_shi_et_al_table_1(hidden, kernel, input_kernel, count):
+    """The (9x9)-1x1 reading (9x9 on every input-to-state convolution) gives the paper's
+    counts; so does the 5x5 family (per-channel peepholes, 16 x 16 x 16 patch frames)."""
+    model = EncoderForecaster(
+        16, hidden, kernel, frame_size=(16, 16), peephole="channel", input_kernel_size=input_kernel
+    )
+    assert sum(p.numel() for p in model.parameters()) == count
+
+
+def test_encoder_forecaster_input_kernel_per_layer():
+    torch.manual_seed(0)
+    model = EncoderForecaster(4, [6, 5], [1, 3], frame_size=(8, 8), input_kernel_size=[5, 3])
+    assert model.encoder.weight_x_l0.shape == (24, 4, 5, 5)
+    assert model.encoder.weight_h_l1.shape == (20, 5, 3, 3)
+    assert model.forecaster[1].weight_x_l0.shape == (20, 6, 3, 3)
+    assert model(torch.rand(2, 3, 4, 8, 8), 2).shape == (2, 2, 4, 8, 8)
+    with pytest.raises(InputError, match="one input kernel size per layer"):
+        EncoderForecaster(4, [6, 5], 3, frame_size=(8, 8), input_kernel_size=[5])
+    with pytest.raises(InputError, match="input_kernel_size: expected odd"):
+        EncoderForecaster(4, [6, 5], 3, frame_size=(8, 8), input_kernel_size=4)
+
+
 def test_balanced_weights_by_hand():
     rates = np.array([1.0, 3.0, 7.0, 20.0, 50.0])
     unit = torch.from_numpy(rainrate_to_dbz(rates) / 70.0)

@@ -31,6 +31,19 @@ from lstmforge.nn.convlstm import ConvLSTM
 from lstmforge.nn.lstm import LSTM
 
 
+def _per_layer(
+    what: str, value: int | Sequence[int], hidden: list[int], hidden_channels: Sequence[int]
+) -> list:
+    """One ``what`` size per layer from an int or a list (the ConvLSTMs check the values)."""
+    sizes = [value] * len(hidden) if isinstance(value, int) else list(value)
+    if not hidden or len(sizes) != len(hidden):
+        raise InputError(
+            f"EncoderForecaster: need one {what} size per layer, got hidden {hidden_channels!r} "
+            f"and {what}s {value!r}"
+        )
+    return sizes
+
+
 def _check_steps(steps: int) -> None:
     if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
         raise InputError(f"forecast steps: expected a positive int, got {steps!r}")
@@ -42,11 +55,24 @@ class EncoderForecaster(nn.Module):
     Args:
         in_channels: channels of an input frame (after patch reshaping).
         hidden_channels: one int per layer (the same for encoder and forecaster).
-        kernel_size: odd kernel size, an int or one per layer.
+        kernel_size: odd state-to-state kernel size (W_h*), an int or one per layer; also the
+            input-to-state size unless ``input_kernel_size`` is given.
         frame_size: ``(H, W)`` of the (patch-reshaped) frames; required with pixel peepholes.
         peephole: as :class:`~lstmforge.nn.ConvLSTM` (``True``/``"pixel"``, ``"channel"``,
             ``False``).
         out_channels: channels of a predicted frame (default ``in_channels``).
+        input_kernel_size: odd input-to-state kernel size (W_x*), an int or one per layer
+            (default ``kernel_size``). Layer k's size is used by encoder layer k (layer 0 reads
+            the frames, layer k > 0 the hidden states of layer k-1) and by forecaster layer
+            k > 0 (it reads forecaster layer k-1's hidden states); forecaster layer 0 has no
+            input and so no input-to-state convolution.
+
+    Shi et al.'s "ConvLSTM(9×9)-1×1-128-1×1-64-1×1-64" is ``hidden_channels=[128, 64, 64],
+    kernel_size=1, input_kernel_size=9``: 9×9 for every input-to-state convolution, 1×1 for
+    every state-to-state one. That reading gives exactly the parameter counts of their Table 1
+    (11,550,224 and 8,830,480 for the two (9×9)-1×1 models, with per-channel peepholes; see
+    ``docs/nowcasting.md``); 9×9 on the first layer's input alone would give 1.06 M and
+    0.97 M parameters.
     """
 
     def __init__(
@@ -57,17 +83,24 @@ class EncoderForecaster(nn.Module):
         frame_size: tuple[int, int] | None = None,
         peephole: bool | str = True,
         out_channels: int | None = None,
+        input_kernel_size: int | Sequence[int] | None = None,
     ) -> None:
         super().__init__()
         hidden = list(hidden_channels)
-        kernels = [kernel_size] * len(hidden) if isinstance(kernel_size, int) else list(kernel_size)
-        if not hidden or len(kernels) != len(hidden):
-            raise InputError(
-                f"EncoderForecaster: need one kernel size per layer, got hidden {hidden_channels!r} "
-                f"and kernels {kernel_size!r}"
-            )
+        kernels = _per_layer("kernel", kernel_size, hidden, hidden_channels)
+        input_kernels = (
+            kernels
+            if input_kernel_size is None
+            else _per_layer("input kernel", input_kernel_size, hidden, hidden_channels)
+        )
         self.encoder = ConvLSTM(
-            in_channels, hidden, kernels, len(hidden), frame_size=frame_size, peephole=peephole
+            in_channels,
+            hidden,
+            kernels,
+            len(hidden),
+            frame_size=frame_size,
+            peephole=peephole,
+            input_kernel_size=input_kernels,
         )
         self.forecaster = nn.ModuleList(
             ConvLSTM(
@@ -76,6 +109,8 @@ class EncoderForecaster(nn.Module):
                 kernels[layer],
                 frame_size=frame_size,
                 peephole=peephole,
+                # layer 0 has no input-to-state convolution: its size is the state kernel's
+                input_kernel_size=kernels[0] if layer == 0 else input_kernels[layer],
             )
             for layer in range(len(hidden))
         )

@@ -1,17 +1,23 @@
 """Named model configurations for nowcasting (Shi et al., NIPS 2015) and the model factory.
 
-Paper configurations (Moving MNIST, Table 1; input-to-state and state-to-state kernels equal,
-frames reshaped into 4 x 4 patches: 64 x 64 x 1 -> 16 x 16 x 16):
+Paper configurations (Moving MNIST, Table 1; frames reshaped into 4 x 4 patches:
+64 x 64 x 1 -> 16 x 16 x 16). "ConvLSTM(kx)-k1-C1-k2-C2..." names the input-to-state kernel
+(in parentheses) and, per layer, the state-to-state kernel and the hidden channels:
 
-* ``convlstm-5x5-256``          ConvLSTM(5x5)-5x5-256
-* ``convlstm-5x5-128-128``      ConvLSTM(5x5)-5x5-128-5x5-128
-* ``convlstm-5x5-128-64-64``    ConvLSTM(5x5)-5x5-128-5x5-64-5x5-64 (the paper's best, 3670.85)
-* ``fc-lstm-2048-2048``         FC-LSTM-2048-2048 (4832.49)
+* ``convlstm-5x5-256``             ConvLSTM(5x5)-5x5-256
+* ``convlstm-5x5-128-128``         ConvLSTM(5x5)-5x5-128-5x5-128
+* ``convlstm-5x5-128-64-64``       ConvLSTM(5x5)-5x5-128-5x5-64-5x5-64 (the paper's best, 3670.85)
+* ``convlstm-9x9-1x1-128-128``     ConvLSTM(9x9)-1x1-128-1x1-128 (4782.84)
+* ``convlstm-9x9-1x1-128-64-64``   ConvLSTM(9x9)-1x1-128-1x1-64-1x1-64 (4231.50)
+* ``fc-lstm-2048-2048``            FC-LSTM-2048-2048 (4832.49)
+
+In the (9x9)-1x1 models every input-to-state convolution is 9 x 9 (encoder layer 0 on the
+frames, every other layer on the hidden states of the layer below) and every state-to-state
+one 1 x 1: that reading gives exactly the paper's parameter counts, 11,550,224 and 8,830,480
+(with per-channel peepholes, as the 5x5 rows; ``docs/nowcasting.md``).
 
 Radar (Sec. 4.2): ``radar-convlstm-3x3-64-64``, two 64-channel layers with 3 x 3 kernels on
-2 x 2 patches (100 x 100 -> 50 x 50 x 4). The paper's (9x9)-1x1 variants need different
-input-to-state and state-to-state kernels, which :class:`lstmforge.nn.ConvLSTM` does not
-have; they are not offered.
+2 x 2 patches (100 x 100 -> 50 x 50 x 4).
 
 CPU-sized configurations (``small-*``) keep the structure with fewer channels and 4 x 4 (radar:
 4 x 4) patches; ``tiny-*`` ones are for tests.
@@ -29,12 +35,14 @@ from lstmforge.nn import EncoderForecaster, FCForecaster
 
 @dataclass(frozen=True)
 class ConvArch:
-    """A ConvLSTM encoder-forecaster: channels per layer, kernel size, patch size, peepholes."""
+    """A ConvLSTM encoder-forecaster: channels per layer, state-to-state kernel size, patch
+    size, peepholes, input-to-state kernel size (None: the state-to-state size)."""
 
     hidden: tuple[int, ...]
     kernel: int
     patch: int
     peephole: bool | str = True
+    input_kernel: int | None = None
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,8 @@ ARCHS: dict[str, ConvArch | FCArch] = {
     "convlstm-5x5-256": ConvArch((256,), 5, 4),
     "convlstm-5x5-128-128": ConvArch((128, 128), 5, 4),
     "convlstm-5x5-128-64-64": ConvArch((128, 64, 64), 5, 4),
+    "convlstm-9x9-1x1-128-128": ConvArch((128, 128), 1, 4, input_kernel=9),
+    "convlstm-9x9-1x1-128-64-64": ConvArch((128, 64, 64), 1, 4, input_kernel=9),
     "fc-lstm-2048-2048": FCArch((2048, 2048)),
     "radar-convlstm-3x3-64-64": ConvArch((64, 64), 3, 2),
     "small-convlstm-5x5-32-16-16": ConvArch((32, 16, 16), 5, 4),
@@ -85,6 +95,7 @@ def build_model(name: str, frame_size: int, channels: int = 1) -> nn.Module:
         arch.kernel,
         frame_size=(side, side),
         peephole=arch.peephole,
+        input_kernel_size=arch.input_kernel,
     )
 
 
