@@ -1,5 +1,8 @@
 """The integer engine on ConvLSTM stacks: lowering oracle, bit-exact fast path, streaming."""
 
+import hashlib
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -102,3 +105,160 @@ def test_run_rejects_a_chain_that_does_not_chain(forecaster):
         run(cm, x)
     with pytest.raises(InputError, match=r"expected x \[B, T, 1, 6, 6\]"):
         run(cm, x[..., :5])  # the forecaster block has no input: needs substitute or run_block
+
+
+@pytest.mark.parametrize(
+    "input_kernels, kernels", [((5, 3), (1, 5)), ((5, 5), (1, 1)), ((1, 3), (3, 1))]
+)
+def test_float_dataflow_equals_the_module_with_mixed_kernels(input_kernels, kernels):
+    torch.manual_seed(0)
+    module = ConvLSTM(
+        2, [4, 3], list(kernels), num_layers=2, frame_size=(5, 4), input_kernel_size=input_kernels
+    ).double()
+    x = torch.randn(2, 3, 2, 5, 4, dtype=torch.float64)
+    mats, _, vecs = float_weights(module, "convlstm")
+    assert mats["weight_x_l0"].shape == (16, 2 * input_kernels[0] ** 2)
+    assert mats["weight_h_l1"].shape == (12, 3 * kernels[1] ** 2)
+    config = block_config(module, "convlstm")
+    assert config["input_kernel_size"] == list(input_kernels)
+    y, finals = run_convlstm(FloatDatapath(mats | vecs), config, x.numpy(), None)
+    with torch.no_grad():
+        ref_y, ref_states = module(x)
+    np.testing.assert_allclose(y, ref_y.numpy(), atol=1e-12)
+    for (h, c), (ref_h, ref_c) in zip(finals, ref_states, strict=True):
+        np.testing.assert_allclose(h, ref_h.numpy(), atol=1e-12)
+        np.testing.assert_allclose(c, ref_c.numpy(), atol=1e-12)
+
+
+def test_patches_need_an_odd_kernel():
+    with pytest.raises(InputError, match="odd positive int, got 2"):
+        patches(np.zeros((1, 1, 4, 4)), 2)
+
+
+class _MixedForecaster(nn.Module):
+    """Encoder with 5x5/3x3 input and 1x1 state kernels; a 2-layer input-less forecaster whose
+    layer 1 reads layer 0 through a 5x5 input kernel."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.encoder = ConvLSTM(
+            1, [4, 3], 1, num_layers=2, frame_size=(6, 6), input_kernel_size=[5, 3]
+        )
+        self.forecaster = ConvLSTM(
+            0, [4, 3], 1, num_layers=2, frame_size=(6, 6), input_kernel_size=[1, 5]
+        )
+
+    def forward(self, x):
+        _, states = self.encoder(x)
+        y, _ = self.forecaster(None, states, steps=2)
+        return y
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory):
+    torch.manual_seed(5)
+    model = _MixedForecaster().eval()
+    x = torch.rand(2, 4, 1, 6, 6)
+    cm = compress_model(model, density=0.5, num_pes=4, calibration=x)
+    path = cm.save(tmp_path_factory.mktemp("mixed") / "mixed.lfz")
+    return model, x, cm, path
+
+
+def _manifest(path):
+    with np.load(path, allow_pickle=False) as z:
+        return json.loads(z["manifest.json"].tobytes())
+
+
+def _rewrite_manifest(src, dst, edit):
+    with np.load(src, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    manifest = json.loads(arrays["manifest.json"].tobytes())
+    edit(manifest)
+    text = json.dumps(manifest).encode()
+    arrays["manifest.json"] = np.frombuffer(text, np.uint8)
+    arrays["manifest.sha256"] = np.frombuffer(hashlib.sha256(text).hexdigest().encode(), np.uint8)
+    with open(dst, "wb") as f:
+        np.savez(f, **arrays)
+    return dst
+
+
+def test_mixed_kernel_artifact_round_trips(mixed):
+    _, _, cm, path = mixed
+    manifest = _manifest(path)
+    assert manifest["version"] == 2
+    enc, fc = manifest["blocks"]
+    assert (enc["config"]["kernel_size"], enc["config"]["input_kernel_size"]) == ([1, 1], [5, 3])
+    assert (fc["config"]["kernel_size"], fc["config"]["input_kernel_size"]) == ([1, 1], [1, 5])
+    shapes = {name: info["shape"] for name, info in enc["matrices"].items()}
+    assert shapes == {
+        "weight_x_l0": [16, 1 * 5 * 5],
+        "weight_h_l0": [16, 4 * 1 * 1],
+        "weight_x_l1": [12, 4 * 3 * 3],
+        "weight_h_l1": [12, 3 * 1 * 1],
+    }
+    assert fc["matrices"]["weight_x_l1"]["source_shape"] == [12, 4, 5, 5]
+    assert "weight_x_l0" not in fc["matrices"]
+    back = load(path)
+    for block, orig in zip(back.blocks, cm.blocks, strict=True):
+        assert block.config == orig.config and block.formats == orig.formats
+        for name, m in orig.matrices.items():
+            np.testing.assert_array_equal(block.matrices[name].dense_codes(), m.dense_codes())
+        for name, v in orig.vectors.items():
+            np.testing.assert_array_equal(block.vectors[name].codes, v.codes)
+
+
+def test_mixed_kernel_engine_fast_equals_reference_and_streams(mixed):
+    from lstmforge.engine.runner import run_block
+
+    _, x, _, path = mixed
+    cm = load(path)
+    enc, fc = cm.blocks
+    y_ref, s_ref = run_block(cm, enc, x, backend="reference")
+    y_fast, s_fast = run_block(cm, enc, x, backend="fast")
+    np.testing.assert_array_equal(y_fast, y_ref)
+    np.testing.assert_array_equal(s_fast[1][1], s_ref[1][1])
+    y1, state = run_block(cm, enc, x[:, :1])
+    y2, _ = run_block(cm, enc, x[:, 1:], state)
+    np.testing.assert_array_equal(np.concatenate([y1, y2], axis=1), y_fast)
+    f_ref, _ = run_block(cm, fc, None, s_ref, steps=2, backend="reference")
+    f_fast, _ = run_block(cm, fc, None, s_fast, steps=2)
+    np.testing.assert_array_equal(f_fast, f_ref)
+
+
+def test_mixed_kernel_substituted_model_tracks_the_float_model(mixed):
+    model, x, _, path = mixed
+    cm = load(path)
+    with torch.no_grad():
+        ref = model(x)
+        pruned = substitute(model, cm, mode="float-sparse")(x)
+        integer = substitute(model, cm)(x)
+    assert integer.shape == ref.shape == (2, 2, 3, 6, 6)
+    assert np.abs(integer.numpy() - pruned.numpy()).max() < 5e-3
+    assert np.abs(pruned.numpy() - ref.numpy()).max() > 0  # pruning did change it
+
+
+def test_equal_kernels_still_make_version_1_artifacts(forecaster, mixed, tmp_path):
+    _, x, cm = forecaster
+    path = cm.save(tmp_path / "old.lfz")
+    manifest = _manifest(path)
+    assert manifest["version"] == 1
+    assert all("input_kernel_size" not in b["config"] for b in manifest["blocks"])
+    # a version 2 reader takes a file without the key as version 1 does
+    as_v2 = _rewrite_manifest(path, tmp_path / "v2.lfz", lambda m: m.update(version=2))
+    from lstmforge.engine.runner import run_block
+
+    y_v1, _ = run_block(load(path), load(path).blocks[0], x)
+    y_v2, _ = run_block(load(as_v2), load(as_v2).blocks[0], x)
+    np.testing.assert_array_equal(y_v2, y_v1)
+    # the key does not belong in a version 1 file
+    mixed_path = mixed[3]
+    as_v1 = _rewrite_manifest(mixed_path, tmp_path / "v1.lfz", lambda m: m.update(version=1))
+    with pytest.raises(InputError, match="version 1 has no ConvLSTM input_kernel_size"):
+        load(as_v1)
+
+    def even(manifest):
+        manifest["blocks"][0]["config"]["input_kernel_size"] = [4, 3]
+
+    bad = _rewrite_manifest(mixed_path, tmp_path / "even.lfz", even)
+    with pytest.raises(InputError, match=r"block 0 \('encoder'\).*input_kernel_size.*odd"):
+        load(bad)

@@ -15,6 +15,11 @@ A ``.lfz`` file is a NumPy ``.npz`` archive, read with ``allow_pickle=False``, h
 The layout is documented field by field in ``docs/lfz-format.md``. :func:`load` validates
 everything it reads and raises :class:`~lstmforge.errors.InputError` for a truncated,
 tampered, or wrong-version file.
+
+Versions: 1, and 2, which adds the ConvLSTM config key ``input_kernel_size`` (input-to-state
+kernels that differ from the state-to-state ``kernel_size``). :meth:`CompressedModel.save`
+writes the lowest version that holds the model, so every model without such a ConvLSTM gives
+the same version 1 file as before; :func:`load` reads both.
 """
 
 from __future__ import annotations
@@ -35,7 +40,9 @@ from lstmforge.errors import InputError
 from lstmforge.io import atomic_path, to_jsonable
 
 FORMAT_NAME = "lstmforge-lfz"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # the newest version this lstmforge writes and reads
+READABLE_VERSIONS = (1, 2)
+INPUT_KERNEL_VERSION = 2  # first version with the ConvLSTM config key "input_kernel_size"
 BLOCK_KINDS = ("lstm", "convlstm", "linear")
 
 
@@ -144,14 +151,48 @@ def block_layout(kind: str, config: dict[str, Any]) -> dict[str, tuple[int, ...]
             if proj:
                 layout[f"weight_hr_l{k}"] = (proj, hidden)
         elif kind == "convlstm":
-            hidden, ks = config["hidden_channels"][k], config["kernel_size"][k]
+            state_ks, input_ks = convlstm_kernels(config)
+            hidden, ks, kx = config["hidden_channels"][k], state_ks[k], input_ks[k]
             layer_in = config["in_channels"] if k == 0 else config["hidden_channels"][k - 1]
             if layer_in > 0:  # layer 0 of a forecaster may run without input
-                layout[f"weight_x_l{k}"] = (4 * hidden, layer_in * ks * ks)
+                layout[f"weight_x_l{k}"] = (4 * hidden, layer_in * kx * kx)
             layout[f"weight_h_l{k}"] = (4 * hidden, hidden * ks * ks)
         else:
             raise InputError(f"block kind: expected one of {BLOCK_KINDS}, got {kind!r}")
     return layout
+
+
+def convlstm_kernels(config: dict[str, Any]) -> tuple[list[int], list[int]]:
+    """``(state-to-state, input-to-state)`` kernel sizes per layer of a ConvLSTM config.
+
+    ``input_kernel_size`` is optional (version 2); without it the input-to-state kernels are
+    ``kernel_size``, as in version 1. Raises :class:`InputError` unless both are lists of one
+    odd positive int per layer.
+    """
+    layers = config["num_layers"]
+    state = config["kernel_size"]
+    given = config.get("input_kernel_size")
+    sizes = {"kernel_size": state, "input_kernel_size": state if given is None else given}
+    for key, value in sizes.items():
+        if (
+            not isinstance(value, list)
+            or len(value) != layers
+            or not all(isinstance(k, int) and not isinstance(k, bool) for k in value)
+            or not all(k >= 1 and k % 2 == 1 for k in value)
+        ):
+            raise InputError(
+                f"ConvLSTM config {key}: expected a list of {layers} odd positive ints "
+                f"(num_layers), got {value!r}"
+            )
+    return list(state), list(sizes["input_kernel_size"])
+
+
+def required_version(blocks: list[Block]) -> int:
+    """The lowest ``.lfz`` version that describes these blocks (see the module docstring)."""
+    for block in blocks:
+        if block.kind == "convlstm" and "input_kernel_size" in block.config:
+            return INPUT_KERNEL_VERSION
+    return 1
 
 
 def vector_names(kind: str, config: dict[str, Any]) -> list[str]:
@@ -210,7 +251,7 @@ class CompressedModel:
         """The manifest without the array checksums (those are added by :meth:`save`)."""
         return {
             "format": FORMAT_NAME,
-            "version": FORMAT_VERSION,
+            "version": required_version(self.blocks),
             "num_pes": self.num_pes,
             "settings": self.settings,
             "activation": self.activation.to_dict(),
@@ -312,18 +353,25 @@ def load(path: str | Path) -> CompressedModel:
         raise InputError(f"{path}: manifest.json is not valid JSON") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
         raise InputError(f"{path}: not a {FORMAT_NAME} artifact")
-    if manifest.get("version") != FORMAT_VERSION:
+    version = manifest.get("version")
+    if version not in READABLE_VERSIONS or isinstance(version, bool):
         raise InputError(
-            f"{path}: .lfz version {manifest.get('version')!r}, this lstmforge reads version "
-            f"{FORMAT_VERSION}"
+            f"{path}: .lfz version {version!r}, this lstmforge reads versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))}"
         )
     _check_arrays(path, manifest.get("arrays"), arrays)
     try:
-        return _build(path, manifest, arrays)
+        model = _build(path, manifest, arrays)
     except (KeyError, TypeError, IndexError) as err:
         raise InputError(
             f"{path}: manifest missing or malformed field ({type(err).__name__}: {err})"
         ) from None
+    if required_version(model.blocks) > version:
+        raise InputError(
+            f"{path}: .lfz version {version} has no ConvLSTM input_kernel_size (it came with "
+            f"version {INPUT_KERNEL_VERSION})"
+        )
+    return model
 
 
 def _check_arrays(path: Path, listed: Any, arrays: dict[str, np.ndarray]) -> None:
@@ -371,7 +419,10 @@ def _build_block(
     where = f"{path} block {b} ({entry['name']!r})"
     if kind not in BLOCK_KINDS:
         raise InputError(f"{where}: kind must be one of {BLOCK_KINDS}, got {kind!r}")
-    layout = block_layout(kind, config)
+    try:
+        layout = block_layout(kind, config)
+    except InputError as err:
+        raise InputError(f"{where}: {err}") from None
     if set(entry["matrices"]) != set(layout):
         raise InputError(
             f"{where}: matrices {sorted(entry['matrices'])}, topology needs {sorted(layout)}"

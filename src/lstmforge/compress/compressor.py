@@ -119,7 +119,7 @@ def block_config(module: nn.Module, kind: str) -> dict[str, Any]:
             "bias": module.bias,
             "batch_first": module.batch_first,
         }
-    return {
+    config = {
         "in_channels": module.in_channels,
         "hidden_channels": list(module.hidden_channels),
         "kernel_size": list(module.kernel_size),
@@ -129,6 +129,12 @@ def block_config(module: nn.Module, kind: str) -> dict[str, Any]:
         "bias": module.bias,
         "batch_first": module.batch_first,
     }
+    # Input-to-state kernels only where they differ from the state-to-state ones (a version 2
+    # artifact); equal kernels give the version 1 config, unchanged (docs/lfz-format.md).
+    input_kernels = list(getattr(module, "input_kernel_size", module.kernel_size))
+    if input_kernels != config["kernel_size"]:
+        config["input_kernel_size"] = input_kernels
+    return config
 
 
 def float_weights(
@@ -137,7 +143,7 @@ def float_weights(
     """``(matrices 2-D, their source shapes, vectors)`` of a module in float64.
 
     LSTM biases are stored combined (``bias_l{k} = bias_ih_l{k} + bias_hh_l{k}``); convolution
-    kernels are lowered to [4Hc, Cin * k * k].
+    kernels are lowered to [4Hc, Cin * kx * kx] (input) and [4Hc, Hc * k * k] (state).
     """
     params = {
         n: p.detach().cpu().double().numpy() for n, p in module.named_parameters(recurse=False)

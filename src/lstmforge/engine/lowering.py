@@ -4,7 +4,9 @@ A convolution of x [N, C, H, W] with a kernel [O, C, k, k] (odd k, zero padding 
 at every pixel, the matrix ``kernel.reshape(O, C * k * k)`` times the pixel's patch vector
 ordered (channel, kernel row, kernel column). The engine runs ConvLSTM gates this way, so each
 gate convolution is one sparse matrix applied to H * W patch vectors (Chellapilla, Puri, Simard,
-"High performance convolutional neural networks for document processing", 2006).
+"High performance convolutional neural networks for document processing", 2006). The input and
+the state convolutions of a layer take their patches with their own kernel sizes (kx and k may
+differ); 'same' padding gives both H * W patch vectors, so the two products add per pixel.
 """
 
 from __future__ import annotations
@@ -12,12 +14,19 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from lstmforge.errors import InputError
+
 
 def patches(x: np.ndarray, kernel_size: int) -> np.ndarray:
     """Patch vectors of x [N, C, H, W]: returns [N * H * W, C * k * k], pixels in row-major order.
 
-    Works for integer codes and floats alike (zero padding is exact in both).
+    Works for integer codes and floats alike (zero padding is exact in both). ``kernel_size``
+    must be odd: 'same' zero padding keeps H x W only then.
     """
+    if isinstance(kernel_size, bool) or not isinstance(kernel_size, (int, np.integer)):
+        raise InputError(f"patches kernel_size: expected an odd positive int, got {kernel_size!r}")
+    if kernel_size < 1 or kernel_size % 2 == 0:
+        raise InputError(f"patches kernel_size: expected an odd positive int, got {kernel_size}")
     n, c, h, w = x.shape
     pad = kernel_size // 2
     padded = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
