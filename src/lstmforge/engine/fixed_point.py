@@ -17,6 +17,9 @@ Rules
   order the hardware sees them (CSC column order, see ``docs/fixed-point.md``).
 * **Requantization** (:func:`requantize`) moves a value from one fractional width to another
   with round-half-up and then saturates to the target width.
+* **Shift amounts** of the datapath (accumulator rescale, the LSTM cell's products) are defined
+  once here (:func:`rescale_shift`, :func:`product_shift`, :func:`matvec_shift`,
+  :class:`LSTMShifts`); the engine, its compiled kernels and the C export all take them from here.
 
 Every function works on Python ints, NumPy int64 scalars and int64 arrays alike. The optional
 :class:`SaturationCounter` records how many values were clamped at each named site, so a user
@@ -137,7 +140,111 @@ def requantize(
     site: str = "",
 ):
     """Convert codes with ``from_frac`` fractional bits to format ``to`` (round, then saturate)."""
-    return saturate(shift_round(x, from_frac - to.frac), to.bits, counter, site)
+    return rescale(x, rescale_shift(from_frac, to), to, counter, site)
+
+
+def rescale(
+    x,
+    shift: int,
+    to: QFormat,
+    counter: SaturationCounter | None = None,
+    site: str = "",
+):
+    """Shift ``x`` right by ``shift`` bits (round half up; left when negative), then saturate to
+    the width of ``to``: :func:`requantize` with the shift already worked out."""
+    return saturate(shift_round(x, shift), to.bits, counter, site)
+
+
+# --- shift amounts -------------------------------------------------------------------------
+# Every shift the datapath applies is "fraction of the exact value minus fraction of the
+# destination" (docs/fixed-point.md, "Rounding and saturation": requantize). The named rules
+# below are the instances of it; the engine, its compiled kernels and the C export use them.
+
+
+def rescale_shift(from_frac: int, to: QFormat) -> int:
+    """The right shift that moves codes with ``from_frac`` fractional bits into ``to``:
+    ``from_frac - to.frac`` (docs/fixed-point.md, ``requantize(x, from_frac, to_format)``)."""
+    return from_frac - to.frac
+
+
+def product_shift(a: QFormat, b: QFormat, to: QFormat) -> int:
+    """The shift that brings an exact product of an ``a`` code and a ``b`` code into ``to``:
+    ``a.frac + b.frac - to.frac`` (docs/fixed-point.md: products are exact, then ``rq_F``)."""
+    return rescale_shift(a.frac + b.frac, to)
+
+
+def matvec_shift(weight: QFormat, src: QFormat, dst: QFormat) -> int:
+    """The accumulator rescale of ``y = W v``: ``W.frac + v.frac - dst.frac``
+    (docs/fixed-point.md, "Sparse matrix × vector", step 4)."""
+    return product_shift(weight, src, dst)
+
+
+def peephole_shift(peephole: QFormat, cell: QFormat, pre: QFormat) -> int:
+    """The peephole term ``rq_P(w_c * c)``: ``peephole.frac + C.frac - P.frac``
+    (docs/fixed-point.md, "The LSTM cell")."""
+    return product_shift(peephole, cell, pre)
+
+
+def forget_shift(gate: QFormat) -> int:
+    """``f * c_{t-1}`` (G × C) back into C: ``G.frac + C.frac - C.frac = G.frac``
+    (docs/fixed-point.md, "The LSTM cell": ``shift_round(f * c_{t-1}, G.frac)``)."""
+    return gate.frac
+
+
+def input_gate_shift(gate: QFormat, cell: QFormat) -> int:
+    """``i * g`` (G × G) into C: ``2·G.frac - C.frac``
+    (docs/fixed-point.md, "The LSTM cell": ``shift_round(i * g, 2·G.frac − C.frac)``)."""
+    return product_shift(gate, gate, cell)
+
+
+def cell_to_pre_shift(cell: QFormat, pre: QFormat) -> int:
+    """``c_t`` into the tanh unit's input ``rq_P(c_t)``: ``C.frac - P.frac``
+    (docs/fixed-point.md, "The LSTM cell")."""
+    return rescale_shift(cell.frac, pre)
+
+
+def hidden_shift(gate: QFormat, hidden: QFormat) -> int:
+    """``o * tanh(c_t)`` (G × G) into the hidden format: ``2·G.frac - M.frac``
+    (docs/fixed-point.md, "The LSTM cell": ``m_t = rq_M(o * tanh_unit(rq_P(c_t)))``)."""
+    return product_shift(gate, gate, hidden)
+
+
+@dataclass(frozen=True)
+class LSTMShifts:
+    """The constant shifts of one LSTM layer's element-wise unit (docs/fixed-point.md,
+    "The LSTM cell"), worked out from its formats by :meth:`from_formats`.
+
+    ``peepholes``: the ci, cf, co shifts (:func:`peephole_shift`; None where the layer has no
+    such peephole); ``forget``: :func:`forget_shift`; ``input_gate``: :func:`input_gate_shift`;
+    ``cell_to_pre``: :func:`cell_to_pre_shift`; ``hidden``: :func:`hidden_shift`.
+    """
+
+    peepholes: tuple[int | None, int | None, int | None]
+    forget: int
+    input_gate: int
+    cell_to_pre: int
+    hidden: int
+
+    @classmethod
+    def from_formats(
+        cls,
+        pre: QFormat,
+        gate: QFormat,
+        cell: QFormat,
+        hidden: QFormat,
+        peepholes: tuple[QFormat | None, QFormat | None, QFormat | None] = (None, None, None),
+    ) -> LSTMShifts:
+        """The shifts for activation-input format ``pre`` (P), gate format ``gate`` (G), cell
+        format ``cell`` (C), hidden format ``hidden`` (M) and the ci, cf, co peephole formats."""
+        return cls(
+            peepholes=tuple(
+                None if fmt is None else peephole_shift(fmt, cell, pre) for fmt in peepholes
+            ),
+            forget=forget_shift(gate),
+            input_gate=input_gate_shift(gate, cell),
+            cell_to_pre=cell_to_pre_shift(cell, pre),
+            hidden=hidden_shift(gate, hidden),
+        )
 
 
 def multiply(a, a_frac: int, b, b_frac: int, to: QFormat, counter=None, site: str = ""):
