@@ -19,6 +19,9 @@ only :mod:`lstmforge.engine.fixed_point` and :mod:`lstmforge.engine.activation_u
   where ``partial`` is the exact sum of the requantized SpMV results and the bias (P codes),
   and each pre-activation is saturated once, after all its terms are added.
 
+Every shift amount comes from :mod:`lstmforge.engine.fixed_point` (``matvec_shift`` for the
+SpMV, ``LSTMShifts`` for the cell), for the NumPy expression and the compiled kernels alike.
+
 On the ``"fast"`` backend an LSTM cell (gates [N, 4H], P of at most 16 bits, no trace) runs as
 one numba kernel, :func:`_cell_kernel`, which computes the same integers and the same
 saturation counts per site as the NumPy expression of :meth:`IntegerDatapath.cell`; the
@@ -33,11 +36,13 @@ import numpy as np
 from lstmforge.compress.artifact import Block, CompressedModel
 from lstmforge.engine.activation_units import ActivationUnits
 from lstmforge.engine.fixed_point import (
+    LSTMShifts,
     QFormat,
     SaturationCounter,
     dequantize,
+    matvec_shift,
     quantize,
-    requantize,
+    rescale,
     saturate,
     shift_round,
 )
@@ -56,17 +61,17 @@ def _cell_kernel(partial, c_prev, peep, peep_on, peep_shift, sig, tanh, fmts):  
 
     ``peep`` [3, H]: the ci, cf, co peephole codes (``peep_on`` says which exist, ``peep_shift``
     their requantization shifts into P); ``sig``, ``tanh``: each unit's output for every P code,
-    from the most negative up (one load per activation); ``fmts``: (P bits, G frac, C frac,
-    C bits, P frac, M frac, M bits). Returns ``m``, ``c_t`` and the clamp counts (ci, cf, co,
-    preactivation, cell, cell_to_tanh, hidden). Every parameter and count is a scalar inside
-    the loop.
+    from the most negative up (one load per activation); ``fmts``: (P bits, f * c shift,
+    i * g shift, C bits, cell-to-P shift, hidden shift, M bits), the shifts of
+    :class:`~lstmforge.engine.fixed_point.LSTMShifts`. Returns ``m``, ``c_t`` and the clamp
+    counts (ci, cf, co, preactivation, cell, cell_to_tanh, hidden). Every parameter and count is
+    a scalar inside the loop.
     """
     n, hidden = c_prev.shape
-    p_bits, gf, c_frac, c_bits, p_frac, m_frac, m_bits = fmts
+    p_bits, f_shift, ig_shift, c_bits, tanh_shift, m_shift, m_bits = fmts
     p_lo, p_hi = -(1 << (p_bits - 1)), (1 << (p_bits - 1)) - 1
     c_lo, c_hi = -(1 << (c_bits - 1)), (1 << (c_bits - 1)) - 1
     m_lo, m_hi = -(1 << (m_bits - 1)), (1 << (m_bits - 1)) - 1
-    ig_shift, tanh_shift, m_shift = 2 * gf - c_frac, c_frac - p_frac, 2 * gf - m_frac
     on_i, on_f, on_o = peep_on[0], peep_on[1], peep_on[2]
     shift_i, shift_f, shift_o = peep_shift[0], peep_shift[1], peep_shift[2]
     m = np.empty((n, hidden), dtype=np.int64)
@@ -91,7 +96,7 @@ def _cell_kernel(partial, c_prev, peep, peep_on, peep_shift, sig, tanh, fmts):  
             i = np.int64(sig[s_i - p_lo])
             f = np.int64(sig[s_f - p_lo])
             g = np.int64(tanh[s_g - p_lo])
-            cn, k = _clamp(_shift_round(f * c, gf) + _shift_round(i * g, ig_shift), c_lo, c_hi)
+            cn, k = _clamp(_shift_round(f * c, f_shift) + _shift_round(i * g, ig_shift), c_lo, c_hi)
             n_cell += k
             s_o = partial[b, 3 * hidden + j]
             if on_o:
@@ -157,6 +162,7 @@ class IntegerDatapath:
         self.backend = backend
         self.spmv = BACKENDS[backend]
         self._fused: dict[tuple[int, str], tuple | None] = {}
+        self._shifts: dict[tuple[int, str], LSTMShifts] = {}
         self.counter = counter if counter is not None else SaturationCounter()
         self.trace = trace
         self.step = 0
@@ -185,7 +191,7 @@ class IntegerDatapath:
     def requantize_shift(self, name: str, src: str, dst: str) -> int | None:
         """The shift that requantizes ``W[name] @ v`` (v of format ``src``) into ``dst``, when
         the compiled kernels can apply it (int64 shifts), else None."""
-        shift = self.block.matrices[name].fmt.frac + self.fmt(src).frac - self.fmt(dst).frac
+        shift = matvec_shift(self.block.matrices[name].fmt, self.fmt(src), self.fmt(dst))
         return shift if -32 < shift < 62 else None
 
     def matvec(self, name: str, v: np.ndarray, src: str, dst: str) -> np.ndarray:
@@ -205,8 +211,8 @@ class IntegerDatapath:
             )
         acc = self.spmv(matrix, v, self.counter, site + ".accumulate")
         to = self.fmt(dst)
-        return requantize(
-            acc, matrix.fmt.frac + self.fmt(src).frac, to, self.counter, site + ".requantize"
+        return rescale(
+            acc, matvec_shift(matrix.fmt, self.fmt(src), to), to, self.counter, site + ".requantize"
         )
 
     def bias(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -217,17 +223,26 @@ class IntegerDatapath:
         """Saturate an exact sum of terms into format ``dst`` (one saturation per sum)."""
         return saturate(total, self.fmt(dst).bits, self.counter, self.prefix + site)
 
-    def _peephole(self, name: str, c: np.ndarray, cell: QFormat) -> np.ndarray | int:
+    def lstm_shifts(self, layer: int, hidden_key: str) -> LSTMShifts:
+        """The element-wise unit's shifts for a layer whose hidden output has format
+        ``hidden_key`` (peephole shifts None where the block has no such peephole)."""
+        key = (layer, hidden_key)
+        if key not in self._shifts:
+            vectors = [self.block.vectors.get(f"weight_c{g}_l{layer}") for g in "ifo"]
+            self._shifts[key] = LSTMShifts.from_formats(
+                self.pre,
+                self.gate,
+                self.fmt(f"l{layer}.cell"),
+                self.fmt(hidden_key),
+                tuple(None if v is None else v.fmt for v in vectors),
+            )
+        return self._shifts[key]
+
+    def _peephole(self, name: str, c: np.ndarray, shift: int | None) -> np.ndarray | int:
         vector = self.block.vectors.get(name)
         if vector is None:
             return 0
-        return requantize(
-            vector.codes * c,
-            vector.fmt.frac + cell.frac,
-            self.pre,
-            self.counter,
-            self.prefix + name,
-        )
+        return rescale(vector.codes * c, shift, self.pre, self.counter, self.prefix + name)
 
     def cell_kernel_args(self, layer: int, hidden_key: str, hidden: int) -> tuple | None:
         """``(args, order)``: the constant arguments of :func:`_cell_kernel` for a layer, and
@@ -243,17 +258,18 @@ class IntegerDatapath:
             v is None or v.codes.shape == (hidden,) for v in vectors
         ):
             cell, hid = self.fmt(f"l{layer}.cell"), self.fmt(hidden_key)
+            shifts = self.lstm_shifts(layer, hidden_key)
             peep = np.zeros((3, hidden), dtype=np.int64)
             on = np.zeros(3, dtype=np.bool_)
             shift = np.zeros(3, dtype=np.int64)
             for g, vector in enumerate(vectors):
                 if vector is not None:
                     peep[g], on[g] = vector.codes, True
-                    shift[g] = vector.fmt.frac + cell.frac - self.pre.frac
+                    shift[g] = shifts.peepholes[g]
             tables = _full_tables(self.units)
             fmts = np.array(
-                [self.pre.bits, self.gate.frac, cell.frac, cell.bits, self.pre.frac]
-                + [hid.frac, hid.bits],
+                [self.pre.bits, shifts.forget, shifts.input_gate, cell.bits, shifts.cell_to_pre]
+                + [shifts.hidden, hid.bits],
                 dtype=np.int64,
             )
             site = f"{self.prefix}l{layer}"
@@ -295,27 +311,28 @@ class IntegerDatapath:
                 self.record(order, counts)
                 return m, c_new
         cell = self.fmt(f"l{layer}.cell")
+        shifts = self.lstm_shifts(layer, hidden_key)
+        ci, cf, co = shifts.peepholes
         site = f"{self.prefix}l{layer}"
         pi, pf, pg, po = np.split(partial, 4, axis=1)
 
         def sat_pre(total: np.ndarray) -> np.ndarray:
             return saturate(total, self.pre.bits, self.counter, site + ".preactivation")
 
-        i = self.units.sigmoid(sat_pre(pi + self._peephole(f"weight_ci_l{layer}", c_prev, cell)))
-        f = self.units.sigmoid(sat_pre(pf + self._peephole(f"weight_cf_l{layer}", c_prev, cell)))
+        i = self.units.sigmoid(sat_pre(pi + self._peephole(f"weight_ci_l{layer}", c_prev, ci)))
+        f = self.units.sigmoid(sat_pre(pf + self._peephole(f"weight_cf_l{layer}", c_prev, cf)))
         g = self.units.tanh(sat_pre(pg))
-        gf = self.gate.frac
         c_new = saturate(
-            shift_round(f * c_prev, gf) + shift_round(i * g, 2 * gf - cell.frac),
+            shift_round(f * c_prev, shifts.forget) + shift_round(i * g, shifts.input_gate),
             cell.bits,
             self.counter,
             site + ".cell",
         )
-        o = self.units.sigmoid(sat_pre(po + self._peephole(f"weight_co_l{layer}", c_new, cell)))
+        o = self.units.sigmoid(sat_pre(po + self._peephole(f"weight_co_l{layer}", c_new, co)))
         tanh_c = self.units.tanh(
-            requantize(c_new, cell.frac, self.pre, self.counter, site + ".cell_to_tanh")
+            rescale(c_new, shifts.cell_to_pre, self.pre, self.counter, site + ".cell_to_tanh")
         )
-        m = requantize(o * tanh_c, 2 * gf, self.fmt(hidden_key), self.counter, site + ".hidden")
+        m = rescale(o * tanh_c, shifts.hidden, self.fmt(hidden_key), self.counter, site + ".hidden")
         if self.trace is not None:
             for name, codes, key in (
                 ("i", i, "gate"),

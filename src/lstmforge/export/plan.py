@@ -5,12 +5,17 @@ driven by descriptors; this module derives those descriptors from the artifact, 
 engine's dataflow (:mod:`lstmforge.engine.blocks`) and arithmetic
 (:mod:`lstmforge.engine.integer_datapath`, ``docs/fixed-point.md``):
 
-* an SpMV into format F requantizes its 32-bit accumulator by ``W.frac + v.frac - F.frac``;
+* an SpMV into format F requantizes its 32-bit accumulator by ``W.frac + v.frac - F.frac``
+  (:func:`~lstmforge.engine.fixed_point.matvec_shift`);
 * the LSTM cell uses the shifts ``peephole.frac + C.frac - P.frac`` (peepholes),
   ``2 G.frac - C.frac`` (i * g), ``C.frac - P.frac`` (c_t into the tanh unit) and
-  ``2 G.frac - M.frac`` (o * tanh(c_t));
+  ``2 G.frac - M.frac`` (o * tanh(c_t)) (:class:`~lstmforge.engine.fixed_point.LSTMShifts`);
 * between blocks, codes move from one block's output format to the next block's input format
-  as the engine's dequantize-then-quantize does: a requantization (round half up, saturate).
+  as the engine's dequantize-then-quantize does: a requantization (round half up, saturate,
+  :func:`~lstmforge.engine.fixed_point.rescale_shift`).
+
+The shift amounts are taken from :mod:`lstmforge.engine.fixed_point`, the same functions the
+engine and its compiled kernels use; this module only checks that they fit the C datapath.
 
 Everything the C datapath cannot hold is rejected with an :class:`InputError`: ConvLSTM blocks,
 formats wider than 16 bits, chains whose sizes do not meet, shifts outside -31..62 (the range in
@@ -25,7 +30,13 @@ import numpy as np
 
 from lstmforge.compress.artifact import Block, CompressedModel, SparseMatrix
 from lstmforge.engine.activation_units import ActivationConfig
-from lstmforge.engine.fixed_point import QFormat
+from lstmforge.engine.fixed_point import (
+    LSTMShifts,
+    QFormat,
+    forget_shift,
+    matvec_shift,
+    rescale_shift,
+)
 from lstmforge.errors import InputError
 
 CODE_BITS = 16  # activations, states, weights, vectors and LUT entries travel as int16_t
@@ -149,7 +160,7 @@ def _matrix(block: Block, index: int, name: str, src: QFormat, dst: QFormat) -> 
     matrix = block.matrices[name]
     where = f"block {index} {name}"
     _narrow(matrix.fmt, f"{where} weights")
-    shift = _shift(matrix.fmt.frac + src.frac - dst.frac, f"{where} requantization")
+    shift = _shift(matvec_shift(matrix.fmt, src, dst), f"{where} requantization")
     return MatrixPlan(index, name, matrix, shift, _narrow(dst, f"{where} destination").bits)
 
 
@@ -169,6 +180,9 @@ def _layer(block: Block, index: int, k: int, pre: QFormat, gate: QFormat) -> Lay
     for name in filter(None, (bias, *peepholes)):
         _narrow(vectors[name].fmt, f"{where} {name}")
     hidden_fmt = gate if proj else out
+    shifts = LSTMShifts.from_formats(
+        pre, gate, cell, hidden_fmt, tuple(vectors[n].fmt if n else None for n in peepholes)
+    )
     return LayerPlan(
         block=index,
         layer=k,
@@ -180,16 +194,14 @@ def _layer(block: Block, index: int, k: int, pre: QFormat, gate: QFormat) -> Lay
         bias=bias,
         peepholes=peepholes,
         peephole_shifts=tuple(
-            0
-            if name is None
-            else _shift(vectors[name].fmt.frac + cell.frac - pre.frac, f"{where} {name}")
-            for name in peepholes
+            0 if name is None else _shift(value, f"{where} {name}")
+            for name, value in zip(peepholes, shifts.peepholes, strict=True)
         ),
         cell=cell,
         output=out,
-        ig_shift=_shift(2 * gate.frac - cell.frac, f"{where} i*g"),
-        cell_to_pre_shift=_shift(cell.frac - pre.frac, f"{where} cell to tanh"),
-        hidden_shift=_shift(2 * gate.frac - hidden_fmt.frac, f"{where} hidden output"),
+        ig_shift=_shift(shifts.input_gate, f"{where} i*g"),
+        cell_to_pre_shift=_shift(shifts.cell_to_pre, f"{where} cell to tanh"),
+        hidden_shift=_shift(shifts.hidden, f"{where} hidden output"),
         hidden_bits=hidden_fmt.bits,
     )
 
@@ -214,7 +226,7 @@ def plan_export(cm: CompressedModel) -> ExportPlan:
     act = cm.activation
     pre = _narrow(act.input_format, "the activation-unit input format")
     gate = _narrow(act.output_format, "the activation-unit output format")
-    _shift(gate.frac, "f * c_{t-1} (the gate fraction)")
+    _shift(forget_shift(gate), "f * c_{t-1} (the gate fraction)")
     tables = cm.activation_units().tables
     for name, table in tables.items():
         if table.size and (table.min() < gate.min_code or table.max() > gate.max_code):
@@ -231,7 +243,7 @@ def plan_export(cm: CompressedModel) -> ExportPlan:
             )
         input_shift = None
         if previous is not None and previous != fmt_in:
-            input_shift = _shift(previous.frac - fmt_in.frac, f"block {index} input")
+            input_shift = _shift(rescale_shift(previous.frac, fmt_in), f"block {index} input")
         if block.kind == "linear":
             out_fmt = _narrow(block.formats["output"], f"block {index} output")
             if "bias" in block.vectors:
