@@ -29,7 +29,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from lstmforge.engine.activation_units import ActivationUnits
-from lstmforge.engine.fixed_point import QFormat
+from lstmforge.engine.fixed_point import QFormat, forget_shift, input_gate_shift
 from lstmforge.errors import InputError
 from lstmforge.hw.rtl.activation_unit import build_activation_unit
 from lstmforge.hw.rtl.fixed_point_ops import requantize, saturate, shift_round
@@ -144,8 +144,8 @@ class ElementwiseUnit(wiring.Component):
         m.d.sync += [
             c_new.eq(
                 saturate(
-                    shift_round(f * c_prev, gate.frac)
-                    + shift_round(i * g, 2 * gate.frac - cell.frac),
+                    shift_round(f * c_prev, forget_shift(gate))
+                    + shift_round(i * g, input_gate_shift(gate, cell)),
                     cell.bits,
                 )
             ),
