@@ -28,7 +28,7 @@ def outputs(tmp_path_factory):
     config = load_preset("ese-ku060").replace(pes_per_channel=4, channels=2)
     sim = simulate(cm, config, 3).to_dict()
     payloads = {
-        "simulate.json": sim,
+        "simulate.json": sim | {"config_source": "preset ese-ku060"},
         "export.json": export_c(cm, root / "c", "tiny", "tiny.lfz"),
         "compress.json": {  # the figures compress computes, as `compress --json` writes them
             "task": "speech",
@@ -118,6 +118,7 @@ def test_report_of_all_outputs(outputs, tmp_path, capsys):
         assert f"<h2>{name}: " in text
     for heading in ("Phone error rate", "Load balance", "Design space", "Nowcasting", "C export"):
         assert heading in text
+    assert "Simulated accelerator (preset ese-ku060: 2 channels x 4 PEs" in text
     # simulate: 2, compress: 1, sweep: 1, nowcast: 1, demo: 4
     assert text.count("data:image/png;base64") == 9
     assert sorted(p.name for p in page.parent.iterdir()) == ["report.html"]

@@ -49,6 +49,7 @@ def test_simulate_writes_json_numbers_and_timeline(artifact, config_file, tmp_pa
     assert code == 0
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["frames"] == 8 and report["channels"] == 2
+    assert report["config_source"] == str(config_file)
     assert isinstance(report["latency_us_per_frame"], float) and report["latency_us_per_frame"] > 0
     assert len(report["pe_utilisation"]) == 4
     assert sum(report["cycle_breakdown"].values()) == pytest.approx(1.0)
@@ -80,7 +81,7 @@ def test_sweep_writes_points_and_pareto_front(artifact, config_file, tmp_path):
     )
     assert code == 0
     result = json.loads((tmp_path / "s.json").read_text())
-    assert len(result["points"]) == 8
+    assert len(result["points"]) == 8 and result["config_source"] == str(config_file)
     assert 0 < len(result["pareto_front"]) < 8
     assert (tmp_path / "pareto.png").exists()
 

@@ -49,6 +49,7 @@ def simulate_command(
 
     cm = load(artifact)
     cfg = load_config(config) if config is not None else load_preset(preset)
+    source = str(config) if config is not None else f"preset {preset}"
     if sweep:
         from lstmforge.hw.sim.sweep import stored_density
         from lstmforge.hw.sim.sweep import sweep as run_sweep
@@ -79,7 +80,7 @@ def simulate_command(
         if out is not None:
             path = pareto_plot(result["points"], result["pareto_front"], out / "pareto.png")
             console.print(f"figure: {path}")
-        emit_json(json_path, result)
+        emit_json(json_path, result | {"config_source": source})
         return
     with console.status(f"simulating {frames} frames on {cfg.channels} channels"):
         report = simulate(cm, cfg, frames)
@@ -108,7 +109,7 @@ def simulate_command(
     if out is not None:
         path = timeline_plot(report.timeline, report.timeline_frame, out / "timeline.png")
         console.print(f"figure: {path}")
-    emit_json(json_path, report.to_dict())
+    emit_json(json_path, report.to_dict() | {"config_source": source})
 
 
 def register(app: typer.Typer) -> None:

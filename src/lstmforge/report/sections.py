@@ -75,9 +75,10 @@ def simulation(sims: dict[str, dict[str, Any]], figures: Path) -> Section:
         first["timeline"], first["timeline_frame"], figures / "timeline.png"
     )
     cfg = first["config"]
+    source = f"{first['config_source']}: " if "config_source" in first else ""
     return (
-        f"Simulated accelerator ({cfg['channels']} channels x {cfg['pes_per_channel']} PEs "
-        f"at {cfg['clock_mhz']:g} MHz)",
+        f"Simulated accelerator ({source}{cfg['channels']} channels x "
+        f"{cfg['pes_per_channel']} PEs at {cfg['clock_mhz']:g} MHz)",
         html.table(SIM_COLUMNS, rows)
         + html.figure(fig_util, "per-PE utilisation")
         + html.figure(fig_time, "one time step: SpMV passes and element-wise blocks per PE"),
