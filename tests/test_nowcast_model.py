@@ -48,6 +48,26 @@ def test_fc_forecaster_shapes_and_conditioning():
         model(x, 0)
 
 
+@pytest.mark.parametrize(("output", "feedback"), [("logits", torch.sigmoid), ("linear", None)])
+def test_fc_forecaster_feeds_back_its_prediction(output, feedback):
+    torch.manual_seed(0)
+    model = FCForecaster((1, 4, 4), [8], output=output)
+    x = torch.rand(2, 3, 1, 4, 4)
+    out = model(x, 3)
+    # unrolled by hand: encoder, then each step reads the previous prediction
+    _, state = model.encoder[0](x.reshape(2, 3, 16))
+    frame = x[:, -1].reshape(2, 1, 16)
+    for t in range(3):
+        top, state = model.forecaster[0](frame, state)
+        step = model.head(top)
+        torch.testing.assert_close(out[:, t].reshape(2, 1, 16), step)
+        frame = feedback(step) if feedback else step.clamp(0.0, 1.0)
+    with pytest.raises(InputError, match="output"):
+        FCForecaster((1, 4, 4), [8], output="relu")
+    assert build_model("tiny-fc-lstm", 8, loss="mse").output == "linear"
+    assert build_model("tiny-fc-lstm", 8, loss="bce").output == "logits"
+
+
 def test_named_paper_configurations():
     assert get_arch("convlstm-5x5-128-64-64").hidden == (128, 64, 64)
     assert get_arch("fc-lstm-2048-2048").hidden == (2048, 2048)

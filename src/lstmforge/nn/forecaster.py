@@ -11,7 +11,9 @@ the prediction (logits; apply a sigmoid for intensities in [0, 1]).
 LSTMs on flattened frames (the "FC-LSTM-2048-2048" of Shi et al., Table 1, after Srivastava et
 al., ICML 2015). A fully connected LSTM cannot run from its state alone with torch's
 interface, so the forecaster is conditioned on its own previous prediction (the last input
-frame at the first step), Srivastava et al.'s conditional future predictor.
+frame at the first step), Srivastava et al.'s conditional future predictor; the prediction
+fed back is the sigmoid of the output for a logit output (cross-entropy training) and the
+output clamped to [0, 1] for a linear one (MSE / balanced MSE).
 
 Both take ``x [B, T_in, C, H, W]`` and ``steps`` (the number of frames to predict; it may
 differ from training) and return logits ``[B, steps, C_out, H, W]``. The recurrent cores are
@@ -140,13 +142,25 @@ class FCForecaster(nn.Module):
     Args:
         frame_shape: ``(C, H, W)`` of a frame; the LSTM input is its flattening.
         hidden_sizes: one LSTM size per layer (the same for encoder and forecaster).
+        output: ``"logits"`` (the prediction is the sigmoid of the output) or ``"linear"``
+            (the prediction is the output clamped to [0, 1]); decides what is fed back.
     """
 
-    def __init__(self, frame_shape: tuple[int, int, int], hidden_sizes: Sequence[int]) -> None:
+    OUTPUTS = ("logits", "linear")
+
+    def __init__(
+        self,
+        frame_shape: tuple[int, int, int],
+        hidden_sizes: Sequence[int],
+        output: str = "logits",
+    ) -> None:
         super().__init__()
         hidden = list(hidden_sizes)
         if not hidden:
             raise InputError("FCForecaster: hidden_sizes must name at least one layer")
+        if output not in self.OUTPUTS:
+            raise InputError(f"FCForecaster output: expected one of {self.OUTPUTS}, got {output!r}")
+        self.output = output
         self.frame_shape = tuple(frame_shape)
         features = int(torch.tensor(self.frame_shape).prod())
         sizes = [features, *hidden]
@@ -155,7 +169,7 @@ class FCForecaster(nn.Module):
         self.head = nn.Linear(sum(hidden), features)
 
     def forward(self, x: Tensor, steps: int) -> Tensor:
-        """Encode ``x`` [B, T_in, C, H, W]; return ``steps`` predicted frames (logits)."""
+        """Encode ``x`` [B, T_in, C, H, W]; return ``steps`` predicted frames (model outputs)."""
         _check_steps(steps)
         if x.dim() != 5 or tuple(x.shape[2:]) != self.frame_shape:
             raise InputError(
@@ -177,5 +191,5 @@ class FCForecaster(nn.Module):
                 tops.append(below)
             logits = self.head(torch.cat(tops, dim=-1))
             outputs.append(logits)
-            frame = torch.sigmoid(logits)
+            frame = torch.sigmoid(logits) if self.output == "logits" else logits.clamp(0.0, 1.0)
         return torch.cat(outputs, dim=1).reshape(batch, steps, *self.frame_shape)

@@ -79,11 +79,16 @@ def get_arch(name: str) -> ConvArch | FCArch:
     return ARCHS[name]
 
 
-def build_model(name: str, frame_size: int, channels: int = 1) -> nn.Module:
-    """The model for ``name`` on frames of ``channels x frame_size x frame_size`` (unpatched)."""
+def build_model(name: str, frame_size: int, channels: int = 1, loss: str = "bce") -> nn.Module:
+    """The model for ``name`` on frames of ``channels x frame_size x frame_size`` (unpatched).
+
+    ``loss`` (the training loss) tells an FC-LSTM whether its output is a logit (``bce``) or
+    the frame itself, which decides the prediction it feeds back.
+    """
     arch = get_arch(name)
     if isinstance(arch, FCArch):
-        return FCForecaster((channels, frame_size, frame_size), arch.hidden)
+        output = "logits" if loss == "bce" else "linear"
+        return FCForecaster((channels, frame_size, frame_size), arch.hidden, output)
     if frame_size % arch.patch:
         raise InputError(
             f"--frame-size {frame_size} is not divisible by the patch size {arch.patch} of {name}"

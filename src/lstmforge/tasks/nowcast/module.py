@@ -40,7 +40,7 @@ class NowcastModule(L.LightningModule):
             raise InputError(f"--lr: must be > 0, got {lr}")
         self.save_hyperparameters()
         self.patch = patch_size(arch)
-        self.model = build_model(arch, data_config["frame_size"])
+        self.model = build_model(arch, data_config["frame_size"], loss=loss)
 
     def forward(self, past: torch.Tensor, steps: int) -> torch.Tensor:
         """Model output ``[B, steps, 1, H, W]`` for the frames after ``past [B, T, 1, H, W]``."""
