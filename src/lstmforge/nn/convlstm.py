@@ -1,6 +1,7 @@
 """Convolutional LSTM (ConvLSTM) with Hadamard peepholes.
 
-Per layer, with ``*`` a 2-D convolution with 'same' zero padding, ``∘`` the Hadamard product
+Per layer, with ``*`` a 2-D 'same' convolution (zero padding unless ``row_padding`` says
+otherwise, below), ``∘`` the Hadamard product
 and gate order (i, f, g, o) (Shi et al. 2015, eq. 3):
 
     i_t = σ(W_xi * X_t + W_hi * H_{t-1} + W_ci ∘ C_{t-1} + b_i)
@@ -16,6 +17,20 @@ al.'s Table 1 names a model by them: "ConvLSTM(9×9)-1×1-128-1×1-128" has 9 ×
 and 1 × 1 state-to-state kernels (``kernel_size=1, input_kernel_size=9``), the "5×5" models
 kx = k = 5. With 'same' padding every convolution keeps the frame size, so the two sums of a
 gate add up pixel by pixel whatever kx and k are.
+
+Padding (``row_padding=``): a kernel of size k pads k // 2 rows above and below the frame and
+k // 2 columns left and right of it.
+    ``"zeros"``     (default) zero rows and columns: the frame's edges are edges;
+    ``"circular"``  the rows wrap around (row -1 is row H-1, row H is row 0) while the columns
+                    keep zero padding: for frames whose row axis is a ring, e.g. the electrodes
+                    of an armband around the forearm in LE-ConvMN's [C, W] images. Every
+                    convolution K * X (each W_x* and W_h* of every layer, K a k × k kernel,
+                    p = k // 2, X a frame [Cin, H, W]) is then
+                    (K * X)[r, s] = Σ_{c,u,v} K[c, u, v] · X[c, (r + u − p) mod H, s + v − p]
+                    with X[·, ·, s'] = 0 for s' < 0 or s' >= W (one output channel shown);
+                    it needs p <= H. Rolling the rows of the input (and of the initial state)
+                    by r then rolls every hidden and cell state by r (per-position peepholes
+                    rolled with them), which zero padding breaks at the frame's edges.
 
 Peepholes come in three kinds (``peephole=``):
     ``True`` or ``"pixel"``  per-position weights [Hc, H, W] as in the paper; they tie the model
@@ -43,6 +58,24 @@ from lstmforge.nn._validate import check_tensor, is_tracing
 
 ConvLSTMState = list[tuple[Tensor, Tensor]]
 PEEPHOLE_KINDS = {True: "pixel", "pixel": "pixel", "channel": "channel", False: None}  # -> kind
+ROW_PADDINGS = ("zeros", "circular")
+
+
+def same_conv2d(
+    x: Tensor, weight: Tensor, bias: Tensor | None = None, row_padding: str = "zeros"
+) -> Tensor:
+    """'Same' 2-D convolution of x [N, C, H, W] with an odd square kernel [O, C, k, k].
+
+    ``row_padding="zeros"``: zero padding k // 2 on every side (``F.conv2d(padding=k // 2)``);
+    ``"circular"``: the last / first k // 2 rows are copied above / below the frame (the row
+    axis wraps around, needs k // 2 <= H), the columns are zero padded.
+    """
+    pad = weight.shape[-1] // 2
+    if row_padding == "zeros":
+        return F.conv2d(x, weight, bias, padding=pad)
+    rows = x.shape[-2]  # rows - pad, not -pad: right for pad = 0 too, without a branch
+    x = torch.cat([x[..., rows - pad :, :], x, x[..., :pad, :]], dim=-2)
+    return F.conv2d(x, weight, bias, padding=(0, pad))
 
 
 def conv_lstm_layer(
@@ -53,6 +86,7 @@ def conv_lstm_layer(
     bias: Tensor | None,
     peepholes: tuple[Tensor, Tensor, Tensor] | None,
     steps: int,
+    row_padding: str = "zeros",
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Run one ConvLSTM layer for ``steps`` steps (module docstring equations).
 
@@ -61,12 +95,13 @@ def conv_lstm_layer(
             for a layer without input (then ``bias`` [4Hc] is added to the hidden convolution).
         h0, c0: initial state [B, Hc, H, W]; weight_h: [4Hc, Hc, k, k];
         peepholes: ``(w_ci, w_cf, w_co)`` each [Hc, H, W] or [Hc, 1, 1], or None.
+        row_padding: ``"zeros"`` or ``"circular"`` rows for the hidden convolution
+            (:func:`same_conv2d`).
 
     Returns:
         ``(y [B, T, Hc, H, W], H_T, C_T)``.
     """
     hidden = c0.shape[1]
-    padding = weight_h.shape[-1] // 2
     step_bias = bias if x_gates is None else None
     # unbind (not x_gates[:, t]): backward stacks the step gradients once.
     x_steps = x_gates.unbind(1) if x_gates is not None else [None] * steps
@@ -75,7 +110,7 @@ def conv_lstm_layer(
     h, c = h0, c0
     outputs = []
     for x_t in x_steps:
-        gates = F.conv2d(h, weight_h, step_bias, padding=padding)
+        gates = same_conv2d(h, weight_h, step_bias, row_padding)
         if x_t is not None:
             gates = gates + x_t
         if_pre, g_pre, o_pre = gates.split([2 * hidden, hidden, hidden], dim=1)
@@ -142,6 +177,10 @@ class ConvLSTM(nn.Module):
         input_kernel_size: odd kernel size kx of the input-to-state convolutions W_x* (layer 0
             reads the input frames, layer k > 0 layer k-1's hidden states); an int or one per
             layer; default ``kernel_size``. Keyword only.
+        row_padding: ``"zeros"`` (default) or ``"circular"``: how every convolution of every
+            layer (input-to-state and state-to-state) pads the row axis (H); the column axis
+            is always zero padded (module docstring). ``"circular"`` is for frames whose rows
+            form a ring and needs kernel // 2 <= H for every kernel. Keyword only.
 
     Parameters per layer k: ``weight_x_l{k}`` [4Hc, Cin, kx, kx] (absent when layer 0 has no
     input), ``weight_h_l{k}`` [4Hc, Hc, k, k], ``bias_l{k}`` [4Hc], peepholes ``weight_ci_l{k}``,
@@ -184,6 +223,7 @@ class ConvLSTM(nn.Module):
         batch_first: bool = True,
         *,
         input_kernel_size: int | Sequence[int] | None = None,
+        row_padding: str = "zeros",
     ) -> None:
         super().__init__()
         if not isinstance(num_layers, int) or isinstance(num_layers, bool) or num_layers < 1:
@@ -202,6 +242,13 @@ class ConvLSTM(nn.Module):
             else _kernel_sizes("input_kernel_size", input_kernel_size, num_layers)
         )
         self.frame_size = self._check_frame_size(frame_size)
+        if not isinstance(row_padding, str) or row_padding not in ROW_PADDINGS:
+            raise InputError(
+                f"ConvLSTM row_padding: expected 'zeros' or 'circular', got {row_padding!r}"
+            )
+        self.row_padding = row_padding
+        if self.frame_size is not None:
+            self._check_ring(self.frame_size)
         self.peephole = PEEPHOLE_KINDS[peephole]
         if self.peephole == "pixel" and self.frame_size is None:
             raise InputError(
@@ -244,6 +291,17 @@ class ConvLSTM(nn.Module):
             )
         return size
 
+    def _check_ring(self, frame: tuple[int, int]) -> None:
+        """Circular row padding wraps k // 2 rows: every kernel needs k // 2 <= H."""
+        if self.row_padding != "circular":
+            return
+        widest = max(self.kernel_size + self.input_kernel_size)
+        if widest // 2 > frame[0]:
+            raise InputError(
+                f"ConvLSTM row_padding='circular': kernel size {widest} wraps {widest // 2} rows, "
+                f"more than the frame's {frame[0]} rows (needs kernel // 2 <= frame height)"
+            )
+
     def reset_parameters(self) -> None:
         """Uniform(±1/sqrt(fan_in)) per layer, fan_in = Cin·kx² + Hc·k² of the gate convolution
         (``(Cin + Hc)·k²`` when kx = k)."""
@@ -264,6 +322,8 @@ class ConvLSTM(nn.Module):
         )
         if self.input_kernel_size != self.kernel_size:
             text += f", input_kernel_size={self.input_kernel_size}"
+        if self.row_padding != "zeros":
+            text += f", row_padding={self.row_padding!r}"
         return text
 
     def forward(
@@ -280,6 +340,8 @@ class ConvLSTM(nn.Module):
             batch, steps, frame = self._sizes_with_input(x, steps)
             seq = x if self.batch_first else x.transpose(0, 1)
         states = self._initial_state(state, batch, frame)
+        if not is_tracing():
+            self._check_ring(frame)
         finals = []
         for layer in range(self.num_layers):
             key = f"_l{layer}"
@@ -288,14 +350,21 @@ class ConvLSTM(nn.Module):
             if seq is not None:  # one batched convolution over all time steps
                 weight_x = getattr(self, "weight_x" + key)
                 flat = seq.reshape(batch * steps, *seq.shape[2:])
-                x_gates = F.conv2d(flat, weight_x, bias, padding=weight_x.shape[-1] // 2)
+                x_gates = same_conv2d(flat, weight_x, bias, self.row_padding)
                 x_gates = x_gates.reshape(batch, steps, *x_gates.shape[1:])
             peepholes = None
             if self.peephole is not None:
                 peepholes = tuple(getattr(self, f"weight_{g}{key}") for g in ("ci", "cf", "co"))
             h0, c0 = states[layer]
             seq, h_n, c_n = conv_lstm_layer(
-                x_gates, h0, c0, getattr(self, "weight_h" + key), bias, peepholes, steps
+                x_gates,
+                h0,
+                c0,
+                getattr(self, "weight_h" + key),
+                bias,
+                peepholes,
+                steps,
+                self.row_padding,
             )
             finals.append((h_n, c_n))
         y = seq if self.batch_first else seq.transpose(0, 1)
