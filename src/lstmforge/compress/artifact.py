@@ -16,10 +16,12 @@ The layout is documented field by field in ``docs/lfz-format.md``. :func:`load` 
 everything it reads and raises :class:`~lstmforge.errors.InputError` for a truncated,
 tampered, or wrong-version file.
 
-Versions: 1, and 2, which adds the ConvLSTM config key ``input_kernel_size`` (input-to-state
-kernels that differ from the state-to-state ``kernel_size``). :meth:`CompressedModel.save`
+Versions: 1, and 2, which adds the optional ConvLSTM config keys ``input_kernel_size``
+(input-to-state kernels that differ from the state-to-state ``kernel_size``) and
+``row_padding`` (``"circular"``: the row axis wraps around). :meth:`CompressedModel.save`
 writes the lowest version that holds the model, so every model without such a ConvLSTM gives
-the same version 1 file as before; :func:`load` reads both.
+the same version 1 file as before; :func:`load` reads both and refuses a version 1 file that
+carries a version 2 key.
 """
 
 from __future__ import annotations
@@ -43,6 +45,12 @@ FORMAT_NAME = "lstmforge-lfz"
 FORMAT_VERSION = 2  # the newest version this lstmforge writes and reads
 READABLE_VERSIONS = (1, 2)
 INPUT_KERNEL_VERSION = 2  # first version with the ConvLSTM config key "input_kernel_size"
+ROW_PADDING_VERSION = 2  # first version with the ConvLSTM config key "row_padding"
+VERSIONED_CONVLSTM_KEYS = {
+    "input_kernel_size": INPUT_KERNEL_VERSION,
+    "row_padding": ROW_PADDING_VERSION,
+}
+ROW_PADDINGS = ("zeros", "circular")
 BLOCK_KINDS = ("lstm", "convlstm", "linear")
 
 
@@ -152,6 +160,7 @@ def block_layout(kind: str, config: dict[str, Any]) -> dict[str, tuple[int, ...]
                 layout[f"weight_hr_l{k}"] = (proj, hidden)
         elif kind == "convlstm":
             state_ks, input_ks = convlstm_kernels(config)
+            convlstm_row_padding(config)
             hidden, ks, kx = config["hidden_channels"][k], state_ks[k], input_ks[k]
             layer_in = config["in_channels"] if k == 0 else config["hidden_channels"][k - 1]
             if layer_in > 0:  # layer 0 of a forecaster may run without input
@@ -187,12 +196,44 @@ def convlstm_kernels(config: dict[str, Any]) -> tuple[list[int], list[int]]:
     return list(state), list(sizes["input_kernel_size"])
 
 
+def convlstm_row_padding(config: dict[str, Any]) -> str:
+    """How a ConvLSTM config pads the row axis: ``"zeros"`` or ``"circular"``.
+
+    ``row_padding`` is optional (version 2); without it the padding is zeros, as in version 1.
+    Raises :class:`InputError` for another value, or for circular padding whose widest kernel
+    wraps more rows (k // 2) than the ``frame_size`` has.
+    """
+    padding = config.get("row_padding", "zeros")
+    if not isinstance(padding, str) or padding not in ROW_PADDINGS:
+        raise InputError(
+            f"ConvLSTM config row_padding: expected 'zeros' or 'circular', got {padding!r}"
+        )
+    frame = config.get("frame_size")
+    if padding == "circular" and frame:
+        state_ks, input_ks = convlstm_kernels(config)
+        widest = max(state_ks + input_ks)
+        if widest // 2 > frame[0]:
+            raise InputError(
+                f"ConvLSTM config row_padding 'circular': kernel size {widest} wraps "
+                f"{widest // 2} rows, the frame has {frame[0]}"
+            )
+    return padding
+
+
+def _versioned_keys(blocks: list[Block]) -> list[tuple[str, int]]:
+    """The version-2 ConvLSTM config keys these blocks carry, with their versions."""
+    return [
+        (key, version)
+        for block in blocks
+        if block.kind == "convlstm"
+        for key, version in VERSIONED_CONVLSTM_KEYS.items()
+        if key in block.config
+    ]
+
+
 def required_version(blocks: list[Block]) -> int:
     """The lowest ``.lfz`` version that describes these blocks (see the module docstring)."""
-    for block in blocks:
-        if block.kind == "convlstm" and "input_kernel_size" in block.config:
-            return INPUT_KERNEL_VERSION
-    return 1
+    return max((version for _, version in _versioned_keys(blocks)), default=1)
 
 
 def vector_names(kind: str, config: dict[str, Any]) -> list[str]:
@@ -366,11 +407,12 @@ def load(path: str | Path) -> CompressedModel:
         raise InputError(
             f"{path}: manifest missing or malformed field ({type(err).__name__}: {err})"
         ) from None
-    if required_version(model.blocks) > version:
-        raise InputError(
-            f"{path}: .lfz version {version} has no ConvLSTM input_kernel_size (it came with "
-            f"version {INPUT_KERNEL_VERSION})"
-        )
+    for key, since in _versioned_keys(model.blocks):
+        if since > version:
+            raise InputError(
+                f"{path}: .lfz version {version} has no ConvLSTM {key} (it came with "
+                f"version {since})"
+            )
     return model
 
 

@@ -134,6 +134,10 @@ def block_config(module: nn.Module, kind: str) -> dict[str, Any]:
     input_kernels = list(getattr(module, "input_kernel_size", module.kernel_size))
     if input_kernels != config["kernel_size"]:
         config["input_kernel_size"] = input_kernels
+    # Circular row padding likewise only when used (version 2); zeros is version 1's padding.
+    row_padding = getattr(module, "row_padding", "zeros")
+    if row_padding != "zeros":
+        config["row_padding"] = row_padding
     return config
 
 

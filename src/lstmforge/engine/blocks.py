@@ -11,7 +11,8 @@ the float datapath (float-sparse mode, calibration). Per LSTM layer k and time s
 and layer k + 1 reads r_t. ConvLSTM layers lower both gate convolutions to sparse matrices
 times patch vectors (:mod:`lstmforge.engine.lowering`), each with its own kernel size: the
 state-to-state ``kernel_size`` and the input-to-state ``input_kernel_size`` (the same unless
-the config has it); a Linear block is ``W x + b``.
+the config has it), and both with the config's ``row_padding`` (``"zeros"`` unless the config
+has it; ``"circular"`` wraps the rows); a Linear block is ``W x + b``.
 Signals are observed (for calibration ranges and traces) under their format keys: ``input``,
 ``l{k}.cell``, ``l{k}.output`` and ``output``.
 """
@@ -102,6 +103,7 @@ def run_convlstm(
     """
     layers, hidden, kernel = config["num_layers"], config["hidden_channels"], config["kernel_size"]
     input_kernel = config.get("input_kernel_size", kernel)  # absent: the state kernels (v1)
+    row_padding = config.get("row_padding", "zeros")  # absent: zero padding (v1)
     if x is not None:
         batch, steps, frame = x.shape[0], x.shape[1], tuple(x.shape[3:])
         xs = dp.enter(x, "input")
@@ -125,11 +127,17 @@ def run_convlstm(
         for k in range(layers):
             out_key, ks, kx = f"l{k}.output", kernel[k], input_kernel[k]
             partial = to_channels_first(
-                dp.matvec(f"weight_h_l{k}", patches(h[k], ks), out_key, "pre"), batch, rows, cols
+                dp.matvec(f"weight_h_l{k}", patches(h[k], ks, row_padding), out_key, "pre"),
+                batch,
+                rows,
+                cols,
             )
             if v is not None:
                 partial = partial + to_channels_first(
-                    dp.matvec(f"weight_x_l{k}", patches(v, kx), src, "pre"), batch, rows, cols
+                    dp.matvec(f"weight_x_l{k}", patches(v, kx, row_padding), src, "pre"),
+                    batch,
+                    rows,
+                    cols,
                 )
             if config["bias"]:
                 partial = partial + dp.bias(f"bias_l{k}", (1, -1, 1, 1))

@@ -7,6 +7,8 @@ gate convolution is one sparse matrix applied to H * W patch vectors (Chellapill
 "High performance convolutional neural networks for document processing", 2006). The input and
 the state convolutions of a layer take their patches with their own kernel sizes (kx and k may
 differ); 'same' padding gives both H * W patch vectors, so the two products add per pixel.
+With ``row_padding="circular"`` (a ConvLSTM whose rows form a ring) the rows wrap around
+(``np.pad`` mode "wrap") and the columns are still zero padded.
 """
 
 from __future__ import annotations
@@ -17,19 +19,35 @@ from numpy.lib.stride_tricks import sliding_window_view
 from lstmforge.errors import InputError
 
 
-def patches(x: np.ndarray, kernel_size: int) -> np.ndarray:
+def patches(x: np.ndarray, kernel_size: int, row_padding: str = "zeros") -> np.ndarray:
     """Patch vectors of x [N, C, H, W]: returns [N * H * W, C * k * k], pixels in row-major order.
 
-    Works for integer codes and floats alike (zero padding is exact in both). ``kernel_size``
-    must be odd: 'same' zero padding keeps H x W only then.
+    Works for integer codes and floats alike (zero padding and wrapping are exact in both).
+    ``kernel_size`` must be odd: 'same' padding keeps H x W only then. ``row_padding``:
+    ``"zeros"`` pads k // 2 zero rows and columns on every side; ``"circular"`` takes the
+    k // 2 rows above / below the frame from its bottom / top (row r - H, r + H wrap to r;
+    needs k // 2 <= H) and pads the columns with zeros.
     """
     if isinstance(kernel_size, bool) or not isinstance(kernel_size, (int, np.integer)):
         raise InputError(f"patches kernel_size: expected an odd positive int, got {kernel_size!r}")
     if kernel_size < 1 or kernel_size % 2 == 0:
         raise InputError(f"patches kernel_size: expected an odd positive int, got {kernel_size}")
+    if row_padding not in ("zeros", "circular"):
+        raise InputError(
+            f"patches row_padding: expected 'zeros' or 'circular', got {row_padding!r}"
+        )
     n, c, h, w = x.shape
     pad = kernel_size // 2
-    padded = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    if row_padding == "circular":
+        if pad > h:
+            raise InputError(
+                f"patches row_padding='circular': kernel size {kernel_size} wraps {pad} rows, "
+                f"the frame has {h}"
+            )
+        x = np.pad(x, ((0, 0), (0, 0), (pad, pad), (0, 0)), mode="wrap")
+        padded = np.pad(x, ((0, 0), (0, 0), (0, 0), (pad, pad)))
+    else:
+        padded = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
     windows = sliding_window_view(padded, (kernel_size, kernel_size), axis=(2, 3))  # N C H W k k
     return np.ascontiguousarray(windows.transpose(0, 2, 3, 1, 4, 5)).reshape(
         n * h * w, c * kernel_size**2
