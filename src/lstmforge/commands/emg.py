@@ -203,6 +203,14 @@ def train(
     patience: Patience = 5,
     augment_shift: AugmentShift = 0.0,
     augment_gain: AugmentGain = 0.0,
+    ring_channels: Annotated[
+        bool,
+        typer.Option(
+            "--ring-channels",
+            help="The channels are one ring of equally spaced electrodes (an armband): pad the "
+            "channel axis circularly. Only for --arch le-convmn.",
+        ),
+    ] = False,
     limit_train_batches: Annotated[
         int | None, typer.Option("--limit-train-batches", help="Smoke runs: batches per epoch.")
     ] = None,
@@ -212,6 +220,8 @@ def train(
     from lstmforge.data.emg_augmentation import ArmbandAugmentation
     from lstmforge.tasks.emg.train import train_emg
 
+    if ring_channels and arch != "le-convmn":
+        raise InputError(f"--ring-channels: only for --arch le-convmn, got --arch {arch}")
     data_cfg = _data_config(
         dataset, subjects, synthetic_subjects, electrodes, repetitions, movements, data_seed,
         synthetic_preset, sessions, hold_out, window, step, envelope_rate, doa_map,
@@ -224,6 +234,7 @@ def train(
         data_cfg, data, cfg, arch=arch, hidden=_int_list(hidden, "--hidden"), lr=lr,
         chunk=chunk, batch_size=batch_size, validation=validation,
         augmentation=ArmbandAugmentation(augment_shift, augment_gain),
+        ring_channels=ring_channels,
     )  # fmt: skip
     _print_report(report, f"{arch} on {dataset}: test repetitions")
     console.print(f"best checkpoint: {result.best_checkpoint}  ({result.seconds:.0f} s)")

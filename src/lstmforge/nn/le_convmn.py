@@ -10,6 +10,11 @@ over W frames, shaped [1, C, W] (channels × time). A stack of ConvLSTM layers (
 states carried from window to window so that the network sees a long history; a linear
 regression head maps the last layer's hidden state [Hc, C, W] to the joint angles.
 The choices the paper leaves open are listed in ``docs/le-convmn.md``.
+
+``ring=True`` (our option; the paper does not say how its convolutions pad the channel axis):
+when the C electrodes are equally spaced around the forearm (an armband, as in NinaPro DB8 and
+the synthetic data), channel C-1 lies next to channel 0, so the ConvLSTM pads the channel
+(row) axis circularly instead of with zeros; the time (column) axis keeps zero padding.
 """
 
 from __future__ import annotations
@@ -31,6 +36,9 @@ class LEConvMN(nn.Module):
         hidden_channels: hidden channels per ConvLSTM layer.
         kernel_size: odd square kernel size of every layer.
         peephole: ConvLSTM peephole kind (``True``/"pixel", "channel" or ``False``).
+        ring: the channels are one ring of equally spaced electrodes (an armband): pad the
+            channel axis circularly (``ConvLSTM(row_padding="circular")``), so the kernels see
+            channel C-1 and channel 0 as neighbours. Default ``False``: 'same' zero padding.
 
     ``forward(x [B, T, 1, C, W], state=None) -> (y [B, T, J], state)`` with ``state`` the
     ConvLSTM's list of ``(h, c)`` per layer; feeding consecutive windows in chunks with the
@@ -45,8 +53,10 @@ class LEConvMN(nn.Module):
         hidden_channels: Sequence[int] = (64, 32, 10),
         kernel_size: int = 3,
         peephole: bool | str = True,
+        ring: bool = False,
     ) -> None:
         super().__init__()
+        self.ring = bool(ring)
         self.convlstm = ConvLSTM(
             in_channels=1,
             hidden_channels=list(hidden_channels),
@@ -54,6 +64,7 @@ class LEConvMN(nn.Module):
             num_layers=len(hidden_channels),
             frame_size=(n_channels, window),
             peephole=peephole,
+            row_padding="circular" if ring else "zeros",
         )
         self.head = nn.Linear(hidden_channels[-1] * n_channels * window, n_outputs)
 

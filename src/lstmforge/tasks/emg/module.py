@@ -26,6 +26,8 @@ class EMGRegressor(L.LightningModule):
     :class:`~lstmforge.data.emg_augmentation.ArmbandAugmentation` as a dict; see
     :mod:`~lstmforge.tasks.emg.datamodule`) are kept in the checkpoint's hparams so that
     :func:`lstmforge.tasks.emg.spec.build_datamodule` rebuilds exactly the training data.
+    ``ring_channels`` (LE-ConvMN only): the channels are one ring of electrodes, padded
+    circularly; default ``False``, so checkpoints saved before it existed load unchanged.
     """
 
     def __init__(
@@ -42,11 +44,12 @@ class EMGRegressor(L.LightningModule):
         validation: str = "chunks",
         augmentation: dict[str, float] | None = None,
         task: str = "emg",
+        ring_channels: bool = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
         hidden = hidden or DEFAULT_HIDDEN.get(arch, ())
-        self.net = build_network(arch, n_channels, window, n_outputs, hidden)
+        self.net = build_network(arch, n_channels, window, n_outputs, hidden, ring_channels)
 
     def forward(self, x: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
         return self.net(x, state)

@@ -38,11 +38,28 @@ class LSTMRegressor(nn.Module):
 
 
 def build_network(
-    arch: str, n_channels: int, window: int, n_outputs: int, hidden: Sequence[int]
+    arch: str,
+    n_channels: int,
+    window: int,
+    n_outputs: int,
+    hidden: Sequence[int],
+    ring_channels: bool = False,
 ) -> nn.Module:
-    """LE-ConvMN (``hidden`` = ConvLSTM channels per layer) or the LSTM regressor."""
+    """LE-ConvMN (``hidden`` = ConvLSTM channels per layer) or the LSTM regressor.
+
+    ``ring_channels``: the channels are one ring of equally spaced electrodes; LE-ConvMN then
+    pads its channel axis circularly (:class:`~lstmforge.nn.le_convmn.LEConvMN` ``ring``). The
+    LSTM regressor has no convolution to pad, so it refuses the option.
+    """
     if arch == "le-convmn":
-        return LEConvMN(n_channels, window, n_outputs, hidden_channels=tuple(hidden))
+        return LEConvMN(
+            n_channels, window, n_outputs, hidden_channels=tuple(hidden), ring=ring_channels
+        )
     if arch == "lstm":
+        if ring_channels:
+            raise InputError(
+                "--ring-channels: only for --arch le-convmn (the LSTM baseline has no "
+                "convolution over the channels)"
+            )
         return LSTMRegressor(n_channels, window, n_outputs, hidden)
     raise InputError(f"arch must be one of {', '.join(ARCHS)}, got {arch!r}")

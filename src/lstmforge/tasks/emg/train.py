@@ -8,6 +8,7 @@ from pathlib import Path
 import lightning as L
 
 from lstmforge.data.emg_augmentation import ArmbandAugmentation
+from lstmforge.errors import InputError
 from lstmforge.io import write_json
 from lstmforge.tasks.emg.datamodule import EMGDataModule
 from lstmforge.tasks.emg.dataset import EMGDataConfig
@@ -27,12 +28,17 @@ def train_emg(
     batch_size: int = 8,
     validation: str = "chunks",
     augmentation: ArmbandAugmentation | None = None,
+    ring_channels: bool = False,
 ) -> tuple[FitResult, dict]:
     """Fit, then evaluate the best checkpoint on the test repetitions.
+
+    ``ring_channels``: LE-ConvMN pads its channel axis circularly (an armband's electrodes).
 
     Returns the fit result and the metrics report (also written to ``OUT/test_metrics.json``).
     """
     augmentation = augmentation or ArmbandAugmentation()
+    if ring_channels and arch != "le-convmn":
+        raise InputError(f"--ring-channels: only for --arch le-convmn, got --arch {arch}")
     datamodule = EMGDataModule(data_cfg, data_dir, chunk, batch_size, validation, augmentation)
     L.seed_everything(train_cfg.seed, verbose=False)
     module = EMGRegressor(
@@ -47,6 +53,7 @@ def train_emg(
         batch_size=batch_size,
         validation=validation,
         augmentation=augmentation.to_dict(),
+        ring_channels=ring_channels,
     )
     result = fit(module, datamodule, train_cfg)
     from lstmforge.tasks.emg.spec import load_module
