@@ -66,6 +66,18 @@ def test_resume_continues_from_last_checkpoint(tmp_path):
     assert load_checkpoint(resumed.last_checkpoint, task="toy")["epoch"] == 3
 
 
+def test_resume_with_other_settings_is_refused(tmp_path):
+    fit(_Regressor(), _Data(), TrainConfig(out_dir=tmp_path, max_epochs=1, progress=False))
+    before = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    with pytest.raises(InputError, match=r"arch: saved \"linear\", now \"other\""):
+        fit(
+            _Regressor(arch="other"),
+            _Data(),
+            TrainConfig(out_dir=tmp_path, max_epochs=2, resume=True, progress=False),
+        )
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == before
+
+
 def test_resume_without_checkpoint_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match="no checkpoint"):
         fit(_Regressor(), _Data(), TrainConfig(out_dir=tmp_path, resume=True, progress=False))

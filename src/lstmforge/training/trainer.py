@@ -39,6 +39,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from lstmforge.errors import InputError
 from lstmforge.io import write_json
+from lstmforge.training.checkpoint import load_checkpoint
 
 LAST = "last.ckpt"
 INTERRUPTED = "interrupted.ckpt"
@@ -133,6 +134,31 @@ def resume_checkpoint(ckpt_dir: Path) -> Path | None:
     return max(existing, key=lambda p: p.stat().st_mtime) if existing else None
 
 
+def check_resume_hparams(ckpt_path: Path, module: L.LightningModule) -> None:
+    """Refuse to resume a run whose model or data settings differ from the checkpoint's.
+
+    A resumed run continues the saved one: its best score, early-stopping counter and
+    optimiser state only make sense for the same task, architecture, loss and data.
+    """
+    new = dict(module.hparams)
+    saved = load_checkpoint(ckpt_path, task=new.get("task"))["hparams"]
+
+    def plain(value: Any) -> str:
+        return json.dumps(value, sort_keys=True, default=str)
+
+    changed = sorted(
+        k for k in saved.keys() | new.keys() if plain(saved.get(k)) != plain(new.get(k))
+    )
+    if changed:
+        detail = "; ".join(
+            f"{k}: saved {plain(saved.get(k))[:60]}, now {plain(new.get(k))[:60]}" for k in changed
+        )
+        raise InputError(
+            f"--resume: {ckpt_path} was trained with other settings ({detail}); "
+            "resume with the same settings or train into a new --out"
+        )
+
+
 def _load_history(path: Path) -> list[dict[str, float]]:
     if not path.is_file():
         return []
@@ -164,6 +190,7 @@ def fit(
         ckpt_path = resume_checkpoint(ckpt_dir)
         if ckpt_path is None:
             raise InputError(f"--resume given but no checkpoint found in {ckpt_dir}")
+        check_resume_hparams(ckpt_path, module)
     history_path = out_dir / "history.json"
     history = _History(history_path, _load_history(history_path) if cfg.resume else [])
 
