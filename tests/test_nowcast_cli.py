@@ -164,11 +164,24 @@ def test_bad_training_options_exit_2_without_a_run(tmp_path, capsys):
         (["--frame-size", "30"], "not divisible by the patch size"),
         (["--dataset", "satellite"], "--dataset"),
         (["--loss", "hinge"], "--loss"),
+        (["--peephole", "diagonal"], "--peephole"),
+        (["--arch", "tiny-fc-lstm", "--peephole", "channel"], "only for ConvLSTM"),
     ]:
         out = tmp_path / "run"
         assert run_cli(["nowcast", "train", "--out", str(out), *TINY_RADAR, *extra]) == 2
         assert message in capsys.readouterr().err
         assert not (out / "checkpoints" / "best.ckpt").exists()
+
+
+def test_peephole_choice_is_trained_and_restored(tmp_path):
+    out = tmp_path / "channel"
+    assert (
+        run_cli(["nowcast", "train", "--out", str(out), *TINY_RADAR, "--peephole", "channel"]) == 0
+    )
+    module = load_module(out / "checkpoints" / "best.ckpt")
+    assert module.hparams.peephole == "channel"
+    assert module.model.encoder.peephole == "channel"
+    assert module.model.encoder.weight_ci_l0.shape == (4, 1, 1)  # one weight per channel
 
 
 def test_evaluate_through_a_compressed_artifact(radar_run, tmp_path):

@@ -56,6 +56,13 @@ def train_command(
         ),
     ] = None,
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
+    peephole: Annotated[
+        str | None,
+        typer.Option(
+            help="ConvLSTM peepholes: pixel (the paper's Hadamard), channel or none "
+            "(default: the architecture's)."
+        ),
+    ] = None,
     epochs: Epochs = 10,
     seed: Seed = 0,
     devices: Devices = 1,
@@ -97,7 +104,7 @@ def train_command(
         patience,
         limit_train_batches=limit_train_batches,
     )
-    result = train(arch, config, cfg, loss, lr)
+    result = train(arch, config, cfg, loss, lr, peephole)
     console.print(
         f"trained {arch} on {dataset} for {result.epochs_run} epochs in {result.seconds:.0f} s; "
         f"best checkpoint: {result.best_checkpoint}"

@@ -79,14 +79,29 @@ def get_arch(name: str) -> ConvArch | FCArch:
     return ARCHS[name]
 
 
-def build_model(name: str, frame_size: int, channels: int = 1, loss: str = "bce") -> nn.Module:
+PEEPHOLES = {"pixel": "pixel", "channel": "channel", "none": False}
+
+
+def build_model(
+    name: str,
+    frame_size: int,
+    channels: int = 1,
+    loss: str = "bce",
+    peephole: str | None = None,
+) -> nn.Module:
     """The model for ``name`` on frames of ``channels x frame_size x frame_size`` (unpatched).
 
     ``loss`` (the training loss) tells an FC-LSTM whether its output is a logit (``bce``) or
-    the frame itself, which decides the prediction it feeds back.
+    the frame itself, which decides the prediction it feeds back. ``peephole`` replaces a
+    ConvLSTM configuration's peepholes: ``"pixel"`` (Shi et al.'s Hadamard peepholes, one
+    weight per position and channel), ``"channel"`` (one weight per channel) or ``"none"``.
     """
     arch = get_arch(name)
+    if peephole is not None and peephole not in PEEPHOLES:
+        raise InputError(f"--peephole: expected one of {', '.join(PEEPHOLES)}, got {peephole!r}")
     if isinstance(arch, FCArch):
+        if peephole is not None:
+            raise InputError(f"--peephole: only for ConvLSTM models, not {name}")
         output = "logits" if loss == "bce" else "linear"
         return FCForecaster((channels, frame_size, frame_size), arch.hidden, output)
     if frame_size % arch.patch:
@@ -99,7 +114,7 @@ def build_model(name: str, frame_size: int, channels: int = 1, loss: str = "bce"
         arch.hidden,
         arch.kernel,
         frame_size=(side, side),
-        peephole=arch.peephole,
+        peephole=arch.peephole if peephole is None else PEEPHOLES[peephole],
         input_kernel_size=arch.input_kernel,
     )
 

@@ -31,6 +31,7 @@ class NowcastModule(L.LightningModule):
         data_config: dict[str, Any],
         loss: str,
         lr: float = 1e-3,
+        peephole: str | None = None,
         task: str = TASK,
     ) -> None:
         super().__init__()
@@ -40,7 +41,7 @@ class NowcastModule(L.LightningModule):
             raise InputError(f"--lr: must be > 0, got {lr}")
         self.save_hyperparameters()
         self.patch = patch_size(arch)
-        self.model = build_model(arch, data_config["frame_size"], loss=loss)
+        self.model = build_model(arch, data_config["frame_size"], loss=loss, peephole=peephole)
 
     def forward(self, past: torch.Tensor, steps: int) -> torch.Tensor:
         """Model output ``[B, steps, 1, H, W]`` for the frames after ``past [B, T, 1, H, W]``."""

@@ -31,7 +31,9 @@ def load_module(checkpoint: str | Path, arch: str | None = None) -> NowcastModul
     missing = [k for k in MODULE_HPARAMS if k not in hparams]
     if missing:
         raise InputError(f"{checkpoint}: nowcast checkpoint lacks hyper-parameters {missing}")
-    module = NowcastModule(**{k: hparams[k] for k in MODULE_HPARAMS})
+    module = NowcastModule(
+        **{k: hparams[k] for k in MODULE_HPARAMS}, peephole=hparams.get("peephole")
+    )
     try:
         module.load_state_dict(loaded["state_dict"])
     except RuntimeError as err:

@@ -12,12 +12,21 @@ DEFAULT_LOSS = {"moving-mnist": "bce", "radar": "balanced-mse"}
 
 
 def train(
-    arch: str, data: NowcastData, cfg: TrainConfig, loss: str | None = None, lr: float = 1e-3
+    arch: str,
+    data: NowcastData,
+    cfg: TrainConfig,
+    loss: str | None = None,
+    lr: float = 1e-3,
+    peephole: str | None = None,
 ) -> FitResult:
     """Seed, build the model and data for ``arch``/``data`` and train with ``cfg``.
 
-    ``loss`` defaults to the paper's: cross-entropy for Moving MNIST, MSE for radar.
+    ``loss`` defaults to :data:`DEFAULT_LOSS`: the paper's cross-entropy for Moving MNIST,
+    balanced MSE for radar. ``peephole`` replaces the configuration's peepholes (see
+    :func:`~lstmforge.tasks.nowcast.configs.build_model`).
     """
     L.seed_everything(cfg.seed, verbose=False)
-    module = NowcastModule(arch, data.to_dict(), loss or DEFAULT_LOSS[data.dataset], lr)
+    module = NowcastModule(
+        arch, data.to_dict(), loss or DEFAULT_LOSS[data.dataset], lr, peephole=peephole
+    )
     return fit(module, NowcastDataModule(data), cfg)
