@@ -368,6 +368,17 @@ def test_substitute_integer_and_float_sparse(cm, model, x, tmp_path):
     assert 0 < np.abs(y_pruned.numpy() - y.numpy()).max() < 5e-3
 
 
+def test_substitute_refuses_an_artifact_of_another_model(cm):
+    other = _Speechish().eval()
+    other.rnn = LSTM(5, 12, num_layers=2, proj_size=8)
+    for mode in ("integer", "float-sparse"):
+        with pytest.raises(
+            InputError,
+            match=r"'rnn' was compressed from another model \(hidden_size: artifact \d+, module 12",
+        ):
+            substitute(other, cm, mode=mode)
+
+
 def test_trace_diff_locates_first_disagreement(cm, x):
     same = trace_diff(cm, x, {"backend": "reference"}, {"backend": "fast"})
     assert same.first is None and max(same.per_signal.values()) == 0.0

@@ -14,6 +14,7 @@ runs unchanged.
 from __future__ import annotations
 
 import copy
+import json
 
 import numpy as np
 import torch
@@ -106,6 +107,29 @@ def _replace(model: nn.Module, name: str, new: nn.Module) -> nn.Module:
     return model
 
 
+def _check_topology(block: Block, original: nn.Module) -> None:
+    """The artifact's block must describe ``original`` (same sizes, kernels, padding, peepholes)."""
+    from lstmforge.compress.compressor import block_config
+
+    def plain(value) -> str:
+        return json.dumps(value, sort_keys=True)
+
+    mine = block_config(original, block.kind)
+    differ = sorted(
+        k
+        for k in mine.keys() | block.config.keys()
+        if plain(mine.get(k)) != plain(block.config.get(k))
+    )
+    if differ:
+        detail = ", ".join(
+            f"{k}: artifact {plain(block.config.get(k))}, module {plain(mine.get(k))}"
+            for k in differ
+        )
+        raise InputError(
+            f"artifact block {block.name!r} was compressed from another model ({detail})"
+        )
+
+
 def substitute(
     module: nn.Module, cm: CompressedModel, mode: str = "integer", backend: str = "fast"
 ) -> nn.Module:
@@ -120,6 +144,7 @@ def substitute(
                 f"artifact block {block.name!r}: no such submodule in {type(module).__name__}"
             )
         original = names[block.name]
+        _check_topology(block, original)
         if mode == "float-sparse":
             with torch.no_grad():
                 for pname, mask in sparsity_masks(block).items():
