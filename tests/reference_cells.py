@@ -10,6 +10,9 @@ explicit loop, in float64.
 - :func:`reference_convlstm`: ConvLSTM (Shi et al. 2015, eq. 3) in NumPy, with every
   convolution computed per (output channel, input channel) by ``scipy.signal.correlate2d``
   (mode ``"same"``, zero fill) -- an oracle independent of torch's convolution.
+- :func:`reference_convlstm_steps`: the same ConvLSTM equations step by step in torch, with
+  the convolution left to the caller (``conv(x, weight)``), for paddings or kernel layouts
+  the scipy oracle does not cover.
 
 Parameters are read from a ``state_dict``-like mapping with lstmforge's names; the gate rows
 of the stacked matrices are in the order (i, f, g, o).
@@ -17,7 +20,7 @@ of the stacked matrices are in the order (i, f, g, o).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import torch
@@ -200,3 +203,47 @@ def reference_convlstm(
             layer_in = outputs
         y[b] = np.stack(layer_in)
     return y, finals
+
+
+def reference_convlstm_steps(
+    params: Mapping[str, torch.Tensor],
+    hidden_channels: list[int],
+    x: torch.Tensor | None,
+    state: list[tuple[torch.Tensor, torch.Tensor]],
+    conv: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    steps: int | None = None,
+) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
+    """Multi-layer ConvLSTM (Shi et al. 2015, eq. 3), batch-first [B, T, C, H, W], one step
+    at a time in torch, every convolution computed as ``conv(inputs, weight)``.
+
+    The input and forget gates peek at the previous cell state, the output gate at the new
+    one. Parameters are read from ``params`` by name (``weight_x_l{k}`` absent: layer ``k``
+    has no input; ``bias_l{k}`` and ``weight_c{i,f,o}_l{k}`` optional, peepholes broadcast).
+    ``x=None`` runs ``steps`` steps without input from ``state`` ([(h, c) per layer]).
+    Returns ``(y [B, T, Hc_last, H, W], [(h, c) per layer])``.
+    """
+    seq, finals = x, []
+    steps = x.shape[1] if x is not None else steps
+    for k, hc in enumerate(hidden_channels):
+        w_x, w_h = params.get(f"weight_x_l{k}"), params[f"weight_h_l{k}"]
+        bias = params.get(f"bias_l{k}")
+        peep = {g: params.get(f"weight_{g}_l{k}") for g in ("ci", "cf", "co")}
+        h, c = state[k]
+        outputs = []
+        for t in range(steps):
+            gates = conv(h, w_h)
+            if seq is not None and w_x is not None:
+                gates = gates + conv(seq[:, t], w_x)
+            if bias is not None:
+                gates = gates + bias[None, :, None, None]
+            i, f, g, o = gates.split(hc, dim=1)
+            if peep["ci"] is not None:
+                i, f = i + peep["ci"] * c, f + peep["cf"] * c
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            if peep["co"] is not None:
+                o = o + peep["co"] * c  # the NEW cell state
+            h = torch.sigmoid(o) * torch.tanh(c)
+            outputs.append(h)
+        seq = torch.stack(outputs, dim=1)
+        finals.append((h, c))
+    return seq, finals

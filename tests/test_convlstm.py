@@ -6,7 +6,7 @@ import torch
 
 from lstmforge.errors import InputError
 from lstmforge.nn import ConvLSTM
-from reference_cells import reference_convlstm
+from reference_cells import reference_convlstm, reference_convlstm_steps
 
 FRAME = (5, 6)
 
@@ -82,30 +82,17 @@ def conv2d_reference(module, x, state, input_kernels, state_kernels):
     """Shi et al. eq. 3 step by step with torch's conv2d, padded by the kernel sizes the test
     expects (not read from the module): returns (y, [(h, c) per layer])."""
     F = torch.nn.functional
-    seq, finals = x, []
-    for k, hc in enumerate(module.hidden_channels):
-        p = {name: getattr(module, f"{name}_l{k}", None) for name in ("weight_x", "weight_h")}
-        p |= {g: getattr(module, f"weight_{g}_l{k}", None) for g in ("ci", "cf", "co")}
-        bias = getattr(module, f"bias_l{k}", None)
-        h, c = state[k]
-        outputs = []
-        for t in range(seq.shape[1]):
-            gates = F.conv2d(h, p["weight_h"], padding=state_kernels[k] // 2)
-            if seq is not None and p["weight_x"] is not None:
-                gates = gates + F.conv2d(seq[:, t], p["weight_x"], padding=input_kernels[k] // 2)
-            if bias is not None:
-                gates = gates + bias[None, :, None, None]
-            i, f, g, o = gates.split(hc, dim=1)
-            if p["ci"] is not None:
-                i, f = i + p["ci"] * c, f + p["cf"] * c
-            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-            if p["co"] is not None:
-                o = o + p["co"] * c  # the new cell state
-            h = torch.sigmoid(o) * torch.tanh(c)
-            outputs.append(h)
-        seq = torch.stack(outputs, dim=1)
-        finals.append((h, c))
-    return seq, finals
+    params = dict(module.named_parameters())
+    padding = {}  # the expected 'same' padding of each layer's weights, by identity
+    for k in range(len(module.hidden_channels)):
+        if f"weight_x_l{k}" in params:
+            padding[id(params[f"weight_x_l{k}"])] = input_kernels[k] // 2
+        padding[id(params[f"weight_h_l{k}"])] = state_kernels[k] // 2
+
+    def conv(inputs, weight):
+        return F.conv2d(inputs, weight, padding=padding[id(weight)])
+
+    return reference_convlstm_steps(params, module.hidden_channels, x, state, conv)
 
 
 @pytest.mark.parametrize("peephole", [True, "channel", False])

@@ -4,8 +4,12 @@ import numpy as np
 import pytest
 import torch
 
+from engine_checks import (
+    assert_fast_equals_reference_and_streams,
+    assert_float_dataflow_equals_the_module,
+    assert_same_artifact,
+)
 from lstmforge.compress import compress_model, load
-from lstmforge.compress.compressor import block_config, float_weights
 from lstmforge.engine import substitute
 from lstmforge.engine.blocks import run_convlstm
 from lstmforge.engine.float_datapath import FloatDatapath
@@ -15,7 +19,7 @@ from lstmforge.errors import InputError
 from lstmforge.nn import ConvLSTM, LEConvMN
 from lstmforge.tasks.emg.module import EMGRegressor
 from lstmforge.tasks.emg.networks import build_network
-from reference_cells import reference_convlstm
+from reference_cells import reference_convlstm, reference_convlstm_steps
 from test_convlstm import FRAME, make_convlstm, numpy_params, numpy_states, random_states
 from test_emg_cli import TINY, run_cli
 from test_engine_convlstm import _manifest, _rewrite_manifest
@@ -35,31 +39,14 @@ def tiled_conv(x, weight, row_padding):
 
 def ring_reference(module, x, state, row_padding, steps=None):
     """Shi et al. eq. 3 step by step with :func:`tiled_conv`; returns (y, [(h, c)])."""
-    seq, finals = x, []
-    steps = x.shape[1] if x is not None else steps
-    for k, hc in enumerate(module.hidden_channels):
-        w_x = getattr(module, f"weight_x_l{k}", None)
-        w_h, bias = module.get_parameter(f"weight_h_l{k}"), getattr(module, f"bias_l{k}", None)
-        peep = {g: getattr(module, f"weight_{g}_l{k}", None) for g in ("ci", "cf", "co")}
-        h, c = state[k]
-        outputs = []
-        for t in range(steps):
-            gates = tiled_conv(h, w_h, row_padding)
-            if seq is not None and w_x is not None:
-                gates = gates + tiled_conv(seq[:, t], w_x, row_padding)
-            if bias is not None:
-                gates = gates + bias[None, :, None, None]
-            i, f, g, o = gates.split(hc, dim=1)
-            if peep["ci"] is not None:
-                i, f = i + peep["ci"] * c, f + peep["cf"] * c
-            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-            if peep["co"] is not None:
-                o = o + peep["co"] * c
-            h = torch.sigmoid(o) * torch.tanh(c)
-            outputs.append(h)
-        seq = torch.stack(outputs, dim=1)
-        finals.append((h, c))
-    return seq, finals
+    return reference_convlstm_steps(
+        dict(module.named_parameters()),
+        module.hidden_channels,
+        x,
+        state,
+        lambda inputs, weight: tiled_conv(inputs, weight, row_padding),
+        steps,
+    )
 
 
 def assert_states_close(finals, finals_ref, tol=1e-12):
@@ -240,18 +227,10 @@ def test_float_dataflow_equals_the_circular_module(peephole):
         input_kernel_size=[5, 3], row_padding="circular",
     ).double()  # fmt: skip
     x = torch.randn(2, 3, 2, 5, 4, dtype=torch.float64)
-    mats, _, vecs = float_weights(module, "convlstm")
-    config = block_config(module, "convlstm")
+    y, weights, config = assert_float_dataflow_equals_the_module(module, x)
     assert config["row_padding"] == "circular"
-    y, finals = run_convlstm(FloatDatapath(mats | vecs), config, x.numpy(), None)
-    with torch.no_grad():
-        ref_y, ref_states = module(x)
-    np.testing.assert_allclose(y, ref_y.numpy(), atol=1e-12)
-    for (h, c), (ref_h, ref_c) in zip(finals, ref_states, strict=True):
-        np.testing.assert_allclose(h, ref_h.numpy(), atol=1e-12)
-        np.testing.assert_allclose(c, ref_c.numpy(), atol=1e-12)
     zero_config = {k: v for k, v in config.items() if k != "row_padding"}
-    y_zero, _ = run_convlstm(FloatDatapath(mats | vecs), zero_config, x.numpy(), None)
+    y_zero, _ = run_convlstm(FloatDatapath(weights), zero_config, x.numpy(), None)
     assert np.abs(y_zero - y).max() > 1e-6  # the engine does read the key
 
 
@@ -284,28 +263,13 @@ def test_ring_artifact_is_version_2_and_round_trips(ring_model):
     assert manifest["version"] == 2
     config = manifest["blocks"][0]["config"]
     assert config["row_padding"] == "circular" and "input_kernel_size" not in config
-    back = load(path)
-    for block, orig in zip(back.blocks, cm.blocks, strict=True):
-        assert block.config == orig.config and block.formats == orig.formats
-        for name, m in orig.matrices.items():
-            np.testing.assert_array_equal(block.matrices[name].dense_codes(), m.dense_codes())
-        for name, v in orig.vectors.items():
-            np.testing.assert_array_equal(block.vectors[name].codes, v.codes)
+    assert_same_artifact(load(path), cm)
 
 
 def test_ring_engine_fast_equals_reference_and_tracks_the_pruned_model(ring_model):
     model, x, _, path = ring_model
     cm = load(path)
-    block = cm.block("convlstm")
-    y_ref, s_ref = run_block(cm, block, x, backend="reference")
-    y_fast, s_fast = run_block(cm, block, x, backend="fast")
-    np.testing.assert_array_equal(y_fast, y_ref)
-    for (h, c), (h_ref, c_ref) in zip(s_fast, s_ref, strict=True):
-        np.testing.assert_array_equal(h, h_ref)
-        np.testing.assert_array_equal(c, c_ref)
-    y1, state = run_block(cm, block, x[:, :1])
-    y2, _ = run_block(cm, block, x[:, 1:], state)
-    np.testing.assert_array_equal(np.concatenate([y1, y2], axis=1), y_fast)
+    assert_fast_equals_reference_and_streams(cm, cm.block("convlstm"), x)
     with torch.no_grad():
         ref, _ = model.convlstm(x)
         pruned, _ = substitute(model, cm, mode="float-sparse").convlstm(x)

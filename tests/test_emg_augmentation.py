@@ -4,24 +4,17 @@ import numpy as np
 import pytest
 import torch
 
+from emg_tiny import TINY, tiny_subject
 from lstmforge.data.emg_augmentation import ArmbandAugmentation, rotate_ring
 from lstmforge.data.emg_splits import TRAIN, VAL
-from lstmforge.data.emg_synthetic import SyntheticEMGConfig
 from lstmforge.errors import InputError
 from lstmforge.tasks.emg.baselines import training_windows
 from lstmforge.tasks.emg.datamodule import WindowChunks
-from lstmforge.tasks.emg.dataset import EMGDataConfig, build_features
-
-TINY = EMGDataConfig(
-    synthetic=SyntheticEMGConfig(
-        n_subjects=1, n_repetitions=6, movements=("index_flexion",), rest_s=1.0, hold_s=1.0
-    )
-)
 
 
 @pytest.fixture(scope="module")
 def subject():
-    return build_features(TINY)[0]
+    return tiny_subject()
 
 
 def test_whole_spacing_rotation_is_a_circular_roll():

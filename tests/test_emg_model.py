@@ -4,29 +4,23 @@ import numpy as np
 import pytest
 import torch
 
+from emg_tiny import TINY, tiny_subject
 from lstmforge.data.emg_splits import TEST, TRAIN
-from lstmforge.data.emg_synthetic import SyntheticEMGConfig
 from lstmforge.errors import InputError
 from lstmforge.nn import LEConvMN
 from lstmforge.tasks.emg.baselines import FlatWindowPredictor, SparseGPRegressor, fit_baseline
 from lstmforge.tasks.emg.datamodule import WindowChunks, contiguous_runs
-from lstmforge.tasks.emg.dataset import EMGDataConfig, build_features, window_arrays
+from lstmforge.tasks.emg.dataset import window_arrays
 from lstmforge.tasks.emg.evaluate import metrics_report, predict_subject, predict_windows
 from lstmforge.tasks.emg.module import EMGRegressor
 from lstmforge.tasks.emg.networks import LSTMRegressor, build_network
 from lstmforge.tasks.emg.postprocess import OutputConditioner
 from lstmforge.tasks.emg.stream import stream_recording
 
-TINY = EMGDataConfig(
-    synthetic=SyntheticEMGConfig(
-        n_subjects=1, n_repetitions=6, movements=("index_flexion",), rest_s=1.0, hold_s=1.0
-    )
-)
-
 
 @pytest.fixture(scope="module")
 def subject():
-    return build_features(TINY)[0]
+    return tiny_subject()
 
 
 def test_le_convmn_shapes_and_parameters():

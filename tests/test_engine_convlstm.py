@@ -8,11 +8,14 @@ import pytest
 import torch
 from torch import nn
 
+from engine_checks import (
+    assert_fast_equals_reference_and_streams,
+    assert_float_dataflow_equals_the_module,
+    assert_same_artifact,
+    assert_substituted_model_tracks_the_float_model,
+)
 from lstmforge.compress import compress_model, load
-from lstmforge.compress.compressor import block_config, float_weights
-from lstmforge.engine import run, substitute
-from lstmforge.engine.blocks import run_convlstm
-from lstmforge.engine.float_datapath import FloatDatapath
+from lstmforge.engine import run
 from lstmforge.engine.lowering import patches, to_channels_first
 from lstmforge.errors import InputError
 from lstmforge.nn.convlstm import ConvLSTM
@@ -33,16 +36,7 @@ def test_float_dataflow_equals_the_module(peephole):
         2, [4, 3], [3, 5], num_layers=2, frame_size=(5, 4), peephole=peephole
     ).double()
     x = torch.randn(2, 3, 2, 5, 4, dtype=torch.float64)
-    mats, _, vecs = float_weights(module, "convlstm")
-    y, finals = run_convlstm(
-        FloatDatapath(mats | vecs), block_config(module, "convlstm"), x.numpy(), None
-    )
-    with torch.no_grad():
-        ref_y, ref_states = module(x)
-    np.testing.assert_allclose(y, ref_y.numpy(), atol=1e-12)
-    for (h, c), (ref_h, ref_c) in zip(finals, ref_states, strict=True):
-        np.testing.assert_allclose(h, ref_h.numpy(), atol=1e-12)
-        np.testing.assert_allclose(c, ref_c.numpy(), atol=1e-12)
+    assert_float_dataflow_equals_the_module(module, x)
 
 
 class _Forecaster(nn.Module):
@@ -72,31 +66,13 @@ def test_fast_equals_reference_and_streaming(forecaster):
     _, x, cm = forecaster
     assert [b.name for b in cm.blocks] == ["encoder", "forecaster"]
     assert "weight_x_l0" not in cm.blocks[1].matrices  # the forecaster has no input
-    enc = cm.blocks[0]
-    from lstmforge.engine.runner import run_block
-
-    y_ref, s_ref = run_block(cm, enc, x, backend="reference")
-    y_fast, s_fast = run_block(cm, enc, x, backend="fast")
-    np.testing.assert_array_equal(y_fast, y_ref)
-    np.testing.assert_array_equal(s_fast[0][1], s_ref[0][1])
-    y1, state = run_block(cm, enc, x[:, :1])
-    y2, state = run_block(cm, enc, x[:, 1:], state)
-    np.testing.assert_array_equal(np.concatenate([y1, y2], axis=1), y_fast)
-    f_ref, _ = run_block(cm, cm.blocks[1], None, s_ref, steps=2, backend="reference")
-    f_fast, _ = run_block(cm, cm.blocks[1], None, s_fast, steps=2)
-    np.testing.assert_array_equal(f_fast, f_ref)
+    assert_fast_equals_reference_and_streams(cm, cm.blocks[0], x, forecaster=cm.blocks[1])
 
 
 def test_substituted_forecaster_tracks_the_float_model(forecaster, tmp_path):
     model, x, cm = forecaster
     cm = load(cm.save(tmp_path / "f.lfz"))
-    with torch.no_grad():
-        ref = model(x)
-        pruned = substitute(model, cm, mode="float-sparse")(x)
-        integer = substitute(model, cm)(x)
-    assert integer.shape == ref.shape == (2, 2, 4, 6, 6)
-    assert np.abs(integer.numpy() - pruned.numpy()).max() < 5e-3
-    assert np.abs(pruned.numpy() - ref.numpy()).max() > 0  # pruning did change it
+    assert_substituted_model_tracks_the_float_model(model, cm, x, (2, 2, 4, 6, 6))
 
 
 def test_run_rejects_a_chain_that_does_not_chain(forecaster):
@@ -116,18 +92,10 @@ def test_float_dataflow_equals_the_module_with_mixed_kernels(input_kernels, kern
         2, [4, 3], list(kernels), num_layers=2, frame_size=(5, 4), input_kernel_size=input_kernels
     ).double()
     x = torch.randn(2, 3, 2, 5, 4, dtype=torch.float64)
-    mats, _, vecs = float_weights(module, "convlstm")
-    assert mats["weight_x_l0"].shape == (16, 2 * input_kernels[0] ** 2)
-    assert mats["weight_h_l1"].shape == (12, 3 * kernels[1] ** 2)
-    config = block_config(module, "convlstm")
+    _, weights, config = assert_float_dataflow_equals_the_module(module, x)
+    assert weights["weight_x_l0"].shape == (16, 2 * input_kernels[0] ** 2)
+    assert weights["weight_h_l1"].shape == (12, 3 * kernels[1] ** 2)
     assert config["input_kernel_size"] == list(input_kernels)
-    y, finals = run_convlstm(FloatDatapath(mats | vecs), config, x.numpy(), None)
-    with torch.no_grad():
-        ref_y, ref_states = module(x)
-    np.testing.assert_allclose(y, ref_y.numpy(), atol=1e-12)
-    for (h, c), (ref_h, ref_c) in zip(finals, ref_states, strict=True):
-        np.testing.assert_allclose(h, ref_h.numpy(), atol=1e-12)
-        np.testing.assert_allclose(c, ref_c.numpy(), atol=1e-12)
 
 
 def test_patches_need_an_odd_kernel():
@@ -198,43 +166,20 @@ def test_mixed_kernel_artifact_round_trips(mixed):
     }
     assert fc["matrices"]["weight_x_l1"]["source_shape"] == [12, 4, 5, 5]
     assert "weight_x_l0" not in fc["matrices"]
-    back = load(path)
-    for block, orig in zip(back.blocks, cm.blocks, strict=True):
-        assert block.config == orig.config and block.formats == orig.formats
-        for name, m in orig.matrices.items():
-            np.testing.assert_array_equal(block.matrices[name].dense_codes(), m.dense_codes())
-        for name, v in orig.vectors.items():
-            np.testing.assert_array_equal(block.vectors[name].codes, v.codes)
+    assert_same_artifact(load(path), cm)
 
 
 def test_mixed_kernel_engine_fast_equals_reference_and_streams(mixed):
-    from lstmforge.engine.runner import run_block
-
     _, x, _, path = mixed
     cm = load(path)
     enc, fc = cm.blocks
-    y_ref, s_ref = run_block(cm, enc, x, backend="reference")
-    y_fast, s_fast = run_block(cm, enc, x, backend="fast")
-    np.testing.assert_array_equal(y_fast, y_ref)
-    np.testing.assert_array_equal(s_fast[1][1], s_ref[1][1])
-    y1, state = run_block(cm, enc, x[:, :1])
-    y2, _ = run_block(cm, enc, x[:, 1:], state)
-    np.testing.assert_array_equal(np.concatenate([y1, y2], axis=1), y_fast)
-    f_ref, _ = run_block(cm, fc, None, s_ref, steps=2, backend="reference")
-    f_fast, _ = run_block(cm, fc, None, s_fast, steps=2)
-    np.testing.assert_array_equal(f_fast, f_ref)
+    assert_fast_equals_reference_and_streams(cm, enc, x, forecaster=fc)
 
 
 def test_mixed_kernel_substituted_model_tracks_the_float_model(mixed):
     model, x, _, path = mixed
     cm = load(path)
-    with torch.no_grad():
-        ref = model(x)
-        pruned = substitute(model, cm, mode="float-sparse")(x)
-        integer = substitute(model, cm)(x)
-    assert integer.shape == ref.shape == (2, 2, 3, 6, 6)
-    assert np.abs(integer.numpy() - pruned.numpy()).max() < 5e-3
-    assert np.abs(pruned.numpy() - ref.numpy()).max() > 0  # pruning did change it
+    assert_substituted_model_tracks_the_float_model(model, cm, x, (2, 2, 3, 6, 6))
 
 
 def test_equal_kernels_still_make_version_1_artifacts(forecaster, mixed, tmp_path):
