@@ -113,10 +113,18 @@ def test_session_split_and_bad_settings():
     np.testing.assert_array_equal(codes[1], [TEST] * 3)
     with pytest.raises(InputError, match="needs >= 2 sessions"):
         split_sessions(reps[:1], RepetitionSplit(), "sessions")
+    three = [*reps, np.array([4, 4, 1, 0])]
+    codes = split_sessions(three, RepetitionSplit(), "sessions-val")
+    np.testing.assert_array_equal(codes[0], [TRAIN] * 6)  # every repetition, 4 included
+    np.testing.assert_array_equal(codes[1], [VAL] * 3)  # the whole session before the last
+    np.testing.assert_array_equal(codes[2], [TEST] * 4)
+    with pytest.raises(InputError, match="'sessions-val' needs >= 3 sessions"):
+        split_sessions(reps, RepetitionSplit(), "sessions-val")
     with pytest.raises(InputError, match="hold_out"):
         EMGDataConfig(hold_out="subjects").validate()
-    with pytest.raises(InputError, match="needs the synthetic data"):
-        EMGDataConfig(dataset="ninapro-db2", hold_out="sessions").validate()
+    for hold_out in ("sessions", "sessions-val"):
+        with pytest.raises(InputError, match="needs the synthetic data"):
+            EMGDataConfig(dataset="ninapro-db2", hold_out=hold_out).validate()
     with pytest.raises(InputError, match="synthetic preset"):
         preset("noisy")
     with pytest.raises(InputError, match="fatigue"):

@@ -55,7 +55,8 @@ HoldOut = Annotated[
     str,
     typer.Option(
         "--hold-out",
-        help="repetitions (2, 5 of every session) or sessions (the last one; synthetic only).",
+        help="repetitions (2, 5 of every session), sessions (the last one) or sessions-val "
+        "(the last one; the one before validates); sessions need synthetic data.",
     ),
 ]
 Movements = Annotated[

@@ -14,7 +14,10 @@ Several sessions of one subject (the synthetic generator's ``n_sessions``) can i
 held out as a whole (``hold_out="sessions"``): the last session is the test set, and in the
 earlier sessions the validation repetitions validate and every other repetition trains — the
 electrodes are put on again between sessions, so the test session is unseen in placement,
-gains and drift (Hargrove et al., 2008; Scheme & Englehart, 2011).
+gains and drift (Hargrove et al., 2008; Scheme & Englehart, 2011). With
+``hold_out="sessions-val"`` the session before the last validates as a whole and every
+repetition of the earlier sessions trains, so model selection (early stopping) also sees a
+placement it was not trained on.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from lstmforge.errors import InputError
 
 UNUSED, TRAIN, VAL, TEST = -1, 0, 1, 2
 SPLIT_NAMES = {TRAIN: "train", VAL: "val", TEST: "test"}
-HOLD_OUTS = ("repetitions", "sessions")
+HOLD_OUTS = ("repetitions", "sessions", "sessions-val")
 
 
 @dataclass(frozen=True)
@@ -76,19 +79,26 @@ def split_sessions(
 
     ``"repetitions"``: :func:`split_by_repetition` in every session. ``"sessions"``: the last
     session is TEST; in the others ``split.val`` repetitions are VAL and all others TRAIN.
+    ``"sessions-val"``: the last session is TEST, the one before it VAL, all others TRAIN.
     """
     split.validate()
     if hold_out not in HOLD_OUTS:
         raise InputError(f"hold_out must be one of {', '.join(HOLD_OUTS)}, got {hold_out!r}")
     if hold_out == "repetitions":
         return [split_by_repetition(r, split) for r in repetitions]
+    test = [np.full(repetitions[-1].shape, TEST, dtype=np.int8)]
+    if hold_out == "sessions-val":
+        if len(repetitions) < 3:
+            raise InputError(f"hold_out 'sessions-val' needs >= 3 sessions, got {len(repetitions)}")
+        train = [np.full(r.shape, TRAIN, dtype=np.int8) for r in repetitions[:-2]]
+        return train + [np.full(repetitions[-2].shape, VAL, dtype=np.int8)] + test
     if len(repetitions) < 2:
         raise InputError(f"hold_out 'sessions' needs >= 2 sessions, got {len(repetitions)}")
     codes = [
         np.where(np.isin(fill_rest(r), split.val), VAL, TRAIN).astype(np.int8)
         for r in repetitions[:-1]
     ]
-    return codes + [np.full(repetitions[-1].shape, TEST, dtype=np.int8)]
+    return codes + test
 
 
 def require_splits(codes: list[np.ndarray], source: str, needed: tuple[int, ...]) -> None:

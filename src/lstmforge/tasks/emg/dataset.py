@@ -74,8 +74,10 @@ class EMGDataConfig:
             raise InputError(
                 f"hold_out must be one of {', '.join(HOLD_OUTS)}, got {self.hold_out!r}"
             )
-        if self.hold_out == "sessions" and self.dataset != "synthetic":
-            raise InputError(f"hold_out 'sessions' needs the synthetic data, not {self.dataset}")
+        if self.hold_out != "repetitions" and self.dataset != "synthetic":
+            raise InputError(
+                f"hold_out {self.hold_out!r} needs the synthetic data, not {self.dataset}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values for hparams / JSON."""
