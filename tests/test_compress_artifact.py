@@ -187,11 +187,12 @@ def test_tampered_manifest(artifact, tmp_path):
         load(_rewrite(artifact[2], tmp_path / "r.lfz", forged_rel_index))
 
 
-def test_wrong_version(artifact, tmp_path):
+@pytest.mark.parametrize("version", [99, 1.0, "1", True])
+def test_wrong_version(artifact, tmp_path, version):
     def bump(manifest):
-        manifest["version"] = 99
+        manifest["version"] = version
 
-    with pytest.raises(InputError, match="version 99"):
+    with pytest.raises(InputError, match=f"version {version!r}"):
         load(_rewrite(artifact[2], tmp_path / "v.lfz", lambda a: _with_manifest(a, bump)))
 
 

@@ -9,7 +9,7 @@ from lstmforge.data.emg_augmentation import ArmbandAugmentation, rotate_ring
 from lstmforge.data.emg_splits import TRAIN, VAL
 from lstmforge.errors import InputError
 from lstmforge.tasks.emg.baselines import training_windows
-from lstmforge.tasks.emg.datamodule import WindowChunks
+from lstmforge.tasks.emg.datamodule import EMGDataModule, WindowChunks
 
 
 @pytest.fixture(scope="module")
@@ -62,9 +62,9 @@ def test_draws_stay_in_range_and_inactive_augmentation_is_the_identity():
 
 @pytest.mark.parametrize("field", ["shift", "gain"])
 def test_bad_augmentation_is_named(field):
-    for value in (-0.1, float("nan")):
+    for value in (-0.1, float("nan"), float("inf")):
         with pytest.raises(InputError, match=f"augmentation {field}"):
-            ArmbandAugmentation(**{field: value}).validate()
+            ArmbandAugmentation(**{field: value})
 
 
 def test_training_chunks_are_augmented_and_validation_chunks_are_not(subject):
@@ -90,6 +90,17 @@ def test_training_chunks_are_augmented_and_validation_chunks_are_not(subject):
     torch.testing.assert_close(x_aug[0, 0], torch.from_numpy(expected[: pre.window].T))
     inactive = WindowChunks([subject], VAL, pre.window, pre.step, 4, ArmbandAugmentation())
     assert inactive.augmentation is None
+
+
+def test_calibration_and_validation_fallback_read_the_recorded_chunks():
+    data = EMGDataModule(
+        TINY, None, chunk=4, batch_size=2, augmentation=ArmbandAugmentation(0.5, 0.2)
+    )
+    assert data.train_set.augmentation is not None
+    assert data.calibration_dataloader().dataset.augmentation is None
+    recorded, _ = data.calibration_dataloader().dataset[0]
+    plain = WindowChunks(data.subjects, TRAIN, TINY.preprocess.window, TINY.preprocess.step, 4)
+    torch.testing.assert_close(recorded, plain[0][0])
 
 
 def test_baseline_training_set_gets_augmented_copies(subject):

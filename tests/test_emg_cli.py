@@ -109,13 +109,15 @@ def test_ridge_baseline_command(tmp_path, capsys):
         ["emg", "baselines", *TINY, "--methods", "ridge", "--json", str(path)], capsys
     )
     assert status == 0 and "ridge" in out
-    assert json.loads(path.read_text())["ridge"]["summary"]["cc"] > 0.3
+    plain = json.loads(path.read_text())["ridge"]["summary"]
+    assert plain["cc"] > 0.3
     status, out, _ = run_cli(
         ["emg", "baselines", *TINY, "--methods", "ridge", "--augment-shift", "0.5",
          "--augment-copies", "2", "--json", str(path)],
         capsys,
     )  # fmt: skip
-    assert status == 0 and json.loads(path.read_text())["ridge"]["summary"]["cc"] > 0.3
+    augmented = json.loads(path.read_text())["ridge"]["summary"]
+    assert status == 0 and augmented["cc"] > 0.3 and augmented["rmse"] != plain["rmse"]
 
 
 def test_bad_input_exits_2_with_one_clear_line(tmp_path, capsys):

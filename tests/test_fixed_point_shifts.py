@@ -1,5 +1,7 @@
 """The shift rules of the datapath (docs/fixed-point.md), against hand-computed values."""
 
+import math
+
 import numpy as np
 
 from lstmforge.engine.fixed_point import (
@@ -43,9 +45,14 @@ def test_lstm_shifts_from_formats():
     assert LSTMShifts.from_formats(P, G, C, M).peepholes == (None, None, None)
 
 
-def test_rescale_is_requantize_with_the_shift_worked_out():
+def test_rescale_is_round_half_up_shift_then_saturation():
     x = np.array([-(2**20), -5, -2, 2, 5, 3 << 14, 2**25])
     for shift, to in ((2, QFormat(8, 0)), (0, QFormat(16, 3)), (-3, QFormat(12, 3))):
-        expected = requantize(x, to.frac + shift, to)
-        assert rescale(x, shift, to).tolist() == expected.tolist()
+        # written out: x · 2^-shift rounded half up (floor(v + 1/2)), then clamped to the bits
+        expected = [
+            min(max(math.floor(v / 2**shift + 0.5), -(2 ** (to.bits - 1))), 2 ** (to.bits - 1) - 1)
+            for v in x.tolist()
+        ]
+        assert rescale(x, shift, to).tolist() == expected
+        assert requantize(x, to.frac + shift, to).tolist() == expected
     assert rescale(np.array([5, -5, 6, -6]), 2, QFormat(8, 0)).tolist() == [1, -1, 2, -1]

@@ -78,6 +78,21 @@ def test_resume_with_other_settings_is_refused(tmp_path):
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == before
 
 
+class _RegressorWithNewOption(_Regressor):
+    """The same model after an option was added (absent from older checkpoints)."""
+
+    def __init__(self, task: str = "toy", arch: str = "linear", width: float = 1.0) -> None:
+        super().__init__(task, arch)  # its save_hyperparameters() collects width from here too
+
+
+def test_resume_accepts_an_option_the_checkpoint_predates_at_its_default(tmp_path):
+    fit(_Regressor(), _Data(), TrainConfig(out_dir=tmp_path, max_epochs=1, progress=False))
+    cfg = TrainConfig(out_dir=tmp_path, max_epochs=2, resume=True, progress=False)
+    fit(_RegressorWithNewOption(width=1), _Data(), cfg)  # 1 == 1.0: the default, same run
+    with pytest.raises(InputError, match=r"width: saved 1, now 2.0"):
+        fit(_RegressorWithNewOption(width=2.0), _Data(), cfg)
+
+
 def test_resume_without_checkpoint_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match="no checkpoint"):
         fit(_Regressor(), _Data(), TrainConfig(out_dir=tmp_path, resume=True, progress=False))

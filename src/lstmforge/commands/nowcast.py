@@ -81,7 +81,7 @@ def train_command(
 
     config = default_data(
         dataset,
-        data=str(data) if data else None,
+        data=str(data.resolve()) if data else None,
         test_file=str(test_file) if test_file else None,
         in_len=in_len,
         out_len=out_len,

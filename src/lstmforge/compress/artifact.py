@@ -395,7 +395,7 @@ def load(path: str | Path) -> CompressedModel:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
         raise InputError(f"{path}: not a {FORMAT_NAME} artifact")
     version = manifest.get("version")
-    if version not in READABLE_VERSIONS or isinstance(version, bool):
+    if type(version) is not int or version not in READABLE_VERSIONS:
         raise InputError(
             f"{path}: .lfz version {version!r}, this lstmforge reads versions "
             f"{', '.join(map(str, READABLE_VERSIONS))}"

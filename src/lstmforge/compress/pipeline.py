@@ -60,10 +60,14 @@ def checkpoint_task(path: Path) -> str:
 
 
 def calibration_runner(datamodule: Any, batches: int):
-    """A callable that runs a module's ``validation_step`` on the first training batches."""
+    """A callable that runs a module's ``validation_step`` on the first training batches.
+
+    A datamodule whose training batches are augmented offers ``calibration_dataloader()``,
+    the same data as recorded; its batches are used then.
+    """
 
     def calibrate(module: torch.nn.Module) -> None:
-        loader = datamodule.train_dataloader()
+        loader = getattr(datamodule, "calibration_dataloader", datamodule.train_dataloader)()
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*self.log.*")
             for index, batch in enumerate(loader):

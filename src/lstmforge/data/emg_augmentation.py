@@ -36,6 +36,9 @@ class ArmbandAugmentation:
     shift: float = 0.0
     gain: float = 0.0
 
+    def __post_init__(self) -> None:
+        self.validate()
+
     def validate(self) -> None:
         """Reject negative or non-finite spreads, naming the field."""
         for name, value in asdict(self).items():

@@ -20,6 +20,7 @@ References: Lightning ``Trainer``, ``ModelCheckpoint``, ``OnExceptionCheckpoint`
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import time
 from dataclasses import dataclass, field
@@ -134,24 +135,43 @@ def resume_checkpoint(ckpt_dir: Path) -> Path | None:
     return max(existing, key=lambda p: p.stat().st_mtime) if existing else None
 
 
+def _comparable(value: Any) -> Any:
+    """Hparam values as plain data where 2 == 2.0 and a tuple equals the same list."""
+    if isinstance(value, dict):
+        return {str(k): _comparable(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, (list, tuple)):
+        return [_comparable(v) for v in value]
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        return float(value)
+    return str(value)
+
+
 def check_resume_hparams(ckpt_path: Path, module: L.LightningModule) -> None:
     """Refuse to resume a run whose model or data settings differ from the checkpoint's.
 
     A resumed run continues the saved one: its best score, early-stopping counter and
-    optimiser state only make sense for the same task, architecture, loss and data.
+    optimiser state only make sense for the same task, architecture, loss and data. A
+    setting the checkpoint predates (absent from its hparams) counts as its default in the
+    module's constructor, so runs saved before a new option was added still resume.
     """
     new = dict(module.hparams)
     saved = load_checkpoint(ckpt_path, task=new.get("task"))["hparams"]
-
-    def plain(value: Any) -> str:
-        return json.dumps(value, sort_keys=True, default=str)
-
-    changed = sorted(
-        k for k in saved.keys() | new.keys() if plain(saved.get(k)) != plain(new.get(k))
-    )
+    defaults = {
+        name: p.default
+        for name, p in inspect.signature(type(module).__init__).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
+    saved = {k: saved.get(k, defaults.get(k)) for k in saved.keys() | new.keys()}
+    changed = sorted(k for k in saved if _comparable(saved[k]) != _comparable(new.get(k)))
     if changed:
+
+        def shown(value: Any) -> str:
+            return json.dumps(value, sort_keys=True, default=str)[:60]
+
         detail = "; ".join(
-            f"{k}: saved {plain(saved.get(k))[:60]}, now {plain(new.get(k))[:60]}" for k in changed
+            f"{k}: saved {shown(saved[k])}, now {shown(new.get(k))}" for k in changed
         )
         raise InputError(
             f"--resume: {ckpt_path} was trained with other settings ({detail}); "

@@ -136,6 +136,8 @@ class EMGDataModule(L.LightningDataModule):
         self.train_set = WindowChunks(
             self.subjects, TRAIN, pre.window, pre.step, chunk, augmentation
         )
+        # the training chunks as recorded: for calibration and the validation fallback
+        self.train_set_recorded = WindowChunks(self.subjects, TRAIN, pre.window, pre.step, chunk)
         self.val_set = WindowChunks(self.subjects, VAL, pre.window, pre.step, chunk)
         if len(self.train_set) == 0:
             raise InputError(
@@ -156,6 +158,10 @@ class EMGDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=True)
 
+    def calibration_dataloader(self) -> DataLoader:
+        """Training chunks without augmentation (fixed-point ranges of real data)."""
+        return DataLoader(self.train_set_recorded, batch_size=self.batch_size, shuffle=True)
+
     def val_dataloader(self) -> DataLoader:
         pre = self.cfg.preprocess
         if self.validation == "recording":
@@ -164,5 +170,5 @@ class EMGDataModule(L.LightningDataModule):
                 RecordingWindows(self.subjects, code, pre.window, pre.step), batch_size=None
             )
         # with no validation repetitions, validate on the training chunks
-        data = self.val_set if len(self.val_set) else self.train_set
+        data = self.val_set if len(self.val_set) else self.train_set_recorded
         return DataLoader(data, batch_size=self.batch_size * 4)

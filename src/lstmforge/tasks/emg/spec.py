@@ -31,7 +31,7 @@ def build_datamodule(hparams: dict[str, Any], data: Path | None):
         chunk=hparams["chunk"],
         batch_size=hparams["batch_size"],
         validation=hparams.get("validation", "chunks"),
-        augmentation=ArmbandAugmentation(**hparams.get("augmentation", {})),
+        augmentation=ArmbandAugmentation(**(hparams.get("augmentation") or {})),
     )
 
 
