@@ -13,14 +13,23 @@ counted) as there, then output zero and keep the state.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numba
 import numpy as np
 
 from lstmforge.engine.blocks import initial_lstm_state
+from lstmforge.engine.edge import edge_constants, quantize_kernel
 from lstmforge.engine.integer_datapath import IntegerDatapath, _cell_kernel
-from lstmforge.engine.spmv import requantize_kernel, sell_layout, sell_vector_kernel, spmv_fast
+from lstmforge.engine.spmv import (
+    _csr_kernel,
+    _row_major,
+    requantize_kernel,
+    sell_layout,
+    sell_vector_kernel,
+    spmv_fast,
+)
+from lstmforge.errors import InputError
 
 
 @numba.njit(cache=True)
@@ -60,7 +69,85 @@ def _lstm_layer_kernel(from_input, h, c, valid, w_hh, bias, cell, proj):  # prag
     return y, counts
 
 
-def _layer_args(dp: IntegerDatapath, config: dict[str, Any], k: int) -> tuple | None:
+@numba.njit(cache=True)
+def _input_product(seq, w_ih, shift, bits):  # pragma: no cover - compiled
+    """``W_ih`` times the inputs seq [N, I] int64, requantized into P as
+    :meth:`~lstmforge.engine.integer_datapath.IntegerDatapath.matvec` does on the fast backend
+    (one vector: the SELL kernel; several: the CSR kernel). ``w_ih``: ``(SELL matrix, (row_ptr,
+    cols, vals, row_l1))``. Returns [N, rows] and the accumulate and requantize clamp counts."""
+    if seq.shape[0] == 1:
+        acc, clamps = sell_vector_kernel(w_ih[0], seq[0])
+        out = acc.reshape(1, -1)
+    else:
+        row_ptr, cols, vals, row_l1 = w_ih[1]
+        acc_t, clamps = _csr_kernel(row_ptr, cols, vals, row_l1, np.ascontiguousarray(seq.T))
+        out = np.ascontiguousarray(acc_t.T)
+    return out, clamps, requantize_kernel(out.reshape(-1), shift, bits)
+
+
+@numba.njit(cache=True)
+def _lstm_layer_with_input(seq, w_ih, h, c, valid, w_hh, bias, cell, proj):  # pragma: no cover
+    """:func:`_input_product` of ``seq`` [B, T, I] (``w_ih``: its matrix, shift and P bits),
+    then :func:`_lstm_layer_kernel`, in one call. Returns the outputs and the clamp counts
+    (ih accumulate, ih requantize, then the eleven of :func:`_lstm_layer_kernel`)."""
+    batch, steps = seq.shape[0], seq.shape[1]
+    flat = np.ascontiguousarray(seq).reshape(batch * steps, seq.shape[2])
+    from_input, k_acc, k_rq = _input_product(flat, w_ih[0], w_ih[1], w_ih[2])
+    y, layer_counts = _lstm_layer_kernel(
+        from_input.reshape(batch, steps, -1), h, c, valid, w_hh, bias, cell, proj
+    )
+    counts = np.empty(13, dtype=np.int64)
+    counts[0], counts[1] = k_acc, k_rq
+    counts[2:] = layer_counts
+    return y, counts
+
+
+@numba.njit(cache=True)
+def _lstm_layer_edges(
+    seq, w_ih, h0, c0, edges, h_out, c_out, valid, w_hh, bias, cell, proj
+):  # pragma: no cover
+    """:func:`_lstm_layer_with_input` with the state crossing the edge inside the call: the
+    float state ``h0`` [B, R], ``c0`` [B, H] is quantized first (``edges``: 2**frac, min
+    code, max code, 2**-frac of the output format, then of the cell format; the rules of
+    :func:`~lstmforge.engine.edge.quantize_fast`), and the final state is dequantized into
+    ``h_out``, ``c_out``. Returns the outputs (codes), the clamp counts (h quantize,
+    c quantize, then the thirteen of :func:`_lstm_layer_with_input`) and 0, or 1 / 2 where h0
+    / c0 holds a value that is not finite (nothing else done)."""
+    counts = np.zeros(15, dtype=np.int64)
+    h = np.empty(h0.shape, dtype=np.int64)
+    c = np.empty(c0.shape, dtype=np.int64)
+    counts[0], finite = quantize_kernel(h0.reshape(-1), edges[0], edges[1], edges[2], h.reshape(-1))
+    if not finite:
+        return np.empty((0, 0, 0), dtype=np.int64), counts, 1
+    counts[1], finite = quantize_kernel(c0.reshape(-1), edges[4], edges[5], edges[6], c.reshape(-1))
+    if not finite:
+        return np.empty((0, 0, 0), dtype=np.int64), counts, 2
+    y, layer_counts = _lstm_layer_with_input(seq, w_ih, h, c, valid, w_hh, bias, cell, proj)
+    counts[2:] = layer_counts
+    for b in range(h.shape[0]):
+        for j in range(h.shape[1]):
+            h_out[b, j] = h[b, j] * edges[3]
+        for j in range(c.shape[1]):
+            c_out[b, j] = c[b, j] * edges[7]
+    return y, counts, 0
+
+
+class CompiledLayer(NamedTuple):
+    """The constant arguments of one compiled layer (built once per block, see
+    :func:`compiled_layers`) and the sites its clamp counts go to."""
+
+    w_ih: tuple | None  # ((SELL, CSR arrays), shift, P bits), or None: product in Python
+    w_hh: tuple  # (SELL matrix, shift, P bits)
+    bias: np.ndarray  # [4H] P codes
+    cell: tuple  # the arguments of _cell_kernel after the gates and the cell state
+    order: list  # (site, index into the cell counts) in the NumPy unit's order
+    w_hr: tuple | None  # (SELL matrix, shift, output bits), or None (no projection)
+    sites: tuple[str, ...]  # ih, hh, hr: accumulate and requantize sites
+    edges: tuple[float, ...]  # the state's formats at the edge (see _lstm_layer_edges)
+    state_sites: tuple[str, str]  # where the state's quantization clamps are counted
+
+
+def _layer_args(dp: IntegerDatapath, config: dict[str, Any], k: int) -> CompiledLayer | None:
     """The constant arguments of :func:`_lstm_layer_kernel` for layer k, the cell's count
     sites, or None where the compiled layer does not cover it."""
     proj, out_key = config["proj_size"], f"l{k}.output"
@@ -70,16 +157,47 @@ def _layer_args(dp: IntegerDatapath, config: dict[str, Any], k: int) -> tuple | 
     if cell is None or hh_shift is None or hr_shift is None:
         return None
     matrices = dp.block.matrices
-    w_hh = (sell_layout(matrices[f"weight_hh_l{k}"]), hh_shift, dp.fmt("pre").bits)
+    pre_bits = dp.fmt("pre").bits
+    w_hh = (sell_layout(matrices[f"weight_hh_l{k}"]), hh_shift, pre_bits)
     w_hr = None
     if proj:
         w_hr = (sell_layout(matrices[f"weight_hr_l{k}"]), hr_shift, dp.fmt(out_key).bits)
+    ih_name = f"weight_ih_l{k}"
+    ih_shift = dp.requantize_shift(ih_name, "input" if k == 0 else f"l{k - 1}.output", "pre")
+    w_ih = None
+    if ih_shift is not None:  # else: the product and its rescale as the datapath does them
+        ih = matrices[ih_name]
+        w_ih = ((sell_layout(ih), _row_major(ih)), ih_shift, pre_bits)
     bias = (
         dp.bias(f"bias_l{k}", (-1,))
         if config["bias"]
         else np.zeros(4 * config["hidden_size"], dtype=np.int64)
     )
-    return w_hh, np.ascontiguousarray(bias, dtype=np.int64), cell, w_hr
+    sites = tuple(
+        dp.prefix + f"weight_{m}_l{k}.{what}" for m in ("ih", "hh", "hr") for what in SITES
+    )
+    args, order = cell
+    bias = np.ascontiguousarray(bias, dtype=np.int64)
+    cell_key = f"l{k}.cell"
+    edges = (*edge_constants(dp.fmt(out_key)), *edge_constants(dp.fmt(cell_key)))
+    state_sites = (dp.prefix + out_key + ".quantize", dp.prefix + cell_key + ".quantize")
+    return CompiledLayer(w_ih, w_hh, bias, args, order, w_hr, sites, edges, state_sites)
+
+
+SITES = ("accumulate", "requantize")
+
+
+def compiled_layers(dp: IntegerDatapath, config: dict[str, Any]) -> list | None:
+    """Every layer's :class:`CompiledLayer`, or None where one is not covered; built once per
+    (model, block, backend) for the block's own config (kept in the datapath's constants)."""
+    if config is not dp.block.config:
+        layers = [_layer_args(dp, config, k) for k in range(config["num_layers"])]
+        return None if any(layer is None for layer in layers) else layers
+    cache = dp.constants.layers
+    if "lstm" not in cache:
+        layers = [_layer_args(dp, config, k) for k in range(config["num_layers"])]
+        cache["lstm"] = None if any(layer is None for layer in layers) else layers
+    return cache["lstm"]
 
 
 def run_lstm_compiled(
@@ -91,7 +209,11 @@ def run_lstm_compiled(
 ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]] | None:
     """:func:`~lstmforge.engine.blocks.run_lstm` with compiled layers, or None (nothing done)
     where they do not apply: another datapath or backend, a trace, no steps or sequences, an
-    activation unit or shift the kernels do not cover."""
+    activation unit or shift the kernels do not cover.
+
+    Per call it quantizes the input and the state (compiled), makes one compiled call per
+    layer (the input product included) and dequantizes; everything derived from the artifact
+    comes from :func:`compiled_layers`."""
     batch, steps = x.shape[0], x.shape[1]
     if (
         not isinstance(dp, IntegerDatapath)
@@ -101,38 +223,85 @@ def run_lstm_compiled(
         or steps == 0
     ):
         return None
-    layer_args = [_layer_args(dp, config, k) for k in range(config["num_layers"])]
-    if any(args is None for args in layer_args):
+    layers = compiled_layers(dp, config)
+    if layers is None:
         return None
     hidden, out_size = config["hidden_size"], config["proj_size"] or config["hidden_size"]
-    valid = np.ones((batch, steps), dtype=np.bool_)
-    if lengths is not None:
+    if lengths is None:
+        valid = np.ones((batch, steps), dtype=np.bool_)
+    else:
         valid = np.arange(steps)[None, :] < lengths[:, None]
     seq, src = dp.enter(x, "input"), "input"
-    h_n, c_n = [], []
-    for k, (w_hh, bias, (cell, order), w_hr) in enumerate(layer_args):
+    h_n = np.empty((len(layers), batch, out_size))
+    c_n = np.empty((len(layers), batch, hidden))
+    counter = dp.counter
+    for k, layer in enumerate(layers):
         out_key = f"l{k}.output"
-        h, c = initial_lstm_state(dp, state, k, batch, out_size, hidden)
-        from_input = dp.matvec(f"weight_ih_l{k}", seq.reshape(batch * steps, -1), src, "pre")
-        h, c = np.array(h, dtype=np.int64), np.array(c, dtype=np.int64)  # updated in place
-        seq, counts = _lstm_layer_kernel(
-            np.ascontiguousarray(from_input.reshape(batch, steps, -1), dtype=np.int64),
-            h,
-            c,
-            valid,
-            w_hh,
-            bias,
-            cell,
-            w_hr,
-        )
-        hh, hr = dp.prefix + f"weight_hh_l{k}", dp.prefix + f"weight_hr_l{k}"
-        dp.counter.record(hh + ".accumulate", counts[0])
-        dp.counter.record(hh + ".requantize", counts[1])
-        dp.record(order, counts[4:])
-        if w_hr is not None:
-            dp.counter.record(hr + ".accumulate", counts[2])
-            dp.counter.record(hr + ".requantize", counts[3])
+        in_call = layer.w_ih is not None  # the state crosses the edge inside the call
+        if in_call:
+            if state is None:
+                h0, c0 = np.zeros((batch, out_size)), np.zeros((batch, hidden))
+            else:
+                h0 = np.ascontiguousarray(state[0][k], dtype=np.float64)
+                c0 = np.ascontiguousarray(state[1][k], dtype=np.float64)
+            in_call = h0.shape == h_n[k].shape and c0.shape == c_n[k].shape
+        if in_call:
+            seq, counts, status = _lstm_layer_edges(
+                seq,
+                layer.w_ih,
+                h0,
+                c0,
+                layer.edges,
+                h_n[k],
+                c_n[k],
+                valid,
+                layer.w_hh,
+                layer.bias,
+                layer.cell,
+                layer.w_hr,
+            )
+            if state is not None:  # recorded (and refused) as dp.enter does
+                for which in range(2):
+                    if status == which + 1:
+                        raise InputError(
+                            f"{layer.state_sites[which]}: expected finite numbers, "
+                            "found NaN or infinity"
+                        )
+                    counter.record(layer.state_sites[which], counts[which])
+            counter.record(layer.sites[0], counts[2])
+            counter.record(layer.sites[1], counts[3])
+            counts = counts[4:]
+        else:
+            h, c = initial_lstm_state(dp, state, k, batch, out_size, hidden)
+            h, c = np.array(h, dtype=np.int64), np.array(c, dtype=np.int64)  # updated in place
+            if layer.w_ih is not None:
+                seq, counts = _lstm_layer_with_input(
+                    seq, layer.w_ih, h, c, valid, layer.w_hh, layer.bias, layer.cell, layer.w_hr
+                )
+                counter.record(layer.sites[0], counts[0])
+                counter.record(layer.sites[1], counts[1])
+                counts = counts[2:]
+            else:
+                from_input = dp.matvec(
+                    f"weight_ih_l{k}", seq.reshape(batch * steps, -1), src, "pre"
+                )
+                seq, counts = _lstm_layer_kernel(
+                    np.ascontiguousarray(from_input.reshape(batch, steps, -1), dtype=np.int64),
+                    h,
+                    c,
+                    valid,
+                    layer.w_hh,
+                    layer.bias,
+                    layer.cell,
+                    layer.w_hr,
+                )
+            h_n[k] = dp.leave(h, out_key)
+            c_n[k] = dp.leave(c, f"l{k}.cell")
+        counter.record(layer.sites[2], counts[0])
+        counter.record(layer.sites[3], counts[1])
+        dp.record(layer.order, counts[4:])
+        if layer.w_hr is not None:
+            counter.record(layer.sites[4], counts[2])
+            counter.record(layer.sites[5], counts[3])
         src = out_key
-        h_n.append(dp.leave(h, out_key))
-        c_n.append(dp.leave(c, f"l{k}.cell"))
-    return dp.leave(seq, src), (np.stack(h_n), np.stack(c_n))
+    return dp.leave(seq, src), (h_n, c_n)

@@ -35,6 +35,7 @@ import numpy as np
 
 from lstmforge.compress.artifact import Block, CompressedModel
 from lstmforge.engine.activation_units import ActivationUnits
+from lstmforge.engine.edge import dequantize_fast, quantize_fast
 from lstmforge.engine.fixed_point import (
     LSTMShifts,
     QFormat,
@@ -46,6 +47,7 @@ from lstmforge.engine.fixed_point import (
     saturate,
     shift_round,
 )
+from lstmforge.engine.plans import block_constants
 from lstmforge.engine.spmv import (
     BACKENDS,
     _clamp,
@@ -156,13 +158,15 @@ class IntegerDatapath:
         trace: list | None = None,
     ) -> None:
         self.block = block
-        self.units = cm.activation_units()
-        self.pre = cm.activation.input_format
-        self.gate = cm.activation.output_format
         self.backend = backend
         self.spmv = BACKENDS[backend]
-        self._fused: dict[tuple[int, str], tuple | None] = {}
-        self._shifts: dict[tuple[int, str], LSTMShifts] = {}
+        # built once per (model, block, backend) and shared by every datapath of them
+        self.constants = block_constants(cm, block, backend)
+        self.units = self.constants.units
+        self.pre = self.constants.pre
+        self.gate = self.constants.gate
+        self._fused: dict[tuple[int, str], tuple | None] = self.constants.fused
+        self._shifts: dict[tuple[int, str], LSTMShifts] = self.constants.shifts
         self.counter = counter if counter is not None else SaturationCounter()
         self.trace = trace
         self.step = 0
@@ -170,7 +174,11 @@ class IntegerDatapath:
 
     def fmt(self, key: str) -> QFormat:
         """A format by key: ``"pre"``, ``"gate"`` or one of the block's formats."""
-        return {"pre": self.pre, "gate": self.gate}.get(key) or self.block.formats[key]
+        if key == "pre":
+            return self.pre
+        if key == "gate":
+            return self.gate
+        return self.block.formats[key]
 
     def observe(self, site: str, codes: np.ndarray, key: str) -> None:
         """Record a signal for the trace (no effect without one)."""
@@ -178,11 +186,17 @@ class IntegerDatapath:
             self.trace.append((self.step, self.prefix + site, dequantize(codes, self.fmt(key))))
 
     def enter(self, values: np.ndarray, key: str) -> np.ndarray:
-        """Float values arriving at the edge, quantized into format ``key``."""
-        return quantize(values, self.fmt(key), self.counter, self.prefix + key + ".quantize")
+        """Float values arriving at the edge, quantized into format ``key`` (compiled on the
+        fast backend: the same codes and counts)."""
+        site = self.prefix + key + ".quantize"
+        if self.backend == "fast":
+            return quantize_fast(values, self.fmt(key), self.counter, site)
+        return quantize(values, self.fmt(key), self.counter, site)
 
     def leave(self, codes: np.ndarray, key: str) -> np.ndarray:
         """Codes of format ``key`` leaving at the edge, as float64."""
+        if self.backend == "fast":
+            return dequantize_fast(codes, self.fmt(key))
         return dequantize(codes, self.fmt(key))
 
     def zeros(self, shape: tuple[int, ...]) -> np.ndarray:

@@ -28,7 +28,7 @@ def _array(value: Any, what: str) -> np.ndarray:
     if hasattr(value, "detach"):
         value = value.detach().cpu().numpy()
     array = np.asarray(value, dtype=np.float64)
-    if not np.all(np.isfinite(array)):
+    if not np.isfinite(array).all():
         raise InputError(f"{what}: expected finite numbers, found NaN or infinity")
     return array
 
