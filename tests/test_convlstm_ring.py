@@ -315,6 +315,11 @@ def test_version_rules_for_row_padding(ring_model, tmp_path):
     y_zeros, _ = run_block(zeros_v2, block, x)
     y_ring, _ = run_block(load(path), load(path).block("convlstm"), x)
     assert np.abs(y_zeros - y_ring).max() > 0
+    # an explicit "zeros" restates the default: it stands in for the zero-padded module
+    zeros_module = LEConvMN(6, 5, 3, hidden_channels=(4, 2)).eval()
+    with torch.no_grad():
+        y_sub, _ = substitute(zeros_module, zeros_v2).convlstm(x)
+    np.testing.assert_allclose(y_sub.numpy(), y_zeros.astype(np.float32))
 
 
 # ------------------------------------------------------------------------- EMG task and CLI

@@ -377,6 +377,9 @@ def test_substitute_refuses_an_artifact_of_another_model(cm):
             match=r"'rnn' was compressed from another model \(hidden_size: artifact \d+, module 12",
         ):
             substitute(other, cm, mode=mode)
+    other.rnn = nn.Linear(5, 8)
+    with pytest.raises(InputError, match=r"'rnn' is a lstm block, the module has a Linear there"):
+        substitute(other, cm)
 
 
 def test_trace_diff_locates_first_disagreement(cm, x):

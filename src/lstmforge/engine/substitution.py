@@ -107,23 +107,38 @@ def _replace(model: nn.Module, name: str, new: nn.Module) -> nn.Module:
     return model
 
 
+def _canonical(config: dict) -> dict:
+    """A block config without the optional keys that only restate a default (version 2)."""
+    config = dict(config)
+    if config.get("row_padding") == "zeros":
+        del config["row_padding"]
+    if "input_kernel_size" in config and config["input_kernel_size"] == config.get("kernel_size"):
+        del config["input_kernel_size"]
+    return config
+
+
 def _check_topology(block: Block, original: nn.Module) -> None:
-    """The artifact's block must describe ``original`` (same sizes, kernels, padding, peepholes)."""
+    """The artifact's block must describe ``original`` (its kind, sizes, kernels, padding, peepholes)."""
     from lstmforge.compress.compressor import block_config
+    from lstmforge.nn import LSTM, ConvLSTM
+
+    expected = {"lstm": LSTM, "convlstm": ConvLSTM, "linear": nn.Linear}[block.kind]
+    if not isinstance(original, expected):
+        raise InputError(
+            f"artifact block {block.name!r} is a {block.kind} block, the module has a "
+            f"{type(original).__name__} there"
+        )
 
     def plain(value) -> str:
         return json.dumps(value, sort_keys=True)
 
-    mine = block_config(original, block.kind)
+    mine, theirs = _canonical(block_config(original, block.kind)), _canonical(block.config)
     differ = sorted(
-        k
-        for k in mine.keys() | block.config.keys()
-        if plain(mine.get(k)) != plain(block.config.get(k))
+        k for k in mine.keys() | theirs.keys() if plain(mine.get(k)) != plain(theirs.get(k))
     )
     if differ:
         detail = ", ".join(
-            f"{k}: artifact {plain(block.config.get(k))}, module {plain(mine.get(k))}"
-            for k in differ
+            f"{k}: artifact {plain(theirs.get(k))}, module {plain(mine.get(k))}" for k in differ
         )
         raise InputError(
             f"artifact block {block.name!r} was compressed from another model ({detail})"
