@@ -35,6 +35,22 @@ def artifact(tmp_path_factory):
     return model, cm, path
 
 
+def test_artifact_arrays_are_read_only(artifact):
+    """The engine derives constants from them once: edits replace objects, never write."""
+    _, cm, path = artifact
+    for model in (cm, load(path)):
+        block = model.blocks[0]
+        arrays = [
+            block.vectors["bias_l0"].codes,
+            block.matrices["weight_hh_l0"].pes[0].values,
+            block.matrices["weight_hh_l0"].pes[0].col_ptr,
+            *model.activation_tables.values(),
+        ]
+        for array in arrays:
+            with pytest.raises(ValueError, match="read-only"):
+                array[...] = 0
+
+
 def test_round_trip_preserves_everything(artifact):
     _, cm, path = artifact
     back = load(path)

@@ -275,6 +275,22 @@ class CompressedModel:
     settings: dict[str, Any] = field(default_factory=dict)
     report: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        """Make every array read-only: the engine derives constants from them once (SELL
+        layouts, kernel arguments, tables), so an edit must replace an object, never write
+        into one (writing raises ``ValueError: assignment destination is read-only``)."""
+        for array in self._owned_arrays():
+            array.setflags(write=False)
+
+    def _owned_arrays(self):
+        for block in self.blocks:
+            for matrix in block.matrices.values():
+                for pe in matrix.pes:
+                    yield from (pe.values, pe.rel_index, pe.col_ptr)
+            for vector in block.vectors.values():
+                yield vector.codes
+        yield from self.activation_tables.values()
+
     def block(self, name: str) -> Block:
         """The block compressed from the submodule with qualified name ``name``."""
         for block in self.blocks:

@@ -14,8 +14,9 @@ codes and formats, formats) and a copy of the block's config, and it is rebuilt 
 of them is another object or the config differs. It is keyed by the identity of the model and
 the block, holds them only weakly (an entry goes when either is collected) and holds the
 objects it was derived from strongly, so that no identity it compares can be reused while it
-exists. Writing into an artifact's arrays in place is not seen here, nor by the SELL and CSR
-copies :mod:`lstmforge.engine.spmv` caches on each matrix: replace the object instead.
+exists. Writing into an artifact's arrays in place is refused (:class:`CompressedModel` makes
+them read-only), so neither these constants nor the SELL and CSR copies
+:mod:`lstmforge.engine.spmv` caches on each matrix can go stale that way.
 """
 
 from __future__ import annotations
