@@ -59,6 +59,21 @@ def test_unknown_architecture_and_bad_hidden():
         LSTMRegressor(12, 10, 10, hidden=(8, 4))
 
 
+def test_le_convmn_peephole_choice():
+    data = {"dataset": "synthetic"}
+    sizes = {"pixel": (4, 12, 10), "channel": (4, 1, 1)}
+    for kind, shape in sizes.items():
+        module = EMGRegressor(12, 10, 10, data, hidden=(4,), peephole=kind)
+        assert module.net.convlstm.weight_ci_l0.shape == shape
+    none = EMGRegressor(12, 10, 10, data, hidden=(4,), peephole="none")
+    assert not hasattr(none.net.convlstm, "weight_ci_l0")
+    assert EMGRegressor(12, 10, 10, data, hidden=(4,)).hparams.peephole == "pixel"  # old default
+    with pytest.raises(InputError, match="--peephole: expected one of"):
+        build_network("le-convmn", 12, 10, 10, (4,), peephole="diagonal")
+    with pytest.raises(InputError, match="--peephole: only for --arch le-convmn"):
+        build_network("lstm", 12, 10, 10, (8,), peephole="channel")
+
+
 def test_output_conditioner_hand_worked():
     smooth = OutputConditioner(alpha=0.5)
     np.testing.assert_allclose(smooth.run(np.array([[0.0], [2.0], [2.0]]))[:, 0], [0, 1, 1.5])

@@ -212,6 +212,13 @@ def train(
             "channel axis circularly. Only for --arch le-convmn.",
         ),
     ] = False,
+    peephole: Annotated[
+        str,
+        typer.Option(
+            "--peephole",
+            help="LE-ConvMN peepholes: pixel (Shi et al.'s Hadamard), channel or none.",
+        ),
+    ] = "pixel",
     limit_train_batches: Annotated[
         int | None, typer.Option("--limit-train-batches", help="Smoke runs: batches per epoch.")
     ] = None,
@@ -219,10 +226,10 @@ def train(
 ) -> None:
     """Train LE-ConvMN (or the LSTM baseline) and score it on the held-out repetitions."""
     from lstmforge.data.emg_augmentation import ArmbandAugmentation
+    from lstmforge.tasks.emg.networks import check_network_options
     from lstmforge.tasks.emg.train import train_emg
 
-    if ring_channels and arch != "le-convmn":
-        raise InputError(f"--ring-channels: only for --arch le-convmn, got --arch {arch}")
+    check_network_options(arch, ring_channels, peephole)
     data_cfg = _data_config(
         dataset, subjects, synthetic_subjects, electrodes, repetitions, movements, data_seed,
         synthetic_preset, sessions, hold_out, window, step, envelope_rate, doa_map,
@@ -235,7 +242,7 @@ def train(
         data_cfg, data, cfg, arch=arch, hidden=_int_list(hidden, "--hidden"), lr=lr,
         chunk=chunk, batch_size=batch_size, validation=validation,
         augmentation=ArmbandAugmentation(augment_shift, augment_gain),
-        ring_channels=ring_channels,
+        ring_channels=ring_channels, peephole=peephole,
     )  # fmt: skip
     _print_report(report, f"{arch} on {dataset}: test repetitions")
     console.print(f"best checkpoint: {result.best_checkpoint}  ({result.seconds:.0f} s)")

@@ -26,8 +26,9 @@ class EMGRegressor(L.LightningModule):
     :class:`~lstmforge.data.emg_augmentation.ArmbandAugmentation` as a dict; see
     :mod:`~lstmforge.tasks.emg.datamodule`) are kept in the checkpoint's hparams so that
     :func:`lstmforge.tasks.emg.spec.build_datamodule` rebuilds exactly the training data.
-    ``ring_channels`` (LE-ConvMN only): the channels are one ring of electrodes, padded
-    circularly; default ``False``, so checkpoints saved before it existed load unchanged.
+    ``ring_channels`` and ``peephole`` (LE-ConvMN only,
+    :func:`~lstmforge.tasks.emg.networks.build_network`) default to what checkpoints saved
+    before they existed used, so those load unchanged.
     """
 
     def __init__(
@@ -45,11 +46,14 @@ class EMGRegressor(L.LightningModule):
         augmentation: dict[str, float] | None = None,
         task: str = "emg",
         ring_channels: bool = False,
+        peephole: str = "pixel",
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
         hidden = hidden or DEFAULT_HIDDEN.get(arch, ())
-        self.net = build_network(arch, n_channels, window, n_outputs, hidden, ring_channels)
+        self.net = build_network(
+            arch, n_channels, window, n_outputs, hidden, ring_channels, peephole
+        )
 
     def forward(self, x: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
         return self.net(x, state)

@@ -17,6 +17,22 @@ from lstmforge.nn import LSTM
 from lstmforge.nn.le_convmn import LEConvMN
 
 ARCHS = ("le-convmn", "lstm")
+PEEPHOLES = {"pixel": "pixel", "channel": "channel", "none": False}
+
+
+def check_network_options(arch: str, ring_channels: bool = False, peephole: str = "pixel") -> None:
+    """Refuse options the architecture does not have, naming the flag."""
+    if arch not in ARCHS:
+        raise InputError(f"arch must be one of {', '.join(ARCHS)}, got {arch!r}")
+    if peephole not in PEEPHOLES:
+        raise InputError(f"--peephole: expected one of {', '.join(PEEPHOLES)}, got {peephole!r}")
+    if arch != "le-convmn" and ring_channels:
+        raise InputError(
+            f"--ring-channels: only for --arch le-convmn, got --arch {arch} (the LSTM "
+            "baseline has no convolution over the channels)"
+        )
+    if arch != "le-convmn" and peephole != "pixel":
+        raise InputError(f"--peephole: only for --arch le-convmn, got --arch {arch}")
 
 
 class LSTMRegressor(nn.Module):
@@ -44,22 +60,23 @@ def build_network(
     n_outputs: int,
     hidden: Sequence[int],
     ring_channels: bool = False,
+    peephole: str = "pixel",
 ) -> nn.Module:
     """LE-ConvMN (``hidden`` = ConvLSTM channels per layer) or the LSTM regressor.
 
-    ``ring_channels``: the channels are one ring of equally spaced electrodes; LE-ConvMN then
-    pads its channel axis circularly (:class:`~lstmforge.nn.le_convmn.LEConvMN` ``ring``). The
-    LSTM regressor has no convolution to pad, so it refuses the option.
+    LE-ConvMN only: ``ring_channels`` — the channels are one ring of equally spaced
+    electrodes, padded circularly (:class:`~lstmforge.nn.le_convmn.LEConvMN` ``ring``);
+    ``peephole`` — ``"pixel"`` (Shi et al.'s Hadamard peepholes, one weight per channel ×
+    time position), ``"channel"`` (one per hidden channel) or ``"none"``.
     """
+    check_network_options(arch, ring_channels, peephole)
     if arch == "le-convmn":
         return LEConvMN(
-            n_channels, window, n_outputs, hidden_channels=tuple(hidden), ring=ring_channels
+            n_channels,
+            window,
+            n_outputs,
+            hidden_channels=tuple(hidden),
+            ring=ring_channels,
+            peephole=PEEPHOLES[peephole],
         )
-    if arch == "lstm":
-        if ring_channels:
-            raise InputError(
-                "--ring-channels: only for --arch le-convmn (the LSTM baseline has no "
-                "convolution over the channels)"
-            )
-        return LSTMRegressor(n_channels, window, n_outputs, hidden)
-    raise InputError(f"arch must be one of {', '.join(ARCHS)}, got {arch!r}")
+    return LSTMRegressor(n_channels, window, n_outputs, hidden)

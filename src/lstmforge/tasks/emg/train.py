@@ -8,12 +8,12 @@ from pathlib import Path
 import lightning as L
 
 from lstmforge.data.emg_augmentation import ArmbandAugmentation
-from lstmforge.errors import InputError
 from lstmforge.io import write_json
 from lstmforge.tasks.emg.datamodule import EMGDataModule
 from lstmforge.tasks.emg.dataset import EMGDataConfig
 from lstmforge.tasks.emg.evaluate import metrics_report, predict_subject
 from lstmforge.tasks.emg.module import EMGRegressor
+from lstmforge.tasks.emg.networks import check_network_options
 from lstmforge.training import FitResult, TrainConfig, fit
 
 
@@ -29,16 +29,17 @@ def train_emg(
     validation: str = "chunks",
     augmentation: ArmbandAugmentation | None = None,
     ring_channels: bool = False,
+    peephole: str = "pixel",
 ) -> tuple[FitResult, dict]:
     """Fit, then evaluate the best checkpoint on the test repetitions.
 
-    ``ring_channels``: LE-ConvMN pads its channel axis circularly (an armband's electrodes).
+    ``ring_channels``, ``peephole``: LE-ConvMN options
+    (:func:`~lstmforge.tasks.emg.networks.build_network`).
 
     Returns the fit result and the metrics report (also written to ``OUT/test_metrics.json``).
     """
     augmentation = augmentation or ArmbandAugmentation()
-    if ring_channels and arch != "le-convmn":
-        raise InputError(f"--ring-channels: only for --arch le-convmn, got --arch {arch}")
+    check_network_options(arch, ring_channels, peephole)
     datamodule = EMGDataModule(data_cfg, data_dir, chunk, batch_size, validation, augmentation)
     L.seed_everything(train_cfg.seed, verbose=False)
     module = EMGRegressor(
@@ -54,6 +55,7 @@ def train_emg(
         validation=validation,
         augmentation=augmentation.to_dict(),
         ring_channels=ring_channels,
+        peephole=peephole,
     )
     result = fit(module, datamodule, train_cfg)
     from lstmforge.tasks.emg.spec import load_module
