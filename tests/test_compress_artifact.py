@@ -1,5 +1,6 @@
 """The .lfz artifact: save/load round trip, manifest content, and corrupt files."""
 
+import copy
 import hashlib
 import json
 import zipfile
@@ -38,7 +39,7 @@ def artifact(tmp_path_factory):
 def test_artifact_arrays_are_read_only(artifact):
     """The engine derives constants from them once: edits replace objects, never write."""
     _, cm, path = artifact
-    for model in (cm, load(path)):
+    for model in (cm, load(path), copy.deepcopy(cm)):
         block = model.blocks[0]
         arrays = [
             block.vectors["bias_l0"].codes,

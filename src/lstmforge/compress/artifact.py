@@ -26,10 +26,11 @@ carries a version 2 key.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -281,6 +282,11 @@ class CompressedModel:
         into one (writing raises ``ValueError: assignment destination is read-only``)."""
         for array in self._owned_arrays():
             array.setflags(write=False)
+
+    def __deepcopy__(self, memo: dict) -> CompressedModel:
+        """A deep copy is read-only too (built through ``__init__``, not field by field)."""
+        values = {f.name: copy.deepcopy(getattr(self, f.name), memo) for f in fields(self)}
+        return CompressedModel(**values)
 
     def _owned_arrays(self):
         for block in self.blocks:
