@@ -190,13 +190,16 @@ SITES = ("accumulate", "requantize")
 def compiled_layers(dp: IntegerDatapath, config: dict[str, Any]) -> list | None:
     """Every layer's :class:`CompiledLayer`, or None where one is not covered; built once per
     (model, block, backend) for the block's own config (kept in the datapath's constants)."""
-    if config is not dp.block.config:
+
+    def build() -> list | None:
         layers = [_layer_args(dp, config, k) for k in range(config["num_layers"])]
         return None if any(layer is None for layer in layers) else layers
+
+    if config is not dp.block.config:
+        return build()
     cache = dp.constants.layers
     if "lstm" not in cache:
-        layers = [_layer_args(dp, config, k) for k in range(config["num_layers"])]
-        cache["lstm"] = None if any(layer is None for layer in layers) else layers
+        cache["lstm"] = build()
     return cache["lstm"]
 
 
