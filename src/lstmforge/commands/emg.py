@@ -226,10 +226,8 @@ def train(
 ) -> None:
     """Train LE-ConvMN (or the LSTM baseline) and score it on the held-out repetitions."""
     from lstmforge.data.emg_augmentation import ArmbandAugmentation
-    from lstmforge.tasks.emg.networks import check_network_options
     from lstmforge.tasks.emg.train import train_emg
 
-    check_network_options(arch, ring_channels, peephole)
     data_cfg = _data_config(
         dataset, subjects, synthetic_subjects, electrodes, repetitions, movements, data_seed,
         synthetic_preset, sessions, hold_out, window, step, envelope_rate, doa_map,

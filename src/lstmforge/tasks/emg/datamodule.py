@@ -126,8 +126,6 @@ class EMGDataModule(L.LightningDataModule):
             raise InputError(f"chunk and batch_size must be >= 1, got {chunk}, {batch_size}")
         if validation not in VALIDATION_MODES:
             raise InputError(f"validation must be one of {VALIDATION_MODES}, got {validation!r}")
-        if augmentation is not None:
-            augmentation.validate()
         self.validation = validation
         self.cfg, self.data_dir = cfg, data_dir
         self.chunk, self.batch_size = chunk, batch_size
