@@ -521,3 +521,17 @@ def test_peephole_recurrence_frees_its_graph_after_backward():
     del y, r, c
     gc.collect()
     assert [ref() for ref in alive] == [None, None, None]
+
+
+def test_bf16_autocast_forward_and_backward():
+    """Lightning's bf16-mixed runs layers under autocast: inputs and states may be bf16 while
+    the parameters stay float32 (the dtype check allows that, and only that)."""
+    module = LSTM(6, 8, num_layers=2, batch_first=True)
+    x = torch.randn(3, 5, 6)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y, (h, c) = module(x.bfloat16())
+        y2, _ = module(x, (h, c))  # a float32 input with the bf16 state of the last call
+    (y.float().sum() + y2.float().sum()).backward()
+    assert module.weight_ih_l0.grad is not None and torch.isfinite(module.weight_ih_l0.grad).all()
+    with pytest.raises(InputError, match="expected dtype"):
+        module(x.bfloat16())  # outside autocast a dtype mismatch is still an error

@@ -184,3 +184,17 @@ def test_persistence_and_optical_flow_baselines():
     flow_err = np.mean((flow - future)[inner] ** 2)
     persist_err = np.mean((persistence(past, 4) - future)[inner] ** 2)
     assert flow_err < 0.2 * persist_err
+
+
+@pytest.mark.parametrize("arch", ["tiny-fc-lstm", "tiny-convlstm"])
+def test_training_step_under_bf16_autocast(arch):
+    """What Lightning's bf16-mixed does on a GPU, done on the CPU: the step runs and trains."""
+    data = default_data("moving-mnist", num_train=2, num_val=2, num_test=2, in_len=3, out_len=2)
+    module = NowcastModule(arch, data.to_dict(), "bce", 1e-3)
+    gen = torch.Generator().manual_seed(0)
+    past, future = torch.rand(2, 3, 1, 64, 64, generator=gen), torch.rand(2, 2, 1, 64, 64)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = module.training_step((past, future), 0)
+    loss.backward()
+    grads = [p.grad for p in module.parameters() if p.requires_grad]
+    assert torch.isfinite(loss) and all(g is not None and torch.isfinite(g).all() for g in grads)

@@ -28,7 +28,8 @@ def is_tracing() -> bool:
 def check_tensor(
     name: str, value: object, expected: Sequence[int | str], dtype: torch.dtype
 ) -> torch.Tensor:
-    """Check that ``value`` is a finite, non-empty ``dtype`` tensor of shape ``expected``.
+    """Check that ``value`` is a finite, non-empty ``dtype`` tensor of shape ``expected``
+    (any floating dtype while autocast is on for its device).
 
     ``expected`` lists the dimensions; an ``int`` must match exactly, a ``str`` (a symbol such
     as ``"B"``) matches any size. The message shows the whole expected shape.
@@ -38,7 +39,9 @@ def check_tensor(
     shape_text = "[" + ", ".join(str(d) for d in expected) + "]"
     if not isinstance(value, torch.Tensor):
         raise InputError(f"{name}: expected a tensor of shape {shape_text}, got {type(value)}")
-    if value.dtype != dtype:
+    # under autocast the inputs of a layer may be in the autocast dtype (Lightning's bf16-mixed)
+    autocast = value.is_floating_point() and torch.is_autocast_enabled(value.device.type)
+    if value.dtype != dtype and not autocast:
         raise InputError(f"{name}: expected dtype {dtype} (the parameters'), got {value.dtype}")
     if value.dim() != len(expected) or any(
         isinstance(d, int) and d != s for d, s in zip(expected, value.shape, strict=False)
