@@ -13,6 +13,7 @@ from lstmforge.data.radar_hdf5 import save_radar_hdf5
 from lstmforge.data.radar_synthetic import RadarSynthConfig, synthetic_radar_dataset
 from lstmforge.errors import InputError
 from lstmforge.tasks import get_task
+from lstmforge.tasks.nowcast.evaluate import evaluation_device
 from lstmforge.tasks.nowcast.predict import load_nowcast, predict
 from lstmforge.tasks.nowcast.spec import build_datamodule, load_module
 
@@ -100,7 +101,7 @@ def test_moving_mnist_train_and_evaluate_with_a_test_file(tmp_path):
     args = ["nowcast", "train", "--out", str(out), "--dataset", "moving-mnist", "--arch"]
     args += ["tiny-fc-lstm", "--frame-size", "64", "--in-len", "3", "--out-len", "2"]
     args += ["--num-train", "4", "--num-val", "2", "--num-test", "3", "--batch-size", "2"]
-    args += ["--epochs", "1"]
+    args += ["--epochs", "1", "--num-workers", "1", "--max-minutes", "5"]
     assert run_cli([*args, "--accelerator", "cpu"]) == 0
     test_seq = np.random.default_rng(0).integers(0, 256, (5, 3, 64, 64), dtype=np.uint8)
     np.save(tmp_path / "seq.npy", test_seq)
@@ -148,6 +149,7 @@ def test_bad_input_gives_one_line_and_exit_2(radar_run, tmp_path, capsys):
             "expected 32x32",
         ),
         (["--data", tmp_path / "none.h5"], radar_run, "radar file not found"),
+        (["--accelerator", "tpu"], radar_run, "--accelerator: expected auto, cpu or gpu"),
     ]
     for extra, checkpoint, message in cases:
         report = tmp_path / "report.json"
@@ -166,6 +168,8 @@ def test_bad_training_options_exit_2_without_a_run(tmp_path, capsys):
         (["--loss", "hinge"], "--loss"),
         (["--peephole", "diagonal"], "--peephole"),
         (["--arch", "tiny-fc-lstm", "--peephole", "channel"], "only for ConvLSTM"),
+        (["--max-minutes", "0"], "max_minutes must be > 0"),
+        (["--num-workers", "-1"], "--num-workers"),
     ]:
         out = tmp_path / "run"
         assert run_cli(["nowcast", "train", "--out", str(out), *TINY_RADAR, *extra]) == 2
@@ -208,3 +212,40 @@ def test_evaluate_through_a_compressed_artifact(radar_run, tmp_path):
     assert e["mse"] == pytest.approx(f["mse"], rel=0.05, abs=1e-3)
     assert e["correlation"] == pytest.approx(f["correlation"], abs=0.01)
     assert e["mse"] != f["mse"]  # the engine really ran instead of the float cores
+
+
+def test_evaluation_device_choice():
+    assert evaluation_device("cpu") == torch.device("cpu")
+    assert evaluation_device("auto", integer_engine=True) == torch.device("cpu")
+    auto = evaluation_device("auto")
+    assert auto.type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(InputError, match="integer engine"):
+        evaluation_device("gpu", integer_engine=True)
+    if not torch.cuda.is_available():
+        with pytest.raises(InputError, match="no CUDA device"):
+            evaluation_device("gpu")
+
+
+@pytest.mark.slow
+def test_full_size_moving_mnist_script_on_tiny_models(tmp_path):
+    """scripts/moving_mnist_full.sh (the GPU run of docs/results.md) end to end on the CPU."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = os.environ | {
+        "CONV_ARCH": "tiny-convlstm", "FC_ARCH": "tiny-fc-lstm", "NUM_TRAIN": "8",
+        "NUM_VAL": "4", "NUM_TEST": "4", "WORKERS": "0", "ACCELERATOR": "cpu",
+        "PYTHON": sys.executable, "PYTHONPATH": str(root / "src"),
+    }  # fmt: skip
+    script = root / "scripts" / "moving_mnist_full.sh"
+    done = subprocess.run(
+        ["bash", str(script), str(tmp_path), "0.05"], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    for run in ("convlstm", "fclstm"):
+        report = json.loads((tmp_path / f"{run}.json").read_text())
+        assert report["test_windows"] == 4 and report["results"]["model"]["cross_entropy"] > 0
+        assert (tmp_path / f"{run}-figures" / "example_00.png").is_file()

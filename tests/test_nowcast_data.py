@@ -21,7 +21,13 @@ from lstmforge.data.radar_synthetic import (
 )
 from lstmforge.data.units import dbz_to_rainrate, dbz_to_unit, rainrate_to_dbz, unit_to_dbz
 from lstmforge.errors import InputError
-from lstmforge.tasks.nowcast.data import FrameWindows, arrays_to_loader, intensity_to_unit
+from lstmforge.tasks.nowcast.data import (
+    FrameWindows,
+    NowcastDataModule,
+    arrays_to_loader,
+    default_data,
+    intensity_to_unit,
+)
 
 
 def _write_idx(path, images, compress=False):
@@ -232,3 +238,13 @@ def test_frame_windows_and_arrays_to_loader():
         arrays_to_loader(bad, 3, 2)
     with pytest.raises(InputError, match=r"\[N, T, H, W\]"):
         arrays_to_loader(frames[0], 3, 2)
+
+
+def test_loader_workers_are_a_loader_setting():
+    data = default_data("moving-mnist", num_train=4, num_val=2, num_test=2, batch_size=2)
+    loader = NowcastDataModule(data, num_workers=2).train_dataloader()
+    assert loader.num_workers == 2 and loader.persistent_workers
+    past, future = next(iter(loader))
+    assert past.shape == (2, 10, 1, 64, 64) and future.shape == (2, 10, 1, 64, 64)
+    with pytest.raises(InputError, match="num_workers"):
+        NowcastDataModule(data, num_workers=-1)

@@ -1,6 +1,7 @@
 """The shared Lightning training loop: checkpoints, history, resume, checkpoint validation."""
 
 import json
+import time
 
 import lightning as L
 import pytest
@@ -134,6 +135,22 @@ def test_load_checkpoint_rejects_wrong_task_arch_and_corrupt_files(tmp_path):
 def test_impossible_config_is_rejected(tmp_path):
     with pytest.raises(InputError, match="max_epochs"):
         TrainConfig(out_dir=tmp_path, max_epochs=0).validate()
+    with pytest.raises(InputError, match="max_minutes"):
+        TrainConfig(out_dir=tmp_path, max_minutes=0.0).validate()
+
+
+class _SlowRegressor(_Regressor):
+    def training_step(self, batch, batch_idx):
+        time.sleep(0.05)
+        return super().training_step(batch, batch_idx)
+
+
+def test_max_minutes_stops_a_run_and_keeps_its_checkpoints(tmp_path):
+    cfg = TrainConfig(out_dir=tmp_path, max_epochs=1000, max_minutes=0.02, progress=False)
+    result = fit(_SlowRegressor(), _Data(), cfg)  # 4 steps of >= 50 ms per epoch, 1.2 s in all
+    assert 1 <= result.epochs_run < 20
+    assert result.best_checkpoint.is_file() and result.last_checkpoint.is_file()
+    assert result.history and result.seconds < 60
 
 
 class _CtrlCAtStep(L.Callback):

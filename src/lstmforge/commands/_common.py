@@ -23,6 +23,10 @@ Devices = Annotated[int, typer.Option("--devices", min=1, help="Devices per node
 NumNodes = Annotated[int, typer.Option("--num-nodes", min=1, help="Number of nodes (DDP).")]
 Accelerator = Annotated[str, typer.Option("--accelerator", help="auto, cpu or gpu.")]
 Resume = Annotated[bool, typer.Option("--resume", help="Continue from OUT/checkpoints.")]
+MaxMinutes = Annotated[
+    float | None,
+    typer.Option("--max-minutes", help="Stop training after this many minutes of wall time."),
+]
 Patience = Annotated[
     int, typer.Option("--patience", min=0, help="Early-stopping patience (0: off).")
 ]

@@ -12,6 +12,7 @@ from lstmforge.commands._common import (
     Devices,
     Epochs,
     JsonOut,
+    MaxMinutes,
     NumNodes,
     OutDir,
     Patience,
@@ -202,6 +203,7 @@ def train(
     accelerator: Accelerator = "auto",
     resume: Resume = False,
     patience: Patience = 5,
+    max_minutes: MaxMinutes = None,
     augment_shift: AugmentShift = 0.0,
     augment_gain: AugmentGain = 0.0,
     ring_channels: Annotated[
@@ -234,7 +236,7 @@ def train(
     )  # fmt: skip
     cfg = train_config(
         out, epochs, seed, devices, num_nodes, accelerator, resume, patience,
-        limit_train_batches=limit_train_batches,
+        limit_train_batches=limit_train_batches, max_minutes=max_minutes,
     )  # fmt: skip
     result, report = train_emg(
         data_cfg, data, cfg, arch=arch, hidden=_int_list(hidden, "--hidden"), lr=lr,

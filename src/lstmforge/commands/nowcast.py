@@ -12,6 +12,7 @@ from lstmforge.commands._common import (
     Devices,
     Epochs,
     JsonOut,
+    MaxMinutes,
     NumNodes,
     OutDir,
     Patience,
@@ -73,6 +74,10 @@ def train_command(
     limit_train_batches: Annotated[
         int | None, typer.Option(help="Batches per epoch (smoke runs).")
     ] = None,
+    max_minutes: MaxMinutes = None,
+    num_workers: Annotated[
+        int, typer.Option(min=0, help="Data-loading worker processes per device.")
+    ] = 0,
 ) -> None:
     """Train an encoder-forecaster; checkpoints in OUT/checkpoints (best.ckpt, last.ckpt)."""
 
@@ -103,8 +108,9 @@ def train_command(
         resume,
         patience,
         limit_train_batches=limit_train_batches,
+        max_minutes=max_minutes,
     )
-    result = train(arch, config, cfg, loss, lr, peephole)
+    result = train(arch, config, cfg, loss, lr, peephole, num_workers)
     console.print(
         f"trained {arch} on {dataset} for {result.epochs_run} epochs in {result.seconds:.0f} s; "
         f"best checkpoint: {result.best_checkpoint}"
@@ -133,6 +139,7 @@ def evaluate_command(
         Path | None, typer.Option(help="Write frame strips, GIFs and skill plots here.")
     ] = None,
     examples: Annotated[int, typer.Option(min=0, help="Example sequences to draw.")] = 3,
+    accelerator: Accelerator = "cpu",
 ) -> None:
     """Score a trained model on its test split (overall and per lead time)."""
     from dataclasses import replace
@@ -141,7 +148,7 @@ def evaluate_command(
     from rich.table import Table
 
     from lstmforge.tasks.nowcast.data import NowcastDataModule
-    from lstmforge.tasks.nowcast.evaluate import evaluate_all
+    from lstmforge.tasks.nowcast.evaluate import evaluate_all, evaluation_device
     from lstmforge.tasks.nowcast.spec import build_datamodule, load_module
 
     module = load_module(checkpoint)
@@ -154,6 +161,7 @@ def evaluate_command(
         from lstmforge import compress, engine
 
         module = engine.substitute(module, compress.load(artifact))
+    module = module.to(evaluation_device(accelerator, integer_engine=artifact is not None))
     with Progress(console=console, transient=True) as progress:
         datamodule.split("test")
         bar = progress.add_task("evaluating", total=None)

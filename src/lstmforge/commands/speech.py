@@ -14,6 +14,7 @@ from lstmforge.commands._common import (
     Devices,
     Epochs,
     JsonOut,
+    MaxMinutes,
     NumNodes,
     OutDir,
     Patience,
@@ -94,11 +95,22 @@ def train_command(
     accelerator: Accelerator = "auto",
     resume: Resume = False,
     patience: Patience = 3,
+    max_minutes: MaxMinutes = None,
 ) -> None:
     """Train an LSTMP acoustic model with CTC; checkpoints in OUT/checkpoints."""
     from lstmforge.tasks.speech.train import train_speech
 
-    cfg = train_config(out, epochs, seed, devices, num_nodes, accelerator, resume, patience)
+    cfg = train_config(
+        out,
+        epochs,
+        seed,
+        devices,
+        num_nodes,
+        accelerator,
+        resume,
+        patience,
+        max_minutes=max_minutes,
+    )
     result = train_speech(
         cfg,
         dataset=dataset,

@@ -24,6 +24,7 @@ import inspect
 import json
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -54,11 +55,13 @@ class TrainConfig:
     ``devices``/``num_nodes`` select data-parallel training; ``precision=None`` means bf16
     mixed precision on CUDA and fp32 elsewhere. ``patience=None`` disables early stopping.
     ``limit_train_batches``/``limit_val_batches`` (int: batches, float: fraction) are for
-    smoke runs.
+    smoke runs. ``max_minutes`` stops training after that much wall time (Lightning's
+    ``max_time``), keeping the checkpoints of the epochs that finished.
     """
 
     out_dir: Path
     max_epochs: int = 10
+    max_minutes: float | None = None
     seed: int = 0
     accelerator: str = "auto"
     devices: int | str = 1
@@ -79,6 +82,8 @@ class TrainConfig:
         """Reject impossible settings with a message naming the field."""
         if self.max_epochs < 1:
             raise InputError(f"max_epochs must be >= 1, got {self.max_epochs}")
+        if self.max_minutes is not None and not self.max_minutes > 0:
+            raise InputError(f"max_minutes must be > 0, got {self.max_minutes}")
         if self.num_nodes < 1:
             raise InputError(f"num_nodes must be >= 1, got {self.num_nodes}")
         if isinstance(self.devices, int) and self.devices < 1:
@@ -248,6 +253,7 @@ def fit(
         strategy="ddp" if world > 1 else "auto",
         precision=_precision(cfg),
         max_epochs=cfg.max_epochs,
+        max_time=None if cfg.max_minutes is None else timedelta(minutes=cfg.max_minutes),
         callbacks=callbacks,
         logger=loggers,
         gradient_clip_val=cfg.gradient_clip_val,

@@ -186,12 +186,19 @@ def default_data(dataset: str, **overrides: Any) -> NowcastData:
 
 
 class NowcastDataModule(L.LightningDataModule):
-    """Train / validation / test windows for a :class:`NowcastData` configuration."""
+    """Train / validation / test windows for a :class:`NowcastData` configuration.
 
-    def __init__(self, config: NowcastData) -> None:
+    ``num_workers`` worker processes build the batches (0: the main process); it changes how
+    fast the data comes, not which data, so it is a loader setting and not part of ``config``.
+    """
+
+    def __init__(self, config: NowcastData, num_workers: int = 0) -> None:
         super().__init__()
         config.validate()
+        if num_workers < 0:
+            raise InputError(f"num_workers must be >= 0, got {num_workers}")
         self.config = config
+        self.num_workers = num_workers
         self.splits: dict[str, FrameWindows] = {}
         self.zr = (ZR_A_HKO, ZR_B_HKO)  # Z-R constants of the radar data (HDF5 attributes)
 
@@ -252,10 +259,17 @@ class NowcastDataModule(L.LightningDataModule):
         its own ``DistributedSampler`` that honours ``shuffle`` (Lightning's default sampler
         always shuffles), so ``shuffle=False`` gives rank r the sequences r, r + world, ..."""
         windows = self.split(name)
+        workers = {
+            "num_workers": self.num_workers,
+            "persistent_workers": self.num_workers > 0,
+            "pin_memory": torch.cuda.is_available(),
+        }
         if name == "train" and dist.is_available() and dist.is_initialized():
             sampler = DistributedSampler(windows, shuffle=shuffle, seed=self.config.seed)
-            return DataLoader(windows, batch_size=self.config.batch_size, sampler=sampler)
-        return DataLoader(windows, batch_size=self.config.batch_size, shuffle=shuffle)
+            return DataLoader(
+                windows, batch_size=self.config.batch_size, sampler=sampler, **workers
+            )
+        return DataLoader(windows, batch_size=self.config.batch_size, shuffle=shuffle, **workers)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", self.config.shuffle)

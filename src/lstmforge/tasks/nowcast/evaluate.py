@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from lstmforge.data.units import unit_to_rainrate
+from lstmforge.errors import InputError
 from lstmforge.metrics.image import FrameScores
 from lstmforge.metrics.nowcasting import NowcastScores
 from lstmforge.tasks.nowcast.baselines import BASELINES
@@ -66,6 +67,21 @@ def _scorer(dataset: str, zr: tuple[float, float]) -> tuple[Callable[[], Any], C
     return FrameScores, update_frames
 
 
+def evaluation_device(accelerator: str, integer_engine: bool = False) -> torch.device:
+    """The device to evaluate on for ``accelerator`` (``cpu``, ``gpu`` or ``auto``: a CUDA
+    GPU when there is one). The integer engine (a substituted ``.lfz``) runs on the CPU."""
+    if accelerator not in ("auto", "cpu", "gpu"):
+        raise InputError(f"--accelerator: expected auto, cpu or gpu, got {accelerator!r}")
+    if accelerator == "gpu" and integer_engine:
+        raise InputError("--accelerator gpu: the integer engine (--artifact) runs on the CPU")
+    if accelerator == "gpu" and not torch.cuda.is_available():
+        raise InputError("--accelerator gpu was requested but no CUDA device is available")
+    use_gpu = accelerator == "gpu" or (
+        accelerator == "auto" and not integer_engine and torch.cuda.is_available()
+    )
+    return torch.device("cuda" if use_gpu else "cpu")
+
+
 def evaluate_all(
     module: NowcastModule,
     datamodule: NowcastDataModule,
@@ -80,6 +96,7 @@ def evaluate_all(
     called after each batch (progress bars).
     """
     module.eval()
+    device = next(module.parameters(), torch.empty(0)).device
     loader = datamodule.test_dataloader()  # loads the data, and with it its Z-R constants
     dataset = module.hparams.data_config["dataset"]
     new_scores, update = _scorer(dataset, datamodule.zr)
@@ -89,7 +106,7 @@ def evaluate_all(
     for done, (past, future) in enumerate(loader, start=1):
         steps = future.shape[1]
         with torch.no_grad():
-            pred = module.forecast(past, steps)
+            pred = module.forecast(past.to(device), steps).float().cpu()
         forecasts = {"model": pred[:, :, 0].numpy()}
         past_np, true_np = past[:, :, 0].numpy(), future[:, :, 0].numpy()
         for name in methods[1:]:

@@ -18,15 +18,17 @@ def train(
     loss: str | None = None,
     lr: float = 1e-3,
     peephole: str | None = None,
+    num_workers: int = 0,
 ) -> FitResult:
     """Seed, build the model and data for ``arch``/``data`` and train with ``cfg``.
 
     ``loss`` defaults to :data:`DEFAULT_LOSS`: the paper's cross-entropy for Moving MNIST,
     balanced MSE for radar. ``peephole`` replaces the configuration's peepholes (see
-    :func:`~lstmforge.tasks.nowcast.configs.build_model`).
+    :func:`~lstmforge.tasks.nowcast.configs.build_model`). ``num_workers`` data-loading
+    processes build the batches (0: the main process).
     """
     L.seed_everything(cfg.seed, verbose=False)
     module = NowcastModule(
         arch, data.to_dict(), loss or DEFAULT_LOSS[data.dataset], lr, peephole=peephole
     )
-    return fit(module, NowcastDataModule(data), cfg)
+    return fit(module, NowcastDataModule(data, num_workers), cfg)

@@ -1,0 +1,5 @@
+"""``python -m lstmforge``: the same command line as the ``lstmforge`` script."""
+
+from lstmforge.cli import main
+
+main()
