@@ -7,7 +7,8 @@
 #   scripts/moving_mnist_full.sh OUT_DIR [MINUTES]
 #
 # CONV_ARCH / FC_ARCH / NUM_TRAIN / NUM_VAL / NUM_TEST / WORKERS / ACCELERATOR / PYTHON override the
-# defaults (the CPU check in tests runs it with tiny models).
+# defaults (the CPU check in tests runs it with tiny models); COMPILE=MODE trains both with
+# `--compile MODE` (torch.compile; see benchmarks/bench_nowcast_step.py for which mode pays).
 set -euo pipefail
 out=${1:?usage: moving_mnist_full.sh OUT_DIR [MINUTES]}
 minutes=${2:-6}
@@ -18,7 +19,8 @@ lstmforge=("${PYTHON:-python3}" -m lstmforge)
 common=(--dataset moving-mnist --epochs 1000 --patience 0 --max-minutes "$minutes"
         --batch-size 16 --lr 1e-3 --seed 0 --accelerator "$accelerator"
         --num-train "${NUM_TRAIN:-10000}" --num-val "${NUM_VAL:-2000}"
-        --num-test "${NUM_TEST:-3000}" --num-workers "${WORKERS:-4}")
+        --num-test "${NUM_TEST:-3000}" --num-workers "${WORKERS:-4}"
+        ${COMPILE:+--compile "$COMPILE"})
 mkdir -p "$out"
 "${lstmforge[@]}" nowcast train --arch "$conv" --out "$out/convlstm" "${common[@]}" \
     >"$out/convlstm.log" 2>&1 &

@@ -2,6 +2,7 @@
 
 import json
 import re
+import shutil
 
 import h5py
 import numpy as np
@@ -170,6 +171,7 @@ def test_bad_training_options_exit_2_without_a_run(tmp_path, capsys):
         (["--arch", "tiny-fc-lstm", "--peephole", "channel"], "only for ConvLSTM"),
         (["--max-minutes", "0"], "max_minutes must be > 0"),
         (["--num-workers", "-1"], "--num-workers"),
+        (["--compile", "fast"], "--compile: expected one of"),
     ]:
         out = tmp_path / "run"
         assert run_cli(["nowcast", "train", "--out", str(out), *TINY_RADAR, *extra]) == 2
@@ -249,3 +251,17 @@ def test_full_size_moving_mnist_script_on_tiny_models(tmp_path):
         report = json.loads((tmp_path / f"{run}.json").read_text())
         assert report["test_windows"] == 4 and report["results"]["model"]["cross_entropy"] > 0
         assert (tmp_path / f"{run}-figures" / "example_00.png").is_file()
+
+
+@pytest.mark.skipif(
+    not any(shutil.which(cc) for cc in ("cc", "gcc", "clang")),
+    reason="torch.compile's CPU back end needs a C compiler",
+)
+def test_compiled_training_keeps_plain_checkpoints(tmp_path):
+    out = tmp_path / "compiled"
+    assert (
+        run_cli(["nowcast", "train", "--out", str(out), *TINY_RADAR, "--compile", "default"]) == 0
+    )
+    assert json.loads((out / "train_config.json").read_text())["extra"] == {"compile": "default"}
+    module = load_module(out / "checkpoints" / "best.ckpt")  # the keys of an uncompiled model
+    assert not any("_orig_mod" in key for key in module.state_dict())

@@ -78,6 +78,14 @@ def train_command(
     num_workers: Annotated[
         int, typer.Option(min=0, help="Data-loading worker processes per device.")
     ] = 0,
+    compile_mode: Annotated[
+        str | None,
+        typer.Option(
+            "--compile",
+            help="Compile the network with torch.compile: default, reduce-overhead (CUDA "
+            "graphs) or max-autotune. Checkpoints are unchanged.",
+        ),
+    ] = None,
 ) -> None:
     """Train an encoder-forecaster; checkpoints in OUT/checkpoints (best.ckpt, last.ckpt)."""
 
@@ -110,7 +118,7 @@ def train_command(
         limit_train_batches=limit_train_batches,
         max_minutes=max_minutes,
     )
-    result = train(arch, config, cfg, loss, lr, peephole, num_workers)
+    result = train(arch, config, cfg, loss, lr, peephole, num_workers, compile_mode)
     console.print(
         f"trained {arch} on {dataset} for {result.epochs_run} epochs in {result.seconds:.0f} s; "
         f"best checkpoint: {result.best_checkpoint}"
