@@ -78,7 +78,7 @@ def profile_step(label: str, step, batch, device: torch.device) -> None:
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     with profile(activities=activities) as prof:
         step_seconds(step, batch, device)
-    key = "cuda_time_total" if device.type == "cuda" else "cpu_time_total"
+    key = "device_time_total" if device.type == "cuda" else "cpu_time_total"
     print(f"\n{label}: one step, top ops by {key}")
     print(prof.key_averages().table(sort_by=key, row_limit=10, max_name_column_width=60))
 

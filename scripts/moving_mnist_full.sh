@@ -22,6 +22,7 @@ common=(--dataset moving-mnist --epochs 1000 --patience 0 --max-minutes "$minute
         --num-test "${NUM_TEST:-3000}" --num-workers "${WORKERS:-4}"
         ${COMPILE:+--compile "$COMPILE"})
 mkdir -p "$out"
+trap 'kill $(jobs -p) 2>/dev/null || true' EXIT  # a stopped script stops its trainings too
 "${lstmforge[@]}" nowcast train --arch "$conv" --out "$out/convlstm" "${common[@]}" \
     >"$out/convlstm.log" 2>&1 &
 conv_pid=$!
@@ -32,7 +33,11 @@ status=0
 wait "$conv_pid" || { status=$?; tail -20 "$out/convlstm.log"; }
 wait "$fc_pid" || { status=$?; tail -20 "$out/fclstm.log"; }
 for run in convlstm fclstm; do  # score whatever trained, even if the other run failed
-    [ -f "$out/$run/checkpoints/best.ckpt" ] || continue
+    if [ ! -f "$out/$run/checkpoints/best.ckpt" ]; then
+        echo "moving_mnist_full.sh: $run left no best.ckpt (see $out/$run.log)" >&2
+        status=1
+        continue
+    fi
     "${lstmforge[@]}" nowcast evaluate --checkpoint "$out/$run/checkpoints/best.ckpt" \
         --accelerator "$accelerator" --json "$out/$run.json" --figures "$out/$run-figures" \
         --examples 2 || status=$?

@@ -525,7 +525,7 @@ def test_peephole_recurrence_frees_its_graph_after_backward():
 
 def test_bf16_autocast_forward_and_backward():
     """Lightning's bf16-mixed runs layers under autocast: inputs and states may be bf16 while
-    the parameters stay float32 (the dtype check allows that, and only that)."""
+    the parameters stay float32 (the dtype check allows that dtype, and no other)."""
     module = LSTM(6, 8, num_layers=2, batch_first=True)
     x = torch.randn(3, 5, 6)
     with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -535,3 +535,5 @@ def test_bf16_autocast_forward_and_backward():
     assert module.weight_ih_l0.grad is not None and torch.isfinite(module.weight_ih_l0.grad).all()
     with pytest.raises(InputError, match="expected dtype"):
         module(x.bfloat16())  # outside autocast a dtype mismatch is still an error
+    with torch.autocast("cpu", dtype=torch.bfloat16), pytest.raises(InputError, match="dtype"):
+        module(x.double())  # neither the parameters' dtype nor the autocast one

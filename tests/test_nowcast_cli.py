@@ -169,7 +169,8 @@ def test_bad_training_options_exit_2_without_a_run(tmp_path, capsys):
         (["--loss", "hinge"], "--loss"),
         (["--peephole", "diagonal"], "--peephole"),
         (["--arch", "tiny-fc-lstm", "--peephole", "channel"], "only for ConvLSTM"),
-        (["--max-minutes", "0"], "max_minutes must be > 0"),
+        (["--max-minutes", "0"], "max_minutes must be a finite number > 0"),
+        (["--max-minutes", "inf"], "max_minutes must be a finite number > 0"),
         (["--num-workers", "-1"], "--num-workers"),
         (["--compile", "fast"], "--compile: expected one of"),
     ]:
@@ -224,8 +225,9 @@ def test_evaluation_device_choice():
     with pytest.raises(InputError, match="integer engine"):
         evaluation_device("gpu", integer_engine=True)
     if not torch.cuda.is_available():
-        with pytest.raises(InputError, match="no CUDA device"):
-            evaluation_device("gpu")
+        for name in ("gpu", "cuda"):
+            with pytest.raises(InputError, match="no CUDA device"):
+                evaluation_device(name)
 
 
 @pytest.mark.slow
@@ -262,6 +264,7 @@ def test_compiled_training_keeps_plain_checkpoints(tmp_path):
     assert (
         run_cli(["nowcast", "train", "--out", str(out), *TINY_RADAR, "--compile", "default"]) == 0
     )
-    assert json.loads((out / "train_config.json").read_text())["extra"] == {"compile": "default"}
+    extra = json.loads((out / "train_config.json").read_text())["extra"]
+    assert extra == {"compile": "default", "num_workers": 0}
     module = load_module(out / "checkpoints" / "best.ckpt")  # the keys of an uncompiled model
     assert not any("_orig_mod" in key for key in module.state_dict())

@@ -1,5 +1,6 @@
 """The shared Lightning training loop: checkpoints, history, resume, checkpoint validation."""
 
+import dataclasses
 import json
 import time
 
@@ -151,6 +152,11 @@ def test_max_minutes_stops_a_run_and_keeps_its_checkpoints(tmp_path):
     assert 1 <= result.epochs_run < 20
     assert result.best_checkpoint.is_file() and result.last_checkpoint.is_file()
     assert result.history and result.seconds < 60
+    # the limit is per call: resuming with the same limit trains for that long again
+    resumed = fit(_SlowRegressor(), _Data(), dataclasses.replace(cfg, resume=True))
+    assert resumed.epochs_run > result.epochs_run
+    with pytest.raises(InputError, match="max_minutes"):
+        TrainConfig(out_dir=tmp_path, max_minutes=float("inf")).validate()
 
 
 class _CtrlCAtStep(L.Callback):

@@ -29,7 +29,7 @@ def check_tensor(
     name: str, value: object, expected: Sequence[int | str], dtype: torch.dtype
 ) -> torch.Tensor:
     """Check that ``value`` is a finite, non-empty ``dtype`` tensor of shape ``expected``
-    (any floating dtype while autocast is on for its device).
+    (or the autocast dtype while autocast is on for its device).
 
     ``expected`` lists the dimensions; an ``int`` must match exactly, a ``str`` (a symbol such
     as ``"B"``) matches any size. The message shows the whole expected shape.
@@ -39,8 +39,9 @@ def check_tensor(
     shape_text = "[" + ", ".join(str(d) for d in expected) + "]"
     if not isinstance(value, torch.Tensor):
         raise InputError(f"{name}: expected a tensor of shape {shape_text}, got {type(value)}")
-    # under autocast the inputs of a layer may be in the autocast dtype (Lightning's bf16-mixed)
-    autocast = value.is_floating_point() and torch.is_autocast_enabled(value.device.type)
+    # under autocast (Lightning's bf16-mixed) a layer's inputs may be in the autocast dtype
+    device = value.device.type
+    autocast = torch.is_autocast_enabled(device) and value.dtype == torch.get_autocast_dtype(device)
     if value.dtype != dtype and not autocast:
         raise InputError(f"{name}: expected dtype {dtype} (the parameters'), got {value.dtype}")
     if value.dim() != len(expected) or any(

@@ -308,8 +308,12 @@ class LSTM(nn.Module):
             return h0, c0
         if not isinstance(state, (tuple, list)) or len(state) != 2:
             raise InputError("LSTM state: expected a tuple (h_0, c_0)")
-        h0 = check_tensor("LSTM state h_0", state[0], [layers, batch, out_size], x_tm.dtype)
-        c0 = check_tensor("LSTM state c_0", state[1], [layers, batch, self.hidden_size], x_tm.dtype)
+        h0 = check_tensor(
+            "LSTM state h_0", state[0], [layers, batch, out_size], self.weight_ih_l0.dtype
+        )
+        c0 = check_tensor(
+            "LSTM state c_0", state[1], [layers, batch, self.hidden_size], self.weight_ih_l0.dtype
+        )
         return h0, c0
 
     def _forward_fused(

@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -36,6 +37,7 @@ from lightning.pytorch.callbacks import (
     ModelCheckpoint,
     OnExceptionCheckpoint,
     RichProgressBar,
+    Timer,
 )
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
@@ -55,8 +57,9 @@ class TrainConfig:
     ``devices``/``num_nodes`` select data-parallel training; ``precision=None`` means bf16
     mixed precision on CUDA and fp32 elsewhere. ``patience=None`` disables early stopping.
     ``limit_train_batches``/``limit_val_batches`` (int: batches, float: fraction) are for
-    smoke runs. ``max_minutes`` stops training after that much wall time (Lightning's
-    ``max_time``), keeping the checkpoints of the epochs that finished.
+    smoke runs. ``max_minutes`` stops training after that much wall time of this call
+    (a resumed run gets the full time again), keeping the checkpoints of the epochs that
+    finished.
     """
 
     out_dir: Path
@@ -82,8 +85,8 @@ class TrainConfig:
         """Reject impossible settings with a message naming the field."""
         if self.max_epochs < 1:
             raise InputError(f"max_epochs must be >= 1, got {self.max_epochs}")
-        if self.max_minutes is not None and not self.max_minutes > 0:
-            raise InputError(f"max_minutes must be > 0, got {self.max_minutes}")
+        if self.max_minutes is not None and not 0 < self.max_minutes < math.inf:
+            raise InputError(f"max_minutes must be a finite number > 0, got {self.max_minutes}")
         if self.num_nodes < 1:
             raise InputError(f"num_nodes must be >= 1, got {self.num_nodes}")
         if isinstance(self.devices, int) and self.devices < 1:
@@ -122,6 +125,15 @@ class _History(Callback):
             record[key] = float(value)
         self.records = [r for r in self.records if r["epoch"] != record["epoch"]] + [record]
         write_json(self.path, {"epochs": self.records})
+
+
+class _CallTimer(Timer):
+    """Lightning's ``Timer`` for a limit per call: a resumed run does not inherit the time
+    the checkpointed run already spent (``Timer`` restores it, so resuming with the same
+    limit would stop at once)."""
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._offset = 0
 
 
 def _precision(cfg: TrainConfig) -> str:
@@ -237,6 +249,8 @@ def fit(
         callbacks.append(
             EarlyStopping(monitor=cfg.monitor, mode=cfg.monitor_mode, patience=cfg.patience)
         )
+    if cfg.max_minutes is not None:
+        callbacks.append(_CallTimer(timedelta(minutes=cfg.max_minutes), verbose=False))
     if cfg.progress:
         callbacks.append(RichProgressBar(leave=True))
 
@@ -253,7 +267,6 @@ def fit(
         strategy="ddp" if world > 1 else "auto",
         precision=_precision(cfg),
         max_epochs=cfg.max_epochs,
-        max_time=None if cfg.max_minutes is None else timedelta(minutes=cfg.max_minutes),
         callbacks=callbacks,
         logger=loggers,
         gradient_clip_val=cfg.gradient_clip_val,

@@ -259,11 +259,7 @@ class NowcastDataModule(L.LightningDataModule):
         its own ``DistributedSampler`` that honours ``shuffle`` (Lightning's default sampler
         always shuffles), so ``shuffle=False`` gives rank r the sequences r, r + world, ..."""
         windows = self.split(name)
-        workers = {
-            "num_workers": self.num_workers,
-            "persistent_workers": self.num_workers > 0,
-            "pin_memory": torch.cuda.is_available(),
-        }
+        workers = {"num_workers": self.num_workers, "persistent_workers": self.num_workers > 0}
         if name == "train" and dist.is_available() and dist.is_initialized():
             sampler = DistributedSampler(windows, shuffle=shuffle, seed=self.config.seed)
             return DataLoader(

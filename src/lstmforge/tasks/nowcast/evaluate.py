@@ -12,6 +12,7 @@ same way.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,10 +69,11 @@ def _scorer(dataset: str, zr: tuple[float, float]) -> tuple[Callable[[], Any], C
 
 
 def evaluation_device(accelerator: str, integer_engine: bool = False) -> torch.device:
-    """The device to evaluate on for ``accelerator`` (``cpu``, ``gpu`` or ``auto``: a CUDA
-    GPU when there is one). The integer engine (a substituted ``.lfz``) runs on the CPU."""
-    if accelerator not in ("auto", "cpu", "gpu"):
+    """The device to evaluate on for ``accelerator`` (``cpu``, ``gpu``/``cuda`` or ``auto``: a
+    CUDA GPU when there is one). The integer engine (a substituted ``.lfz``) runs on the CPU."""
+    if accelerator not in ("auto", "cpu", "gpu", "cuda"):
         raise InputError(f"--accelerator: expected auto, cpu or gpu, got {accelerator!r}")
+    accelerator = "gpu" if accelerator == "cuda" else accelerator
     if accelerator == "gpu" and integer_engine:
         raise InputError("--accelerator gpu: the integer engine (--artifact) runs on the CPU")
     if accelerator == "gpu" and not torch.cuda.is_available():
@@ -96,7 +98,7 @@ def evaluate_all(
     called after each batch (progress bars).
     """
     module.eval()
-    device = next(module.parameters(), torch.empty(0)).device
+    device = next(itertools.chain(module.parameters(), module.buffers()), torch.empty(0)).device
     loader = datamodule.test_dataloader()  # loads the data, and with it its Z-R constants
     dataset = module.hparams.data_config["dataset"]
     new_scores, update = _scorer(dataset, datamodule.zr)

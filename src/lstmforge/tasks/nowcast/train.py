@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import lightning as L
 
 from lstmforge.errors import InputError
@@ -42,5 +44,5 @@ def train(
     )
     if compile_mode is not None:
         module.model.compile(mode=compile_mode)
-        cfg.extra["compile"] = compile_mode
+    cfg = replace(cfg, extra=cfg.extra | {"num_workers": num_workers, "compile": compile_mode})
     return fit(module, NowcastDataModule(data, num_workers), cfg)
