@@ -45,6 +45,29 @@ class _Data(L.LightningDataModule):
         return DataLoader(self.ds, batch_size=64)
 
 
+class _LoggingRegressor(_Regressor):
+    def training_step(self, batch, batch_idx):
+        loss = super().training_step(batch, batch_idx)
+        self.log("train_loss", loss, on_step=False, on_epoch=True)
+        return loss
+
+
+def test_history_pairs_each_epochs_training_and_validation_scores(tmp_path):
+    fit(_LoggingRegressor(), _Data(), TrainConfig(out_dir=tmp_path, max_epochs=3, progress=False))
+    history = json.loads((tmp_path / "history.json").read_text())["epochs"]
+    csv = (tmp_path / "logs" / "csv" / "version_0" / "metrics.csv").read_text().splitlines()
+    header = csv[0].split(",")
+    logged = {}  # epoch -> train_loss as the CSV logger wrote it
+    for row in csv[1:]:
+        values = dict(zip(header, row.split(","), strict=True))
+        if values.get("train_loss"):
+            logged[float(values["epoch"])] = float(values["train_loss"])
+    assert [r["epoch"] for r in history] == [0.0, 1.0, 2.0]
+    for record in history:
+        assert record["train_loss"] == pytest.approx(logged[record["epoch"]])
+        assert "val_loss" in record
+
+
 def test_fit_writes_checkpoints_history_and_config(tmp_path):
     result = fit(_Regressor(), _Data(), TrainConfig(out_dir=tmp_path, max_epochs=3, progress=False))
     assert result.best_checkpoint == tmp_path / "checkpoints" / "best.ckpt"

@@ -111,14 +111,18 @@ class FitResult:
 
 
 class _History(Callback):
-    """Record the logged epoch metrics after every validation epoch (rank 0 only)."""
+    """Record the logged metrics at the end of every training epoch (rank 0 only).
+
+    Lightning validates before ``on_train_epoch_end``, so a record holds the epoch's training
+    averages and its validation scores together.
+    """
 
     def __init__(self, path: Path, initial: list[dict[str, float]]) -> None:
         self.path = path
         self.records = initial
 
-    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.sanity_checking or not trainer.is_global_zero:
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.is_global_zero:
             return
         record = {"epoch": float(trainer.current_epoch), "step": float(trainer.global_step)}
         for key, value in trainer.callback_metrics.items():
