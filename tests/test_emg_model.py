@@ -74,6 +74,19 @@ def test_le_convmn_peephole_choice():
         build_network("lstm", 12, 10, 10, (8,), peephole="channel")
 
 
+def test_le_convmn_kernel_size_choice():
+    data = {"dataset": "synthetic"}
+    module = EMGRegressor(12, 10, 10, data, hidden=(4, 2), peephole="channel", kernel_size=5)
+    assert module.net.convlstm.weight_x_l1.shape[-2:] == (5, 5)
+    assert module.net.convlstm.weight_h_l1.shape[-2:] == (5, 5)
+    assert module.net(torch.zeros(1, 3, 1, 12, 10))[0].shape == (1, 3, 10)
+    assert EMGRegressor(12, 10, 10, data, hidden=(4,)).hparams.kernel_size == 3  # old default
+    with pytest.raises(InputError, match="--kernel-size: expected an odd size"):
+        build_network("le-convmn", 12, 10, 10, (4,), kernel_size=4)
+    with pytest.raises(InputError, match="--kernel-size: only for --arch le-convmn"):
+        build_network("lstm", 12, 10, 10, (8,), kernel_size=5)
+
+
 def test_output_conditioner_hand_worked():
     smooth = OutputConditioner(alpha=0.5)
     np.testing.assert_allclose(smooth.run(np.array([[0.0], [2.0], [2.0]]))[:, 0], [0, 1, 1.5])

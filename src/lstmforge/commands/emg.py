@@ -221,6 +221,13 @@ def train(
             help="LE-ConvMN peepholes: pixel (Shi et al.'s Hadamard), channel or none.",
         ),
     ] = "pixel",
+    kernel_size: Annotated[
+        int,
+        typer.Option(
+            "--kernel-size",
+            help="LE-ConvMN: square kernel of every ConvLSTM layer (odd; the paper's 3).",
+        ),
+    ] = 3,
     limit_train_batches: Annotated[
         int | None, typer.Option("--limit-train-batches", help="Smoke runs: batches per epoch.")
     ] = None,
@@ -242,7 +249,7 @@ def train(
         data_cfg, data, cfg, arch=arch, hidden=_int_list(hidden, "--hidden"), lr=lr,
         chunk=chunk, batch_size=batch_size, validation=validation,
         augmentation=ArmbandAugmentation(augment_shift, augment_gain),
-        ring_channels=ring_channels, peephole=peephole,
+        ring_channels=ring_channels, peephole=peephole, kernel_size=kernel_size,
     )  # fmt: skip
     _print_report(report, f"{arch} on {dataset}: test repetitions")
     console.print(f"best checkpoint: {result.best_checkpoint}  ({result.seconds:.0f} s)")

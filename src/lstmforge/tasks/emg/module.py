@@ -26,7 +26,7 @@ class EMGRegressor(L.LightningModule):
     :class:`~lstmforge.data.emg_augmentation.ArmbandAugmentation` as a dict; see
     :mod:`~lstmforge.tasks.emg.datamodule`) are kept in the checkpoint's hparams so that
     :func:`lstmforge.tasks.emg.spec.build_datamodule` rebuilds exactly the training data.
-    ``ring_channels`` and ``peephole`` (LE-ConvMN only,
+    ``ring_channels``, ``peephole`` and ``kernel_size`` (LE-ConvMN only,
     :func:`~lstmforge.tasks.emg.networks.build_network`) default to what checkpoints saved
     before they existed used, so those load unchanged.
     """
@@ -47,12 +47,13 @@ class EMGRegressor(L.LightningModule):
         task: str = "emg",
         ring_channels: bool = False,
         peephole: str = "pixel",
+        kernel_size: int = 3,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
         hidden = hidden or DEFAULT_HIDDEN.get(arch, ())
         self.net = build_network(
-            arch, n_channels, window, n_outputs, hidden, ring_channels, peephole
+            arch, n_channels, window, n_outputs, hidden, ring_channels, peephole, kernel_size
         )
 
     def forward(self, x: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:

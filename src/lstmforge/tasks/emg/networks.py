@@ -20,7 +20,9 @@ ARCHS = ("le-convmn", "lstm")
 PEEPHOLES = {"pixel": "pixel", "channel": "channel", "none": False}
 
 
-def check_network_options(arch: str, ring_channels: bool = False, peephole: str = "pixel") -> None:
+def check_network_options(
+    arch: str, ring_channels: bool = False, peephole: str = "pixel", kernel_size: int = 3
+) -> None:
     """Refuse options the architecture does not have, naming the flag."""
     if arch not in ARCHS:
         raise InputError(f"arch must be one of {', '.join(ARCHS)}, got {arch!r}")
@@ -33,6 +35,12 @@ def check_network_options(arch: str, ring_channels: bool = False, peephole: str 
         )
     if arch != "le-convmn" and peephole != "pixel":
         raise InputError(f"--peephole: only for --arch le-convmn, got --arch {arch}")
+    if isinstance(kernel_size, bool) or not isinstance(kernel_size, int):
+        raise InputError(f"--kernel-size: expected an odd int, got {kernel_size!r}")
+    if kernel_size < 1 or kernel_size % 2 == 0:
+        raise InputError(f"--kernel-size: expected an odd size >= 1, got {kernel_size}")
+    if arch != "le-convmn" and kernel_size != 3:
+        raise InputError(f"--kernel-size: only for --arch le-convmn, got --arch {arch}")
 
 
 class LSTMRegressor(nn.Module):
@@ -61,21 +69,24 @@ def build_network(
     hidden: Sequence[int],
     ring_channels: bool = False,
     peephole: str = "pixel",
+    kernel_size: int = 3,
 ) -> nn.Module:
     """LE-ConvMN (``hidden`` = ConvLSTM channels per layer) or the LSTM regressor.
 
     LE-ConvMN only: ``ring_channels`` — the channels are one ring of equally spaced
     electrodes, padded circularly (:class:`~lstmforge.nn.le_convmn.LEConvMN` ``ring``);
     ``peephole`` — ``"pixel"`` (Shi et al.'s Hadamard peepholes, one weight per channel ×
-    time position), ``"channel"`` (one per hidden channel) or ``"none"``.
+    time position), ``"channel"`` (one per hidden channel) or ``"none"``; ``kernel_size`` —
+    the square kernel of every ConvLSTM layer (the paper's 3; odd).
     """
-    check_network_options(arch, ring_channels, peephole)
+    check_network_options(arch, ring_channels, peephole, kernel_size)
     if arch == "le-convmn":
         return LEConvMN(
             n_channels,
             window,
             n_outputs,
             hidden_channels=tuple(hidden),
+            kernel_size=kernel_size,
             ring=ring_channels,
             peephole=PEEPHOLES[peephole],
         )

@@ -30,16 +30,17 @@ def train_emg(
     augmentation: ArmbandAugmentation | None = None,
     ring_channels: bool = False,
     peephole: str = "pixel",
+    kernel_size: int = 3,
 ) -> tuple[FitResult, dict]:
     """Fit, then evaluate the best checkpoint on the test repetitions.
 
-    ``ring_channels``, ``peephole``: LE-ConvMN options
+    ``ring_channels``, ``peephole``, ``kernel_size``: LE-ConvMN options
     (:func:`~lstmforge.tasks.emg.networks.build_network`).
 
     Returns the fit result and the metrics report (also written to ``OUT/test_metrics.json``).
     """
     augmentation = augmentation or ArmbandAugmentation()
-    check_network_options(arch, ring_channels, peephole)
+    check_network_options(arch, ring_channels, peephole, kernel_size)
     datamodule = EMGDataModule(data_cfg, data_dir, chunk, batch_size, validation, augmentation)
     L.seed_everything(train_cfg.seed, verbose=False)
     module = EMGRegressor(
@@ -56,6 +57,7 @@ def train_emg(
         augmentation=augmentation.to_dict(),
         ring_channels=ring_channels,
         peephole=peephole,
+        kernel_size=kernel_size,
     )
     result = fit(module, datamodule, train_cfg)
     from lstmforge.tasks.emg.spec import load_module
