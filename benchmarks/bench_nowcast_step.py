@@ -11,10 +11,12 @@ times the steps a run needs.
 On a CUDA GPU, ``--device cuda --bf16`` times the step as ``nowcast train`` runs it (Lightning's
 bf16-mixed is autocast to bfloat16), ``--compile`` adds ``torch.compile`` variants of each model
 (``default`` and ``reduce-overhead``, the CUDA-graph mode) next to eager, and ``--profile``
-prints the kernels that take the time in one eager step of each model:
+prints the kernels that take the time in one eager step of each model, and
+``--cudnn-benchmark`` adds eager with cuDNN's convolution algorithm search (``nowcast train``
+turns it on for CUDA runs):
 
     python benchmarks/bench_nowcast_step.py --device cuda --bf16 --batch 16 --rounds 20 \\
-        --compile --profile
+        --cudnn-benchmark --compile --profile
 """
 
 from __future__ import annotations
@@ -31,14 +33,22 @@ from lstmforge.tasks.nowcast.data import default_data
 from lstmforge.tasks.nowcast.module import NowcastModule
 
 
-def make_step(module: NowcastModule, optimiser: torch.optim.Optimizer, bf16: bool, loss_fn):
-    """One Adam step on a batch, under bf16 autocast when asked."""
+def make_step(
+    module: NowcastModule,
+    optimiser: torch.optim.Optimizer,
+    bf16: bool,
+    loss_fn,
+    cudnn_benchmark: bool,
+):
+    """One Adam step on a batch, under bf16 autocast when asked, with cuDNN's algorithm
+    search on or off (``torch.backends.cudnn.benchmark``, global: set before every step)."""
     device_type = next(module.parameters()).device.type
     autocast = (
         torch.autocast(device_type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
     )
 
     def step(batch) -> None:
+        torch.backends.cudnn.benchmark = cudnn_benchmark
         optimiser.zero_grad(set_to_none=True)
         with autocast:
             loss = loss_fn(batch)
@@ -59,16 +69,19 @@ def step_seconds(step, batch, device: torch.device) -> float:
     return time.perf_counter() - start
 
 
-def variants(name: str, data, device: torch.device, bf16: bool, compile_modes: list[str]):
-    """(label, step, module) for eager and each torch.compile mode of model ``name``."""
-    for mode in ["eager", *compile_modes]:
+def variants(name: str, data, device: torch.device, bf16: bool, modes: list[str]):
+    """(label, step, module) for eager and each of ``modes`` of model ``name``: a
+    torch.compile mode, or ``cudnn-benchmark`` (eager with cuDNN's algorithm search, as
+    ``nowcast train`` runs on CUDA; every other variant runs without it)."""
+    for mode in ["eager", *modes]:
         torch.manual_seed(0)
         module = NowcastModule(name, data.to_dict(), "bce", 1e-3).to(device)
-        if mode != "eager":
+        if mode not in ("eager", "cudnn-benchmark"):
             module.model.compile(mode=mode)  # as `nowcast train --compile MODE` does
         optimiser = torch.optim.Adam(module.parameters(), 1e-3)
-        label = name if mode == "eager" else f"{name} (compile {mode})"
-        yield label, make_step(module, optimiser, bf16, module._loss), module
+        label = name if mode == "eager" else f"{name} ({mode})"
+        step = make_step(module, optimiser, bf16, module._loss, mode == "cudnn-benchmark")
+        yield label, step, module
 
 
 def profile_step(label: str, step, batch, device: torch.device) -> None:
@@ -91,6 +104,9 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--bf16", action="store_true", help="autocast to bfloat16")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile modes")
+    parser.add_argument(
+        "--cudnn-benchmark", action="store_true", help="also time eager with cuDNN's search"
+    )
     parser.add_argument("--profile", action="store_true", help="print the top ops of a step")
     args = parser.parse_args()
     device = torch.device(args.device)
@@ -99,10 +115,11 @@ def main() -> None:
     torch.manual_seed(0)
     data = default_data("moving-mnist", num_train=8, num_val=2, num_test=2, batch_size=args.batch)
     batch = tuple(torch.rand(args.batch, 10, 1, 64, 64, device=device) for _ in range(2))
-    compile_modes = ["default", "reduce-overhead"] if args.compile else []
+    modes = ["cudnn-benchmark"] if args.cudnn_benchmark else []
+    modes += ["default", "reduce-overhead"] if args.compile else []
     runs = {}
     for name in args.archs.split(","):
-        for label, step, module in variants(name, data, device, args.bf16, compile_modes):
+        for label, step, module in variants(name, data, device, args.bf16, modes):
             start = time.perf_counter()
             step_seconds(step, batch, device)  # warm-up (and compilation) is not kept
             warmup = time.perf_counter() - start
@@ -125,7 +142,7 @@ def main() -> None:
         )
     if args.profile:
         for label, (step, _, _, _) in runs.items():
-            if "compile" not in label:
+            if "(" not in label or "cudnn" in label:  # eager steps only
                 profile_step(label, step, batch, device)
 
 
