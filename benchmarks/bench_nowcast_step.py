@@ -12,8 +12,9 @@ On a CUDA GPU, ``--device cuda --bf16`` times the step as ``nowcast train`` runs
 bf16-mixed is autocast to bfloat16), ``--compile`` adds ``torch.compile`` variants of each model
 (``default`` and ``reduce-overhead``, the CUDA-graph mode) next to eager, and ``--profile``
 prints the kernels that take the time in one eager step of each model, and
-``--cudnn-benchmark`` adds eager with cuDNN's convolution algorithm search (``nowcast train``
-turns it on for CUDA runs):
+``--cudnn-benchmark`` adds eager with cuDNN's convolution algorithm search
+(``torch.backends.cudnn.benchmark``; ``nowcast train`` leaves it off: it did not pay on an H200,
+docs/benchmarks.md):
 
     python benchmarks/bench_nowcast_step.py --device cuda --bf16 --batch 16 --rounds 20 \\
         --cudnn-benchmark --compile --profile
@@ -71,8 +72,8 @@ def step_seconds(step, batch, device: torch.device) -> float:
 
 def variants(name: str, data, device: torch.device, bf16: bool, modes: list[str]):
     """(label, step, module) for eager and each of ``modes`` of model ``name``: a
-    torch.compile mode, or ``cudnn-benchmark`` (eager with cuDNN's algorithm search, as
-    ``nowcast train`` runs on CUDA; every other variant runs without it)."""
+    torch.compile mode, or ``cudnn-benchmark`` (eager with cuDNN's algorithm search; every
+    other variant runs without it)."""
     for mode in ["eager", *modes]:
         torch.manual_seed(0)
         module = NowcastModule(name, data.to_dict(), "bce", 1e-3).to(device)

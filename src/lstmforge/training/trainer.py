@@ -10,8 +10,8 @@ project-wide behaviour:
 * early stopping on the monitored validation metric;
 * ``OUT/logs`` with CSV and TensorBoard logs; ``OUT/history.json`` with one record of
   metrics per epoch, and ``OUT/train_config.json`` with the configuration and seed used;
-* bf16 mixed precision and cuDNN's algorithm search on CUDA, fp32 on CPU; DDP over
-  ``devices`` x ``num_nodes`` (Lightning picks up ``torchrun``'s environment by itself).
+* bf16 mixed precision on CUDA, fp32 on CPU; DDP over ``devices`` x ``num_nodes``
+  (Lightning picks up ``torchrun``'s environment by itself).
 
 References: Lightning ``Trainer``, ``ModelCheckpoint``, ``OnExceptionCheckpoint``,
 ``EarlyStopping`` (lightning.ai/docs/pytorch/stable).
@@ -140,16 +140,13 @@ class _CallTimer(Timer):
         self._offset = 0
 
 
-def _uses_cuda(cfg: TrainConfig) -> bool:
-    return cfg.accelerator in ("gpu", "cuda") or (
-        cfg.accelerator == "auto" and torch.cuda.is_available()
-    )
-
-
 def _precision(cfg: TrainConfig) -> str:
     if cfg.precision is not None:
         return cfg.precision
-    return "bf16-mixed" if _uses_cuda(cfg) and torch.cuda.is_bf16_supported() else "32-true"
+    uses_cuda = cfg.accelerator in ("gpu", "cuda") or (
+        cfg.accelerator == "auto" and torch.cuda.is_available()
+    )
+    return "bf16-mixed" if uses_cuda and torch.cuda.is_bf16_supported() else "32-true"
 
 
 def resume_checkpoint(ckpt_dir: Path) -> Path | None:
@@ -283,9 +280,6 @@ def fit(
         enable_progress_bar=cfg.progress,
         enable_model_summary=False,
         deterministic=False,
-        # cuDNN times its convolution algorithms once per input shape and keeps the fastest;
-        # every task feeds fixed-size frames (Trainer ``benchmark``; torch.backends.cudnn)
-        benchmark=_uses_cuda(cfg),
     )
     if trainer.is_global_zero:
         config = dataclasses.asdict(cfg) | {"precision_used": _precision(cfg), "world_size": world}
