@@ -242,7 +242,7 @@ def test_full_size_moving_mnist_script_on_tiny_models(tmp_path):
     env = os.environ | {
         "CONV_ARCH": "tiny-convlstm", "FC_ARCH": "tiny-fc-lstm", "NUM_TRAIN": "8",
         "NUM_VAL": "4", "NUM_TEST": "4", "WORKERS": "0", "ACCELERATOR": "cpu",
-        "PYTHON": sys.executable, "PYTHONPATH": str(root / "src"),
+        "BATCH": "2", "LR": "0.0005", "PYTHON": sys.executable, "PYTHONPATH": str(root / "src"),
     }  # fmt: skip
     script = root / "scripts" / "moving_mnist_full.sh"
     done = subprocess.run(
@@ -253,6 +253,8 @@ def test_full_size_moving_mnist_script_on_tiny_models(tmp_path):
         report = json.loads((tmp_path / f"{run}.json").read_text())
         assert report["test_windows"] == 4 and report["results"]["model"]["cross_entropy"] > 0
         assert (tmp_path / f"{run}-figures" / "example_00.png").is_file()
+        hparams = (tmp_path / run / "logs" / "csv" / "version_0" / "hparams.yaml").read_text()
+        assert "batch_size: 2\n" in hparams and "lr: 0.0005\n" in hparams
 
 
 @pytest.mark.skipif(
