@@ -72,6 +72,7 @@ def test_model_sizes_the_design(tmp_path):
         (["model.lfz", "--rows", "8"], "--rows only apply with --pes"),
         (["missing.lfz"], "missing.lfz"),
         (["--pes", "2", "--activation", "tabulated"], "activation kind"),
+        (["--pes", "2", "--activation", "plan", "--lut-bits", "3"], "not PLAN"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(tmp_path, capsys, argv, message):

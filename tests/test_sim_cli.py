@@ -95,6 +95,11 @@ def test_sweep_writes_points_and_pareto_front(artifact, config_file, tmp_path):
         (["{artifact}", "--config", "{bad}"], "fifo_depth"),
         (["{artifact}", "--config", "{good}", "--sweep", "--pes", "a,b"], "--pes"),
         (["{artifact}", "--config", "{good}", "--sweep", "--density", "0.9"], "sweep density 0.9"),
+        (["{artifact}", "--config", "{good}", "--sweep", "--pes", "0"], "positive finite"),
+        (["{artifact}", "--config", "{good}", "--sweep", "--bandwidth", "inf"], "positive finite"),
+        (["{artifact}", "--config", "{good}", "--pes", "8"], "--pes only apply with --sweep"),
+        (["{artifact}", "--config", "{good}", "--density", "0.1"], "only apply with --sweep"),
+        (["{artifact}", "--config", "{good}", "--preset", "ese-ku060"], "not both"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(artifact, config_file, tmp_path, capsys, args, message):
@@ -113,3 +118,12 @@ def test_corrupt_artifact_exits_2(tmp_path, capsys):
     path.write_bytes(b"PK\x03\x04 not really a zip")
     assert _exit_code(["simulate", str(path)]) == 2
     assert "corrupt.lfz" in capsys.readouterr().err
+
+
+def test_output_path_through_a_file_exits_2(artifact, config_file, tmp_path, capsys):
+    blocker = tmp_path / "afile"
+    blocker.write_text("")
+    argv = ["simulate", str(artifact), "--config", str(config_file), "--frames", "2"]
+    assert _exit_code([*argv, "--json", str(blocker / "x.json")]) == 2
+    err = capsys.readouterr().err
+    assert "a file is in the way" in err and "Traceback" not in err

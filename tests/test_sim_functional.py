@@ -160,3 +160,49 @@ def test_two_one_layer_blocks_time_like_one_two_layer_block():
     assert one.model["nonzero_weights"] == two.model["nonzero_weights"]
     assert one.cycles_per_utterance == two.cycles_per_utterance
     assert one.stall_cycles_per_pe == two.stall_cycles_per_pe
+
+
+@pytest.mark.parametrize(("model", "pes"), [((4, 8, 2), 4), ((3, 5, 3), 3), ((3, 4, 2), 16)])
+def test_passes_narrower_than_the_fifo_run_bit_exact(model, pes):
+    """A pass with fewer columns than the FIFO is deep (here W_hr with 2-3 columns, depth 8)."""
+    torch.manual_seed(0)
+    input_size, hidden, proj = model
+    cm = compress_model(LSTM(input_size, hidden, proj_size=proj), density=0.4, num_pes=pes)
+    config = load_preset("ese-ku060").replace(pes_per_channel=pes, channels=1)
+    assert config.fifo_depth > max(input_size, proj) + 1
+    x = np.random.default_rng(0).standard_normal((1, 4, input_size))
+    report = simulate(cm, config, x)
+    np.testing.assert_array_equal(report.outputs, run(cm, x)[0])
+
+
+class _LinearBetween(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.first, self.middle, self.last = LSTM(3, 8), nn.Linear(8, 8), LSTM(8, 8)
+
+    def forward(self, x):
+        return self.last(self.middle(self.first(x)[0]))[0]
+
+
+def test_a_layer_between_lstm_blocks_is_refused_not_skipped():
+    torch.manual_seed(0)
+    cm = compress_model(_LinearBetween(), density=0.5, num_pes=2)
+    assert [b.kind for b in cm.blocks] == ["lstm", "linear", "lstm"]
+    config = load_preset("ese-ku060").replace(pes_per_channel=2, channels=1)
+    with pytest.raises(InputError, match=r"block 'last' \(lstm\) breaks it"):
+        simulate(cm, config, 3)
+
+
+def test_projection_input_counts_towards_the_activation_width():
+    """m_t (the projection's input) is in the element-wise unit's 16-bit output format even when
+    the block's own activations are 8-bit: an 8-bit configuration cannot run it."""
+    torch.manual_seed(0)
+    cm = compress_model(LSTM(3, 6, proj_size=3), density=0.5, num_pes=2, activation_bits=8)
+    assert max(f.bits for f in cm.blocks[0].formats.values()) == 8
+    assert cm.multiplied_bits(cm.blocks[0]) == cm.activation.output_format.bits == 16
+    config = load_preset("ese-ku060").replace(pes_per_channel=2, channels=1)
+    with pytest.raises(InputError, match="16-bit activations"):
+        simulate(cm, config.replace(activation_bits=8), 3)
+    from lstmforge.hw.rtl.design import design_from_model
+
+    assert design_from_model(cm).pe.act_bits == 16

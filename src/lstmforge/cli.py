@@ -46,6 +46,12 @@ def main(argv: list[str] | None = None) -> None:
         name = err.filename or str(err)
         Console(stderr=True).print(f"[bold red]error:[/] file not found: {name}", highlight=False)
         sys.exit(2)
+    except (FileExistsError, NotADirectoryError) as err:  # an output path through a file
+        name = err.filename or str(err)
+        Console(stderr=True).print(
+            f"[bold red]error:[/] cannot create {name}: a file is in the way", highlight=False
+        )
+        sys.exit(2)
 
 
 if __name__ == "__main__":

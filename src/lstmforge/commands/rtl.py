@@ -70,6 +70,8 @@ def rtl(
     given = [name for name, value in geometry.items() if value is not None]
     if model is not None and given:
         raise InputError(f"rtl: {', '.join(given)} only apply with --pes (the model sets them)")
+    if activation == "plan" and (lut_bits is not None or interpolate is not None):
+        raise InputError("rtl: --lut-bits and --interpolate describe a lookup table, not PLAN")
 
     from lstmforge.hw.rtl.design import (
         design_from_model,

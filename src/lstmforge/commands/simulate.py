@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -10,14 +11,22 @@ import typer
 from lstmforge.commands._common import JsonOut, console, emit_json
 from lstmforge.errors import InputError
 
+SWEEP_PES = "8,16,32,64"
+SWEEP_BANDWIDTH = "2.5,5,10,20.48"
+DEFAULT_PRESET = "ese-ku060"
+
 
 def _numbers(text: str, kind: type, option: str) -> list:
+    """Comma-separated positive finite numbers."""
     try:
         values = [kind(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise InputError(f"{option}: expected comma-separated numbers, got {text!r}") from None
     if not values:
         raise InputError(f"{option}: expected at least one value")
+    bad = [v for v in values if not (0 < v < math.inf)]
+    if bad:
+        raise InputError(f"{option}: expected positive finite numbers, got {bad[0]!r}")
     return values
 
 
@@ -25,14 +34,21 @@ def simulate_command(
     artifact: Annotated[Path, typer.Argument(help="Compressed model (.lfz).")],
     config: Annotated[Path | None, typer.Option("--config", help="Accelerator YAML file.")] = None,
     preset: Annotated[
-        str, typer.Option("--preset", help="Shipped preset (if no --config).")
-    ] = "ese-ku060",
+        str | None,
+        typer.Option(
+            "--preset", help=f"Shipped preset, instead of --config [default: {DEFAULT_PRESET}]."
+        ),
+    ] = None,
     frames: Annotated[int, typer.Option("--frames", min=1, help="Frames per utterance.")] = 100,
     sweep: Annotated[
         bool, typer.Option("--sweep", help="Explore PEs x bandwidth x density.")
     ] = False,
-    pes: Annotated[str, typer.Option("--pes", help="Sweep: PEs per channel.")] = "8,16,32,64",
-    bandwidth: Annotated[str, typer.Option("--bandwidth", help="Sweep: GB/s.")] = "2.5,5,10,20.48",
+    pes: Annotated[
+        str | None, typer.Option("--pes", help=f"Sweep: PEs per channel [default: {SWEEP_PES}].")
+    ] = None,
+    bandwidth: Annotated[
+        str | None, typer.Option("--bandwidth", help=f"Sweep: GB/s [default: {SWEEP_BANDWIDTH}].")
+    ] = None,
     density: Annotated[
         str | None,
         typer.Option("--density", help="Sweep: densities (default: the artifact's, x0.5)."),
@@ -47,6 +63,13 @@ def simulate_command(
     from lstmforge.hw import load_config, load_preset, simulate
     from lstmforge.report.plots import pareto_plot, timeline_plot
 
+    if config is not None and preset is not None:
+        raise InputError("simulate: give --config or --preset, not both")
+    sweep_only = {"--pes": pes, "--bandwidth": bandwidth, "--density": density}
+    given = [name for name, value in sweep_only.items() if value is not None]
+    if given and not sweep:
+        raise InputError(f"simulate: {', '.join(given)} only apply with --sweep")
+    preset = preset or DEFAULT_PRESET
     cm = load(artifact)
     cfg = load_config(config) if config is not None else load_preset(preset)
     source = str(config) if config is not None else f"preset {preset}"
@@ -61,8 +84,8 @@ def simulate_command(
                 cm,
                 cfg,
                 frames,
-                _numbers(pes, int, "--pes"),
-                _numbers(bandwidth, float, "--bandwidth"),
+                _numbers(pes or SWEEP_PES, int, "--pes"),
+                _numbers(bandwidth or SWEEP_BANDWIDTH, float, "--bandwidth"),
                 densities,
             )
         table = Table("density", "PEs", "GB/s", "µs/frame", "utilisation", "Pareto")

@@ -306,6 +306,15 @@ class CompressedModel:
             f"no compressed block named {name!r}; have {[b.name for b in self.blocks]}"
         )
 
+    def multiplied_bits(self, block: Block) -> int:
+        """Width of the widest value the PEs multiply by ``block``'s weights: its activation
+        formats and, in an LSTMP layer, m_t = o_t ∘ tanh(c_t), the projection's input, which is
+        in the element-wise unit's output format G (docs/fixed-point.md)."""
+        bits = max(f.bits for f in block.formats.values())
+        if block.kind == "lstm" and block.config["proj_size"] > 0:
+            bits = max(bits, self.activation.output_format.bits)
+        return bits
+
     def activation_units(self) -> ActivationUnits:
         """The sigmoid/tanh units described by the artifact (tables as stored)."""
         return ActivationUnits(self.activation, self.activation_tables or None)

@@ -94,7 +94,7 @@ def design_from_model(cm: CompressedModel) -> RTLDesign:
         entries=max(1, max(max(m.entries_per_pe) for m in matrices)),
         pointer_bits=max(m.pointer_bits for m in matrices),
         weight_bits=max(m.fmt.bits for m in matrices),
-        act_bits=max(f.bits for block in cm.blocks for f in block.formats.values()),
+        act_bits=max(cm.multiplied_bits(block) for block in cm.blocks),
     )
     cells = {}
     for b, block in enumerate(cm.blocks):

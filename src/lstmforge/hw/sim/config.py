@@ -18,6 +18,7 @@ fields; every field must end up set, and unknown fields are rejected.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -154,8 +155,12 @@ def from_mapping(data: dict[str, Any], source: str) -> SimConfig:
         values[name] = value
     for name in (*_POSITIVE_FLOAT, "onchip_weight_kib"):
         value = data[name]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value == value:
-            raise InputError(f"{source}: field {name!r} must be a number, got {value!r}")
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+        ):
+            raise InputError(f"{source}: field {name!r} must be a finite number, got {value!r}")
         if name in _POSITIVE_FLOAT and not value > 0:
             raise InputError(f"{source}: field {name!r} must be > 0, got {value!r}")
         if value < 0:

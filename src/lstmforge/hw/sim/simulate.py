@@ -27,11 +27,26 @@ INDEX_BITS = int(MAX_GAP).bit_length()
 
 
 def lstm_blocks(cm: CompressedModel) -> list[Block]:
-    """The model's LSTM blocks in order; they run as one stack (block b feeds block b + 1)."""
-    blocks = [b for b in cm.blocks if b.kind == "lstm"]
-    if not blocks:
-        kinds = [b.kind for b in cm.blocks]
+    """The model's LSTM blocks in order; they run as one stack (block b feeds block b + 1).
+
+    The stack must be the model's first blocks, one after another; the linear layers after it
+    (a classifier) run on the host. Any other layout is refused rather than simulated without
+    the blocks in between.
+    """
+    kinds = [b.kind for b in cm.blocks]
+    if "lstm" not in kinds:
         raise InputError(f"the ESE simulator runs LSTM/LSTMP blocks; this model has {kinds}")
+    first = stack_end = kinds.index("lstm")
+    while stack_end < len(kinds) and kinds[stack_end] == "lstm":
+        stack_end += 1
+    outside = cm.blocks[:first] + [b for b in cm.blocks[stack_end:] if b.kind != "linear"]
+    if outside:
+        raise InputError(
+            f"the ESE simulator runs one stack of LSTM blocks from the model's input, then the "
+            f"host's layers; block {outside[0].name!r} ({outside[0].kind}) breaks it "
+            f"(blocks: {kinds})"
+        )
+    blocks = cm.blocks[:stack_end]
     for before, after in zip(blocks[:-1], blocks[1:], strict=True):
         out = before.config["proj_size"] or before.config["hidden_size"]
         if after.config["input_size"] != out:
@@ -85,7 +100,7 @@ def check_fits(cm: CompressedModel, block: Block, config: SimConfig) -> None:
             f"config pointer_bits={config.pointer_bits}, the artifact's columns need "
             f"{pointer_bits}-bit pointers (column lengths, lstmforge.compress.csc.pointer_bits)"
         )
-    act_bits = max(f.bits for f in block.formats.values())
+    act_bits = cm.multiplied_bits(block)
     if act_bits > config.activation_bits:
         raise InputError(
             f"config activation_bits={config.activation_bits}, the artifact uses "

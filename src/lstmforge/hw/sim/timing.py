@@ -68,7 +68,7 @@ class Timing:
 def _fifo_occupancy(start: np.ndarray, bcast: np.ndarray, depth: int) -> np.ndarray:
     """Columns waiting in each PE's FIFO right after each broadcast, [S, num_pes]."""
     count = np.zeros(start.shape, dtype=np.int64)
-    for back in range(depth):
+    for back in range(min(depth, start.shape[0])):  # a pass may be narrower than the FIFO
         later = start[: start.shape[0] - back] > bcast[back:, None]
         count[back:] += later
     return count
