@@ -214,3 +214,55 @@ def test_interrupt_saves_a_checkpoint_and_resume_picks_it_up(tmp_path, monkeypat
         TrainConfig(out_dir=tmp_path, max_epochs=3, resume=True, progress=False),
     )
     assert [r["epoch"] for r in resumed.history] == [0.0, 1.0, 2.0]
+    assert not interrupted.exists()  # the finished run's last.ckpt supersedes it
+
+
+def test_an_out_dir_holding_a_run_is_refused_without_resume(tmp_path):
+    cfg = TrainConfig(out_dir=tmp_path, max_epochs=2, progress=False)
+    first = fit(_Regressor(), _Data(), cfg)
+    saved = load_checkpoint(first.last_checkpoint, task="toy")["state_dict"]["net.weight"]
+    with pytest.raises(InputError, match=r"already holds a training run .*--resume"):
+        fit(_Regressor(), _Data(), dataclasses.replace(cfg, max_epochs=3))
+    kept = load_checkpoint(first.last_checkpoint, task="toy")["state_dict"]["net.weight"]
+    assert torch.equal(saved, kept)
+    # restart: a fresh run from its own initialisation, the old checkpoints replaced
+    L.seed_everything(3, verbose=False)
+    fresh = fit(_Regressor(), _Data(), dataclasses.replace(cfg, max_epochs=1, restart=True))
+    assert fresh.epochs_run == 1 and [r["epoch"] for r in fresh.history] == [0.0]
+    assert load_checkpoint(fresh.last_checkpoint, task="toy")["epoch"] == 0
+    with pytest.raises(InputError, match="exclude each other"):
+        TrainConfig(out_dir=tmp_path, resume=True, restart=True).validate()
+
+
+class _FailAtFirstStep(L.Callback):
+    def on_train_batch_start(self, *_):
+        raise RuntimeError("broken batch")
+
+
+def test_a_run_that_dies_before_training_leaves_no_checkpoint(tmp_path, monkeypatch):
+    from lstmforge.training import trainer as trainer_module
+
+    original = trainer_module.L.Trainer
+
+    def trainer_that_fails(*args, **kwargs):
+        kwargs["callbacks"] = [*kwargs["callbacks"], _FailAtFirstStep()]
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(trainer_module.L, "Trainer", trainer_that_fails)
+    with pytest.raises(RuntimeError, match="broken batch"):
+        fit(_Regressor(), _Data(), TrainConfig(out_dir=tmp_path, progress=False))
+    assert list((tmp_path / "checkpoints").iterdir()) == []
+
+
+class _ConstantValidation(_Regressor):
+    def validation_step(self, batch, _):
+        self.log("val_loss", torch.tensor(1.0))  # never improves
+
+
+def test_resume_uses_the_patience_given_now(tmp_path):
+    cfg = TrainConfig(out_dir=tmp_path, max_epochs=20, patience=1, progress=False)
+    stopped = fit(_ConstantValidation(), _Data(), cfg)
+    assert stopped.epochs_run == 2  # the first epoch sets the best, the second does not improve
+    more = dataclasses.replace(cfg, patience=4, resume=True)
+    resumed = fit(_ConstantValidation(), _Data(), more)
+    assert resumed.epochs_run == 5  # wait count 1 from the saved run, then 3 more epochs

@@ -7,6 +7,7 @@ stderr and exit status 2, with no traceback.
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import typer
@@ -46,6 +47,17 @@ def main(argv: list[str] | None = None) -> None:
         name = err.filename or str(err)
         Console(stderr=True).print(f"[bold red]error:[/] file not found: {name}", highlight=False)
         sys.exit(2)
+    except SystemExit as err:
+        # Lightning ends a run on SIGTERM with SIGTERMException, a SystemExit without a code,
+        # which would read as success (only looked up if raised: importing Lightning is slow)
+        if type(err).__name__ != "SIGTERMException":
+            raise
+        Console(stderr=True).print(
+            "[bold red]stopped by SIGTERM[/]: checkpoints saved so far are kept; a training run "
+            "continues with the same command and --resume",
+            highlight=False,
+        )
+        sys.exit(128 + signal.SIGTERM)
     except (FileExistsError, NotADirectoryError) as err:  # an output path through a file
         name = err.filename or str(err)
         Console(stderr=True).print(

@@ -126,6 +126,7 @@ def prune_retrain(
             max_epochs=epochs_per_step,
             seed=seed,
             patience=None,
+            restart=True,  # each call prunes afresh: an earlier call's steps are replaced
             **train_settings,
         )
         result = fit(module, datamodule, config)

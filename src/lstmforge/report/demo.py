@@ -56,6 +56,7 @@ def run_demo(
     """
     from lstmforge.compress import compress_model
     from lstmforge.compress.retrain import prune_retrain
+    from lstmforge.data.speech_synthetic import generate_corpus
     from lstmforge.engine import run_block, substitute
     from lstmforge.hw import load_preset, simulate
     from lstmforge.tasks import get_task
@@ -67,10 +68,18 @@ def run_demo(
     started = time.perf_counter()
 
     say(f"[1/4] synthetic corpus ({utterances} utterances) and LSTMP training ({epochs} epochs)")
+    corpus = out / "speech" / "corpus"  # the demo's own: replaced when --utterances changes
+    generate_corpus(corpus, utterances, seed=0, replace=True)
     fit = train_speech(
         TrainConfig(
-            out_dir=out / "speech", max_epochs=epochs, seed=seed, patience=None, progress=progress
+            out_dir=out / "speech",
+            max_epochs=epochs,
+            seed=seed,
+            patience=None,
+            progress=progress,
+            restart=True,  # a demo run into the same --out trains afresh
         ),
+        data_dir=corpus,
         config="small",
         corpus_utterances=utterances,
         batch_size=TRAIN_BATCH,

@@ -6,14 +6,15 @@ project-wide behaviour:
 
 * checkpoints in ``OUT/checkpoints``: ``last.ckpt`` after every epoch, ``best.ckpt`` by the
   monitored metric, and ``interrupted.ckpt`` when a run dies (Ctrl-C included);
-* ``resume=True`` continues from the newest of ``last.ckpt`` / ``interrupted.ckpt``;
+* ``resume=True`` continues from the newest of ``last.ckpt`` / ``interrupted.ckpt``; without
+  it, an ``OUT`` that already holds checkpoints is refused (``restart=True`` replaces them);
 * early stopping on the monitored validation metric;
 * ``OUT/logs`` with CSV and TensorBoard logs; ``OUT/history.json`` with one record of
   metrics per epoch, and ``OUT/train_config.json`` with the configuration and seed used;
 * bf16 mixed precision on CUDA, fp32 on CPU; DDP over ``devices`` x ``num_nodes``
   (Lightning picks up ``torchrun``'s environment by itself).
 
-References: Lightning ``Trainer``, ``ModelCheckpoint``, ``OnExceptionCheckpoint``,
+References: Lightning ``Trainer``, ``ModelCheckpoint``, ``Callback.on_exception``,
 ``EarlyStopping`` (lightning.ai/docs/pytorch/stable).
 """
 
@@ -35,7 +36,6 @@ from lightning.pytorch.callbacks import (
     Callback,
     EarlyStopping,
     ModelCheckpoint,
-    OnExceptionCheckpoint,
     RichProgressBar,
     Timer,
 )
@@ -55,7 +55,11 @@ class TrainConfig:
     """Everything about a training run that is not the model or the data.
 
     ``devices``/``num_nodes`` select data-parallel training; ``precision=None`` means bf16
-    mixed precision on CUDA and fp32 elsewhere. ``patience=None`` disables early stopping.
+    mixed precision on CUDA and fp32 elsewhere. ``patience=None`` disables early stopping; a
+    resumed run uses the ``patience`` given now, not the saved one. ``resume`` continues the
+    run saved in ``out_dir``; ``restart`` deletes its checkpoints and starts afresh (for
+    callers that own ``out_dir``, like the demo); with neither, a ``out_dir`` holding
+    checkpoints is refused.
     ``limit_train_batches``/``limit_val_batches`` (int: batches, float: fraction) are for
     smoke runs. ``max_minutes`` stops training after that much wall time of this call
     (a resumed run gets the full time again), keeping the checkpoints of the epochs that
@@ -71,6 +75,7 @@ class TrainConfig:
     num_nodes: int = 1
     precision: str | None = None
     resume: bool = False
+    restart: bool = False
     monitor: str = "val_loss"
     monitor_mode: str = "min"
     patience: int | None = 5
@@ -93,6 +98,8 @@ class TrainConfig:
             raise InputError(f"devices must be >= 1 (or 'auto'), got {self.devices}")
         if self.monitor_mode not in ("min", "max"):
             raise InputError(f"monitor_mode must be 'min' or 'max', got {self.monitor_mode!r}")
+        if self.resume and self.restart:
+            raise InputError("resume and restart exclude each other")
         if self.accelerator == "gpu" and not torch.cuda.is_available():
             raise InputError("accelerator 'gpu' was requested but no CUDA device is available")
 
@@ -129,6 +136,36 @@ class _History(Callback):
             record[key] = float(value)
         self.records = [r for r in self.records if r["epoch"] != record["epoch"]] + [record]
         write_json(self.path, {"epochs": self.records})
+
+
+class _InterruptCheckpoint(Callback):
+    """Save ``interrupted.ckpt`` when a run dies after training began (Ctrl-C, SIGTERM, an
+    error). Unlike Lightning's ``OnExceptionCheckpoint``, its presence does not make
+    ``Trainer.fit(ckpt_path=None)`` resume from whatever ``last.ckpt`` the directory holds,
+    and a run that dies before its first step leaves no checkpoint behind."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, error) -> None:
+        if trainer.global_step > 0:
+            trainer.save_checkpoint(self.path)
+
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        # reached when fit ends normally: the newer last.ckpt supersedes an old interruption
+        if trainer.is_global_zero:
+            self.path.unlink(missing_ok=True)
+
+
+class _EarlyStopping(EarlyStopping):
+    """Lightning's ``EarlyStopping`` that keeps the patience it was given when a checkpoint is
+    restored (``EarlyStopping`` restores the saved one, so ``--resume --patience 10`` could
+    not continue a run stopped with patience 1)."""
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        patience = self.patience
+        super().load_state_dict(state_dict)
+        self.patience = patience
 
 
 class _CallTimer(Timer):
@@ -226,6 +263,15 @@ def fit(
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
 
+    existing = [name for name in (LAST, INTERRUPTED, BEST) if (ckpt_dir / name).is_file()]
+    if existing and not cfg.resume:
+        if not cfg.restart:
+            raise InputError(
+                f"{out_dir} already holds a training run ({', '.join(existing)} in "
+                f"{ckpt_dir}): pass --resume to continue it, or train into a new --out"
+            )
+        for name in existing:
+            (ckpt_dir / name).unlink(missing_ok=True)
     ckpt_path: Path | None = None
     if cfg.resume:
         ckpt_path = resume_checkpoint(ckpt_dir)
@@ -246,12 +292,12 @@ def fit(
     )
     callbacks: list[Callback] = [
         best,
-        OnExceptionCheckpoint(dirpath=ckpt_dir, filename=INTERRUPTED.removesuffix(".ckpt")),
+        _InterruptCheckpoint(ckpt_dir / INTERRUPTED),
         history,
     ]
     if cfg.patience is not None:
         callbacks.append(
-            EarlyStopping(monitor=cfg.monitor, mode=cfg.monitor_mode, patience=cfg.patience)
+            _EarlyStopping(monitor=cfg.monitor, mode=cfg.monitor_mode, patience=cfg.patience)
         )
     if cfg.max_minutes is not None:
         callbacks.append(_CallTimer(timedelta(minutes=cfg.max_minutes), verbose=False))
