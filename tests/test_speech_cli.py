@@ -34,7 +34,7 @@ def trained(tmp_path_factory, corpus):
     out = tmp_path_factory.mktemp("run")
     args = ["speech", "train", "--out", out, "--data", corpus, "--config", "tiny"]
     args += ["--corpus-utterances", 10, "--epochs", 4, "--batch-size", 4, "--lr", 0.01]
-    args += ["--seed", 1, "--accelerator", "cpu"]
+    args += ["--seed", 1, "--corpus-seed", 1, "--accelerator", "cpu"]
     with pytest.raises(SystemExit) as exit_info:
         main([str(a) for a in args])
     assert exit_info.value.code in (0, None)

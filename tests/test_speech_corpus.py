@@ -40,6 +40,14 @@ def test_regenerating_gives_the_same_files_and_reuses_the_cache(corpus, tmp_path
     stamp = again.stat().st_mtime_ns
     assert generate_corpus(tmp_path / "again", 10, seed=3) == again
     assert again.stat().st_mtime_ns == stamp  # reused, not rewritten
+    # a corpus made with other parameters is never written over, unless the caller owns it
+    with pytest.raises(InputError, match=r"holds a synthetic corpus of 10 utterances \(seed 3"):
+        generate_corpus(tmp_path / "again", 12, seed=3)
+    with pytest.raises(InputError, match="--corpus-seed"):
+        generate_corpus(tmp_path / "again", 10, seed=4)
+    assert again.read_bytes() == corpus.read_bytes()
+    replaced = generate_corpus(tmp_path / "again", 12, seed=3, replace=True)
+    assert len(read_manifest(replaced)["utterances"]) == 12
     # another seed draws other sentences and voices
     texts = [u["text"] for u in read_manifest(corpus)["utterances"]]
     assert [draw_settings(4, i).text for i in range(10)] != texts

@@ -14,6 +14,7 @@ from lstmforge.commands._common import (
     Devices,
     Epochs,
     JsonOut,
+    LearningRate,
     MaxMinutes,
     NumNodes,
     OutDir,
@@ -83,11 +84,14 @@ def train_command(
     corpus_utterances: Annotated[
         int, typer.Option("--corpus-utterances", min=10, help="Synthetic corpus size.")
     ] = 400,
+    corpus_seed: Annotated[
+        int, typer.Option("--corpus-seed", help="Seed the synthetic corpus was generated with.")
+    ] = 0,
     timit_test: Annotated[
         str, typer.Option("--timit-test", help="TIMIT test set: core_test or test.")
     ] = "core_test",
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Utterances/batch.")] = 16,
-    lr: Annotated[float, typer.Option("--lr", help="Adam learning rate.")] = 1e-3,
+    lr: LearningRate = 1e-3,
     epochs: Epochs = 10,
     seed: Seed = 0,
     devices: Devices = 1,
@@ -119,6 +123,7 @@ def train_command(
         batch_size=batch_size,
         learning_rate=lr,
         corpus_utterances=corpus_utterances,
+        corpus_seed=corpus_seed,
         timit_test=timit_test,
     )
     last = result.history[-1] if result.history else {}

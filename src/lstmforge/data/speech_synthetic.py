@@ -17,7 +17,8 @@ files. The corpus directory holds::
     {train,val,test}/utt_NNNNNN.phn   TIMIT-style "start end phone" lines (16 kHz samples)
 
 :func:`generate_corpus` returns the manifest path and reuses a corpus already on disk when its
-manifest has the same parameters and every file is present.
+manifest has the same parameters and every file is present; it never writes over a corpus made
+with other parameters (:func:`corpus_parameters` tells what a directory holds).
 """
 
 from __future__ import annotations
@@ -307,6 +308,14 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     return manifest
 
 
+def corpus_parameters(out_dir: str | Path) -> dict[str, Any] | None:
+    """The generation parameters of the corpus in ``out_dir`` (None if it holds none)."""
+    try:
+        return read_manifest(Path(out_dir) / "manifest.json")["parameters"]
+    except InputError:
+        return None
+
+
 def _cached(manifest_path: Path, parameters: dict[str, Any]) -> bool:
     try:
         manifest = read_manifest(manifest_path)
@@ -323,12 +332,14 @@ def generate_corpus(
     num_utterances: int,
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
+    replace: bool = False,
 ) -> Path:
     """Generate (or reuse) the synthetic corpus in ``out_dir``; returns the manifest path.
 
     ``num_utterances`` in all, split 80/10/10 into train/val/test by index with held-out
     speakers (:func:`split_of`, :data:`SPLIT_VARIANTS`). ``progress(done, total)`` is called
-    after each utterance. A corpus of 400 utterances (~17 minutes of speech) takes about a
+    after each utterance. A corpus made with other parameters is refused, or with ``replace``
+    (for a directory the caller owns) regenerated in its place. A corpus of 400 utterances (~17 minutes of speech) takes about a
     minute on one core (eSpeak runs in a fresh process per utterance, see data/espeak.py).
     """
     if num_utterances < 10:
@@ -340,6 +351,14 @@ def generate_corpus(
     parameters = _parameters(num_utterances, seed)
     if _cached(manifest_path, parameters):
         return manifest_path
+    existing = corpus_parameters(out_dir)
+    if existing is not None and existing != parameters and not replace:
+        raise InputError(
+            f"{out_dir} holds a synthetic corpus of {existing.get('num_utterances')} utterances "
+            f"(seed {existing.get('seed')}, generator version {existing.get('version')}); asked "
+            f"for {num_utterances} (seed {seed}, version {VERSION}): give those values "
+            "(--corpus-utterances, --corpus-seed) or another directory"
+        )
     from lstmforge.data.espeak import synthesize_many
 
     all_settings = [draw_settings(seed, index) for index in range(num_utterances)]

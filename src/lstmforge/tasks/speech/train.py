@@ -42,6 +42,7 @@ def train_speech(
     batch_size: int = 16,
     learning_rate: float = 1e-3,
     corpus_utterances: int = 400,
+    corpus_seed: int = 0,
     timit_test: str = "core_test",
 ) -> FitResult:
     """Train an acoustic model through :func:`lstmforge.training.fit`; returns its ``FitResult``.
@@ -51,11 +52,12 @@ def train_speech(
             ``train.out_dir/checkpoints/best.ckpt``.
         dataset: ``synthetic`` (the eSpeak corpus) or ``timit``.
         data_dir: the corpus directory; for ``synthetic`` it defaults to
-            ``train.out_dir/corpus`` and is generated there (seed ``train.seed``) if missing.
+            ``train.out_dir/corpus`` and is generated there if missing.
         config: a named model/feature configuration (:data:`~.model.CONFIGS`): ``small`` trains
             in a few minutes on 2 CPU cores, ``cpu`` is the larger CPU model, ``google-lstm``
             ESE's 1024/512 LSTMP.
-        corpus_utterances: size of the synthetic corpus (80/10/10 train/val/test).
+        corpus_utterances, corpus_seed: size (80/10/10 train/val/test) and seed of the
+            synthetic corpus; an existing corpus must have been made with these.
 
     Example (the demo's fast path: a 400-utterance corpus and the ``small`` model)::
 
@@ -69,7 +71,7 @@ def train_speech(
     if data_dir is None:
         data_dir = Path(train.out_dir) / "corpus"
     datamodule = build_datamodule(
-        dataset, data_dir, config, batch_size, corpus_utterances, train.seed, timit_test
+        dataset, data_dir, config, batch_size, corpus_utterances, corpus_seed, timit_test
     )
     datamodule.prepare_data()
     datamodule.setup("fit")  # reads and checks every file before training starts
@@ -81,7 +83,7 @@ def train_speech(
             "dataset": dataset,
             "data_dir": str(Path(data_dir).resolve()),
             "corpus_utterances": corpus_utterances,
-            "corpus_seed": train.seed,
+            "corpus_seed": corpus_seed,
             "timit_test": timit_test,
             "batch_size": batch_size,
         },
