@@ -75,6 +75,8 @@ def test_sixteen_electrodes_and_bad_config():
         SyntheticEMGConfig(movements=("juggling",)).validate()
     with pytest.raises(InputError, match="fs"):
         SyntheticEMGConfig(fs=500.0).validate()
+    with pytest.raises(InputError, match="envelope_rate must be in"):
+        PreprocessConfig(envelope_rate=0.0).frame_length(2000.0)
 
 
 def test_emg_amplitude_tracks_movement_with_power_line(subject1):

@@ -102,6 +102,8 @@ def test_doa_map_is_a_replaceable_input(tmp_path):
         (lambda v: v["emg"].__setitem__((3, 2), np.nan), "'emg' contains 1 NaN"),
         (lambda v: v.update(frequency=np.array([[1000]])), "'frequency' is 1000 Hz"),
         (lambda v: v.update(emg=np.array([["a"] * 12] * 600)), "must be numeric"),
+        (lambda v: v.update(frequency=np.zeros((0, 0))), "'frequency' must be one number"),
+        (lambda v: v.update(rerepetition=np.array(["x"] * 600)), "'rerepetition' must be numeric"),
     ],
 )
 def test_bad_files_name_file_and_field(tmp_path, change, match):

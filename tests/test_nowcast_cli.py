@@ -88,6 +88,28 @@ def test_predict_cli_exports_a_nowcast_pysteps_reads(radar_run, tmp_path):
     det_cat_fct(precip, precip, 0.5, ["CSI"])  # verification tools accept the arrays
 
 
+def test_predict_keeps_the_inputs_z_r_constants_and_time_step(radar_run, tmp_path):
+    """A Marshall-Palmer (200, 1.6), 5-minute file: the forecast's rain rates and metadata use
+    the file's constants, so converting back gives the model's dBZ, not another scale."""
+    from lstmforge.data.units import dbz_to_rainrate
+
+    dbz = synthetic_radar_dataset(1, 4, RadarSynthConfig(32, seq_len=5))
+    source = tmp_path / "mp.h5"
+    rain = dbz_to_rainrate(dbz, 200.0, 1.6)
+    save_radar_hdf5(source, rain, units="mm/h", zr_a=200.0, zr_b=1.6, timestep_minutes=5.0)
+    out = tmp_path / "nowcast.npz"
+    args = ["nowcast", "predict", "--checkpoint", str(radar_run), "--input", str(source)]
+    assert run_cli([*args, "--out", str(out), "--horizon", "2"]) == 0
+    precip, metadata = load_nowcast(out)
+    assert (metadata["zr_a"], metadata["zr_b"], metadata["timestep"]) == (200.0, 1.6, 5.0)
+    from lstmforge.data.radar_hdf5 import load_radar_hdf5
+
+    forecast = predict(load_module(radar_run), load_radar_hdf5(source).dbz[0], 2)
+    expected = dbz_to_rainrate(forecast, 200.0, 1.6)
+    wet = precip > 0
+    np.testing.assert_allclose(precip[wet], expected[wet], rtol=1e-5)
+
+
 def test_task_spec(radar_run):
     spec = get_task("nowcast")
     module = spec.load_module(radar_run)
@@ -162,6 +184,8 @@ def test_bad_input_gives_one_line_and_exit_2(radar_run, tmp_path, capsys):
 
 
 def test_bad_training_options_exit_2_without_a_run(tmp_path, capsys):
+    garbage = tmp_path / "garbage.npy"
+    garbage.write_text("not an array")
     for extra, message in [
         (["--arch", "nope"], "unknown architecture"),
         (["--frame-size", "30"], "not divisible by the patch size"),
@@ -173,6 +197,9 @@ def test_bad_training_options_exit_2_without_a_run(tmp_path, capsys):
         (["--max-minutes", "inf"], "max_minutes must be a finite number > 0"),
         (["--num-workers", "-1"], "--num-workers"),
         (["--compile", "fast"], "--compile: expected one of"),
+        (["--lr", "nan"], "must be a finite number > 0"),
+        (["--test-file", str(tmp_path / "none.npy")], "Moving MNIST file not found"),
+        (["--test-file", str(garbage)], "not a readable .npy file"),
     ]:
         out = tmp_path / "run"
         assert run_cli(["nowcast", "train", "--out", str(out), *TINY_RADAR, *extra]) == 2

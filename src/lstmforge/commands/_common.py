@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -29,6 +30,17 @@ MaxMinutes = Annotated[
 ]
 Patience = Annotated[
     int, typer.Option("--patience", min=0, help="Early-stopping patience (0: off).")
+]
+
+
+def _positive_finite(value: float) -> float:
+    if not 0 < value < math.inf:
+        raise typer.BadParameter(f"must be a finite number > 0, got {value}")
+    return value
+
+
+LearningRate = Annotated[
+    float, typer.Option("--lr", help="Adam learning rate.", callback=_positive_finite)
 ]
 JsonOut = Annotated[
     Path | None, typer.Option("--json", help="Write the figures as one JSON object to this path.")

@@ -12,6 +12,7 @@ from lstmforge.commands._common import (
     Devices,
     Epochs,
     JsonOut,
+    LearningRate,
     MaxMinutes,
     NumNodes,
     OutDir,
@@ -175,7 +176,7 @@ def train(
     ] = None,
     epochs: Epochs = 10,
     seed: Seed = 0,
-    lr: Annotated[float, typer.Option("--lr", help="Adam learning rate.")] = 1e-3,
+    lr: LearningRate = 1e-3,
     chunk: Annotated[int, typer.Option("--chunk", min=1, help="Windows per sequence.")] = 16,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 8,
     validation: Annotated[

@@ -12,6 +12,7 @@ from lstmforge.commands._common import (
     Devices,
     Epochs,
     JsonOut,
+    LearningRate,
     MaxMinutes,
     NumNodes,
     OutDir,
@@ -56,7 +57,7 @@ def train_command(
             help="bce, mse or balanced-mse (default: bce for moving-mnist, balanced-mse for radar)."
         ),
     ] = None,
-    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
+    lr: LearningRate = 1e-3,
     peephole: Annotated[
         str | None,
         typer.Option(
@@ -89,13 +90,16 @@ def train_command(
 ) -> None:
     """Train an encoder-forecaster; checkpoints in OUT/checkpoints (best.ckpt, last.ckpt)."""
 
+    from lstmforge.data.moving_mnist import check_mnist_test_seq
     from lstmforge.tasks.nowcast.data import default_data
     from lstmforge.tasks.nowcast.train import train
 
+    if test_file is not None:  # checked now, not when the run is evaluated
+        check_mnist_test_seq(test_file)
     config = default_data(
         dataset,
         data=str(data.resolve()) if data else None,
-        test_file=str(test_file) if test_file else None,
+        test_file=str(test_file.resolve()) if test_file else None,
         in_len=in_len,
         out_len=out_len,
         frame_size=frame_size,
@@ -161,7 +165,7 @@ def evaluate_command(
 
     module = load_module(checkpoint)
     datamodule = build_datamodule(module.hparams, data)
-    overrides = {"num_test": num_test, "test_file": str(test_file) if test_file else None}
+    overrides = {"num_test": num_test, "test_file": str(test_file.resolve()) if test_file else None}
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if overrides:
         datamodule = NowcastDataModule(replace(datamodule.config, **overrides))
@@ -225,6 +229,7 @@ def predict_command(
     from lstmforge.tasks.nowcast.spec import load_module
 
     module = load_module(checkpoint)
+    conversion = {}  # Z-R constants and time step of the input, kept in the output's metadata
     if past.suffix == ".npy":
         if not past.is_file():
             raise InputError(f"{past}: input file not found")
@@ -235,12 +240,18 @@ def predict_command(
     else:
         from lstmforge.data.radar_hdf5 import load_radar_hdf5
 
-        frames = load_radar_hdf5(past).dbz
+        radar = load_radar_hdf5(past)
+        frames = radar.dbz
+        conversion = {
+            "zr_a": radar.zr_a,
+            "zr_b": radar.zr_b,
+            "timestep_minutes": radar.timestep_minutes,
+        }
     if np.ndim(frames) != 4 or sequence >= len(frames):
         raise InputError(f"{past}: expected [N, T, H, W] with more than {sequence} sequences")
     forecast = predict(module, frames[sequence], horizon)
     if input_units(module) == "dBZ":
-        export_nowcast(out, forecast)
+        export_nowcast(out, forecast, **conversion)
     else:
         from lstmforge.io import atomic_path
 

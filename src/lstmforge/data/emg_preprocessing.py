@@ -60,7 +60,8 @@ class PreprocessConfig:
             raise InputError(f"window and step must be >= 1, got {self.window}, {self.step}")
 
     def frame_length(self, fs: float) -> int:
-        """Samples per envelope frame at sampling rate ``fs``."""
+        """Samples per envelope frame at sampling rate ``fs`` (settings checked first)."""
+        self.validate(fs)
         return max(1, int(round(fs / self.envelope_rate)))
 
     def to_dict(self) -> dict[str, Any]:

@@ -95,13 +95,13 @@ class MovingMNIST:
         return np.stack([self[i] for i in range(len(self))])
 
 
-def load_mnist_test_seq(path: str | Path) -> np.ndarray:
-    """Read ``mnist_test_seq.npy`` (uint8 ``[T, N, 64, 64]``) as uint8 ``[N, T, 64, 64]``."""
+def _mnist_test_seq_array(path: str | Path, mmap_mode: str | None) -> np.ndarray:
+    """The checked ``[T, N, 64, 64]`` uint8 array of ``path`` (memory-mapped if asked)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: Moving MNIST file not found")
     try:
-        data = np.load(path, allow_pickle=False)
+        data = np.load(path, allow_pickle=False, mmap_mode=mmap_mode)
     except (ValueError, OSError, EOFError) as err:
         raise InputError(f"{path}: not a readable .npy file ({err})") from None
     if not isinstance(data, np.ndarray) or data.ndim != 4 or data.shape[2:] != (64, 64):
@@ -111,4 +111,17 @@ def load_mnist_test_seq(path: str | Path) -> np.ndarray:
         )
     if data.dtype != np.uint8:
         raise InputError(f"{path}: expected uint8 frames, got {data.dtype}")
+    return data
+
+
+def check_mnist_test_seq(path: str | Path) -> tuple[int, int]:
+    """Check ``path`` as :func:`load_mnist_test_seq` does, from its header alone (the official
+    file is 800 MB); returns ``(sequences, frames per sequence)``."""
+    steps, sequences = _mnist_test_seq_array(path, "r").shape[:2]
+    return sequences, steps
+
+
+def load_mnist_test_seq(path: str | Path) -> np.ndarray:
+    """Read ``mnist_test_seq.npy`` (uint8 ``[T, N, 64, 64]``) as uint8 ``[N, T, 64, 64]``."""
+    data = _mnist_test_seq_array(path, None)
     return np.ascontiguousarray(data.transpose(1, 0, 2, 3))

@@ -113,6 +113,8 @@ def _column(variables: dict[str, np.ndarray], names: tuple[str, ...], path: Path
     for name in names:
         if name in variables:
             values = np.asarray(variables[name])
+            if not np.issubdtype(values.dtype, np.number):
+                raise InputError(f"{path}: '{name}' must be numeric, got dtype {values.dtype}")
             if values.ndim == 2 and 1 in values.shape:
                 values = values.reshape(-1)
             if values.ndim != 1:
@@ -151,7 +153,10 @@ def read_ninapro_file(path: str | Path, layout: NinaproLayout) -> dict[str, np.n
                 f"{path}: '{name}' has {values.shape[0]} samples but 'emg' has {emg.shape[0]}"
             )
     if "frequency" in variables:
-        fs = float(np.asarray(variables["frequency"]).reshape(-1)[0])
+        frequency = np.asarray(variables["frequency"]).reshape(-1)
+        if frequency.size != 1 or not np.issubdtype(frequency.dtype, np.number):
+            raise InputError(f"{path}: 'frequency' must be one number, got {frequency!r}")
+        fs = float(frequency[0])
         if abs(fs - layout.fs) > 1.0:
             raise InputError(
                 f"{path}: 'frequency' is {fs:g} Hz, {layout.name} is sampled at {layout.fs:g} Hz"

@@ -9,6 +9,7 @@ every checkpoint, so the model and its data can be rebuilt from it.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import lightning as L
@@ -37,8 +38,8 @@ class NowcastModule(L.LightningModule):
         super().__init__()
         if loss not in LOSSES:
             raise InputError(f"--loss: expected one of {', '.join(LOSSES)}, got {loss!r}")
-        if lr <= 0:
-            raise InputError(f"--lr: must be > 0, got {lr}")
+        if not 0 < lr < math.inf:
+            raise InputError(f"--lr: must be a finite number > 0, got {lr}")
         self.save_hyperparameters()
         self.patch = patch_size(arch)
         self.model = build_model(arch, data_config["frame_size"], loss=loss, peephole=peephole)
