@@ -204,6 +204,71 @@ def test_tampered_manifest(artifact, tmp_path):
         load(_rewrite(artifact[2], tmp_path / "r.lfz", forged_rel_index))
 
 
+def _consistent(change_arrays):
+    """An edit of the arrays with the manifest's checksums brought in line (a forged file)."""
+
+    def change(arrays):
+        changed = change_arrays(arrays)
+        manifest_edit = changed if callable(changed) else None
+
+        def fix(manifest):
+            for key, array in arrays.items():
+                if key in manifest["arrays"]:
+                    manifest["arrays"][key].update(
+                        sha256=hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest(),
+                        dtype=str(array.dtype),
+                        shape=list(array.shape),
+                    )
+            if manifest_edit is not None:
+                manifest_edit(manifest)
+
+        _with_manifest(arrays, fix)
+
+    return change
+
+
+def _set(key, value):
+    def edit(arrays):
+        arrays[key] = np.asarray(value, dtype=arrays[key].dtype)
+
+    return edit
+
+
+def _manifest_only(edit):
+    return lambda arrays: edit
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (_set("b0/bias_l0", [1]), r"bias_l0: shape \[1\], topology needs \[96\]"),
+        (_set("b0/weight_ci_l0", [1]), r"weight_ci_l0: shape \[1\], topology needs \[24\]"),
+        (_set("act/sigmoid", np.full(1025, 40000)), "codes outside the output format"),
+        (_manifest_only(lambda m: m.update(blocks=[])), "lists no blocks"),
+        (_manifest_only(lambda m: m.update(num_pes="two")), "num_pes must be an integer"),
+        (_manifest_only(lambda m: m.update(num_pes=2.9)), "num_pes must be an integer"),
+        (
+            _manifest_only(lambda m: m["blocks"][0]["formats"]["input"].update(bits="x")),
+            "expected {'bits': int",
+        ),
+        (
+            _manifest_only(lambda m: m["activation"].update(index_bits="ten")),
+            "index_bits must be an int",
+        ),
+        (
+            _manifest_only(
+                lambda m: m["blocks"][0]["matrices"]["weight_ih_l0"].update(source_shape=[7])
+            ),
+            "source_shape",
+        ),
+    ],
+)
+def test_forged_consistent_files_are_refused(artifact, tmp_path, change, message):
+    """Checksums in line with the edits: the topology checks, not the hashes, catch these."""
+    with pytest.raises(InputError, match=message):
+        load(_rewrite(artifact[2], tmp_path / "f.lfz", _consistent(change)))
+
+
 @pytest.mark.parametrize("version", [99, 1.0, "1", True])
 def test_wrong_version(artifact, tmp_path, version):
     def bump(manifest):
@@ -218,3 +283,19 @@ def test_save_is_atomic(artifact, tmp_path):
     path = cm.save(tmp_path / "out.lfz")
     assert zipfile.is_zipfile(path)
     assert [p.name for p in tmp_path.iterdir()] == ["out.lfz"]  # no temporary left behind
+
+
+def test_cell_states_get_guard_bits_above_their_calibrated_range():
+    """The cell state integrates over time: its format can hold 2^guard x the calibrated range."""
+    torch.manual_seed(0)
+    model = LSTM(5, 6, num_layers=2)
+    x = torch.randn(2, 5, 5)
+    plain = compress_model(model, density=0.5, num_pes=2, calibration=x)
+    guarded = compress_model(model, density=0.5, num_pes=2, calibration=x, cell_guard_bits=1)
+    assert (plain.settings["cell_guard_bits"], guarded.settings["cell_guard_bits"]) == (0, 1)
+    before, after = plain.blocks[0].formats, guarded.blocks[0].formats
+    for name in before:
+        expected = before[name].frac - 1 if name.endswith(".cell") else before[name].frac
+        assert (after[name].bits, after[name].frac) == (before[name].bits, expected), name
+    with pytest.raises(InputError, match="cell_guard_bits"):
+        compress_model(model, density=0.5, num_pes=2, calibration=x, cell_guard_bits=9)

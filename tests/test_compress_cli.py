@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from lstmforge.cli import main
+from lstmforge.compress import load
 from lstmforge.compress.pipeline import stage_names
 
 
@@ -59,7 +60,8 @@ def test_speech_checkpoint_end_to_end(tmp_path):
     )
     assert bad.returncode == 2 and "density" in bad.stderr and not lfz.exists()
     done = subprocess.run(
-        [*cli, "--density", "0.2", "--pes", "4", "--out", str(lfz), "--json", str(report)],
+        [*cli, "--density", "0.2", "--pes", "4", "--out", str(lfz), "--json", str(report)]
+        + ["--cell-guard-bits", "2"],
         capture_output=True,
         text=True,
     )
@@ -73,6 +75,7 @@ def test_speech_checkpoint_end_to_end(tmp_path):
         "pruned_integer",
     ]
     assert isinstance(figures["metrics"]["pruned_integer"]["per"], float)
+    assert load(lfz).settings["cell_guard_bits"] == 2
     assert figures["footprint"]["ratio_vs_fp32"] > 5
     assert all(row["balanced"]["imbalance"] == 1.0 for row in figures["pe_load"].values())
 

@@ -60,6 +60,19 @@ def test_bad_density_is_an_input_error():
         magnitude_mask(np.ones((2, 2)), 1.5)
     with pytest.raises(InputError, match="density"):
         balanced_mask(np.ones((2, 2)), 0.0, 1)
+    with pytest.raises(InputError, match="density"):
+        balanced_mask(np.ones((2, 2)), True, 1)
+    assert balanced_mask(np.ones((4, 4)), np.float32(0.5), 2).sum() == 8  # NumPy scalars pass
+
+
+@pytest.mark.parametrize("fill", [False, True])
+@pytest.mark.parametrize(("rows", "num_pes"), [(10, 32), (32, 64), (3, 4)])
+def test_more_pes_than_rows_still_meets_the_density(rows, num_pes, fill):
+    """PEs that own no rows take no share of the budget."""
+    weight = np.random.default_rng(0).standard_normal((rows, 40))
+    mask = prune_mask(weight, 0.25, num_pes, balanced=True, fill=fill)
+    assert mask.sum() == round(0.25 * weight.size / rows) * rows
+    assert len(set(mask.sum(axis=1))) == 1  # every owning PE keeps the same count
 
 
 def test_weight_quantization_keeps_pattern_and_error_bound():

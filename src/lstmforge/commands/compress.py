@@ -32,6 +32,15 @@ def compress(
     lut_bits: Annotated[int, typer.Option("--lut-bits", min=1, max=16)] = 10,
     interpolate: Annotated[bool, typer.Option("--interpolate/--no-interpolate")] = True,
     calibration_batches: Annotated[int, typer.Option("--calibration-batches", min=1)] = 8,
+    cell_guard_bits: Annotated[
+        int,
+        typer.Option(
+            "--cell-guard-bits",
+            min=0,
+            max=8,
+            help="Integer bits of the cell states above their calibrated range (0: none).",
+        ),
+    ] = 0,
     data: Annotated[
         Path | None, typer.Option("--data", help="Real data path for the task.")
     ] = None,
@@ -72,6 +81,7 @@ def compress(
             activation=ActivationConfig(
                 kind=activation, index_bits=lut_bits, interpolate=interpolate
             ),
+            cell_guard_bits=cell_guard_bits,
             evaluate=evaluate,
             seed=seed,
             on_stage=on_stage,

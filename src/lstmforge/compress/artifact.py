@@ -29,6 +29,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 import zipfile
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -237,17 +238,25 @@ def required_version(blocks: list[Block]) -> int:
     return max((version for _, version in _versioned_keys(blocks)), default=1)
 
 
-def vector_names(kind: str, config: dict[str, Any]) -> list[str]:
-    """The vectors a block of this topology stores (biases, peepholes)."""
+def vector_shapes(kind: str, config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+    """The vectors a block of this topology stores (biases, peepholes) and their shapes."""
     if kind == "linear":
-        return ["bias"] if config["bias"] else []
-    names = []
+        return {"bias": (config["out_features"],)} if config["bias"] else {}
+    shapes: dict[str, tuple[int, ...]] = {}
     for k in range(config["num_layers"]):
+        hidden = config["hidden_size"] if kind == "lstm" else config["hidden_channels"][k]
         if config["bias"]:
-            names.append(f"bias_l{k}")
+            shapes[f"bias_l{k}"] = (4 * hidden,)
         if config["peephole"]:  # LSTM: True; ConvLSTM: "pixel" or "channel"
-            names += [f"weight_ci_l{k}", f"weight_cf_l{k}", f"weight_co_l{k}"]
-    return names
+            if kind == "lstm":
+                peephole: tuple[int, ...] = (hidden,)
+            elif config["peephole"] == "channel":
+                peephole = (hidden, 1, 1)
+            else:
+                peephole = (hidden, *config["frame_size"])
+            for gate in ("ci", "cf", "co"):
+                shapes[f"weight_{gate}_l{k}"] = peephole
+    return shapes
 
 
 def format_names(kind: str, config: dict[str, Any]) -> list[str]:
@@ -408,7 +417,14 @@ def load(path: str | Path) -> CompressedModel:
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as err:
+    except (
+        zipfile.BadZipFile,
+        ValueError,
+        OSError,
+        EOFError,
+        KeyError,
+        NotImplementedError,  # a corrupt header naming an unknown compression method
+    ) as err:
         raise InputError(
             f"{path}: not a readable .lfz archive ({type(err).__name__}: {err})"
         ) from None
@@ -434,7 +450,9 @@ def load(path: str | Path) -> CompressedModel:
     _check_arrays(path, manifest.get("arrays"), arrays)
     try:
         model = _build(path, manifest, arrays)
-    except (KeyError, TypeError, IndexError) as err:
+    except InputError:
+        raise
+    except (KeyError, TypeError, IndexError, ValueError) as err:
         raise InputError(
             f"{path}: manifest missing or malformed field ({type(err).__name__}: {err})"
         ) from None
@@ -466,9 +484,11 @@ def _check_arrays(path: Path, listed: Any, arrays: dict[str, np.ndarray]) -> Non
 
 
 def _build(path: Path, manifest: dict, arrays: dict[str, np.ndarray]) -> CompressedModel:
-    num_pes = int(manifest["num_pes"])
-    if num_pes < 1:
-        raise InputError(f"{path}: num_pes must be >= 1, got {num_pes}")
+    num_pes = manifest["num_pes"]
+    if type(num_pes) is not int or num_pes < 1:
+        raise InputError(f"{path}: num_pes must be an integer >= 1, got {num_pes!r}")
+    if not isinstance(manifest["blocks"], list) or not manifest["blocks"]:
+        raise InputError(f"{path}: the manifest lists no blocks")
     activation = ActivationConfig.from_dict(manifest["activation"])
     tables = {
         k.removeprefix("act/"): a.astype(np.int64)
@@ -521,7 +541,13 @@ def _build_block(
             )
             for p in range(num_pes)
         ]
-        matrix = SparseMatrix(shape, tuple(info["source_shape"]), fmt, pes)
+        source_shape = tuple(info["source_shape"])
+        if math.prod(source_shape) != shape[0] * shape[1]:
+            raise InputError(
+                f"{where} {name}: source_shape {list(source_shape)} does not hold the lowered "
+                f"{list(shape)}"
+            )
+        matrix = SparseMatrix(shape, source_shape, fmt, pes)
         codes = matrix.dense_codes(f"{where} {name}")  # validates the CSC structure
         if codes.size and (codes.min() < fmt.min_code or codes.max() > fmt.max_code):
             raise InputError(f"{where} {name}: codes outside the {fmt.bits}-bit range")
@@ -533,14 +559,17 @@ def _build_block(
                 f"columns need {matrix.pointer_bits}"
             )
         matrices[name] = matrix
-    if set(entry["vectors"]) != set(vector_names(kind, config)):
-        raise InputError(
-            f"{where}: vectors {sorted(entry['vectors'])}, expected {vector_names(kind, config)}"
-        )
+    shapes = vector_shapes(kind, config)
+    if set(entry["vectors"]) != set(shapes):
+        raise InputError(f"{where}: vectors {sorted(entry['vectors'])}, expected {list(shapes)}")
     vectors = {}
     for name, info in entry["vectors"].items():
         fmt = QFormat.from_dict(info["format"], f"{where} {name} format")
         codes = arrays[f"b{b}/{name}"].astype(np.int64)
+        if codes.shape != shapes[name]:
+            raise InputError(
+                f"{where} {name}: shape {list(codes.shape)}, topology needs {list(shapes[name])}"
+            )
         if codes.size and (codes.min() < fmt.min_code or codes.max() > fmt.max_code):
             raise InputError(f"{where} {name}: codes outside the {fmt.bits}-bit range")
         vectors[name] = FixedVector(codes, fmt)

@@ -14,6 +14,7 @@ prune-retrain schedule (:mod:`lstmforge.compress.retrain`) wraps it. Steps:
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
 from typing import Any
 
@@ -254,6 +255,7 @@ def compress_model(
     balanced: bool = True,
     calibration: Calibration = None,
     activation_bits: int = 16,
+    cell_guard_bits: int = 0,
     activation: ActivationConfig | None = None,
     modules: list[str] | None = None,
     fill_gaps: bool = True,
@@ -269,14 +271,17 @@ def compress_model(
         calibration: inputs for ``model`` (a tensor or a tuple of arguments), or a callable
             that runs ``model`` on calibration data; None uses the default ranges.
         activation_bits: width of activations and states.
+        cell_guard_bits: integer bits of the cell states above their calibrated range
+            (:func:`~lstmforge.compress.quantization.activation_formats`; 0: none).
         activation: the sigmoid/tanh units (default: 1024-entry interpolated LUTs, Q5.11 in,
             Q1.15 out).
         modules: qualified names of the submodules to compress (default: discovered).
         fill_gaps: keep real weights where the CSC format would store padding entries
             (:func:`~lstmforge.compress.pruning.prune_mask`); the density counts them.
     """
-    if not isinstance(num_pes, int) or num_pes < 1:
+    if not isinstance(num_pes, numbers.Integral) or isinstance(num_pes, bool) or num_pes < 1:
         raise InputError(f"num_pes: expected a positive integer, got {num_pes!r}")
+    num_pes = int(num_pes)
     if not 2 <= weight_bits <= 16:
         raise InputError(f"weight_bits: expected 2..16, got {weight_bits}")
     activation = activation or ActivationConfig()
@@ -302,7 +307,7 @@ def compress_model(
         if captured.get(name):
             ranges = _calibrate_block(kind, config, pruned | vectors, captured[name])
             ranges_report[name or "<root>"] = ranges
-        formats = activation_formats(kind, config, ranges, activation_bits)
+        formats = activation_formats(kind, config, ranges, activation_bits, cell_guard_bits)
         sparse = {}
         for mname, w in matrices.items():
             fmt = weight_format(pruned[mname], weight_bits)
@@ -327,6 +332,7 @@ def compress_model(
             "density": density,
             "weight_bits": weight_bits,
             "activation_bits": activation_bits,
+            "cell_guard_bits": cell_guard_bits,
             "balanced": balanced,
             "fill_gaps": fill_gaps,
             "calibrated": calibration is not None,

@@ -106,6 +106,7 @@ def compress_checkpoint(
     calibration_batches: int = 8,
     data: Path | None = None,
     activation: ActivationConfig | None = None,
+    cell_guard_bits: int = 0,
     evaluate: bool = True,
     seed: int = 0,
     progress: bool = True,
@@ -114,7 +115,7 @@ def compress_checkpoint(
     """Compress ``checkpoint`` into ``out`` (``.lfz``) and score it (module docstring).
 
     ``on_stage(name)`` is called as each stage starts (for progress display), with the names of
-    :func:`stage_names`.
+    :func:`stage_names`. ``cell_guard_bits`` as in :func:`~lstmforge.compress.compress_model`.
     """
     stage = on_stage or (lambda name: None)
     from lstmforge.engine import saturation_counts, substitute
@@ -158,6 +159,7 @@ def compress_checkpoint(
         balanced=balanced,
         calibration=calibration_runner(datamodule, calibration_batches),
         activation=activation,
+        cell_guard_bits=cell_guard_bits,
     )
     cm.settings["checkpoint"] = str(checkpoint)
     cm.settings["retrain_epochs_per_step"] = retrain_epochs

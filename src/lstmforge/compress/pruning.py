@@ -18,6 +18,8 @@ padding. The encoder then emits no padding at all, and every stored entry is a r
 
 from __future__ import annotations
 
+import numbers
+
 import numba
 import numpy as np
 
@@ -36,7 +38,8 @@ def _keep_largest(magnitude: np.ndarray, keep: int) -> np.ndarray:
 
 def check_density(density: float, where: str = "density") -> float:
     """A density must be a number in (0, 1]."""
-    if not isinstance(density, (int, float)) or not 0.0 < float(density) <= 1.0:
+    real = isinstance(density, numbers.Real) and not isinstance(density, bool)
+    if not real or not 0.0 < float(density) <= 1.0:
         raise InputError(f"{where}: expected a fraction in (0, 1], got {density!r}")
     return float(density)
 
@@ -49,11 +52,17 @@ def magnitude_mask(weight: np.ndarray, density: float) -> np.ndarray:
     return _keep_largest(np.abs(weight).ravel(), keep).reshape(weight.shape)
 
 
+def _per_pe_budget(weight: np.ndarray, density: float, num_pes: int) -> int:
+    """Nonzeros each PE that owns rows of ``weight`` keeps (row r goes to PE r % num_pes)."""
+    return int(round(density * weight.size / min(num_pes, weight.shape[0])))
+
+
 def balanced_mask(weight: np.ndarray, density: float, num_pes: int) -> np.ndarray:
     """Load-balance-aware pruning: the same number of nonzeros in every PE's sub-matrix.
 
-    Each PE keeps ``round(density * rows * cols / num_pes)`` weights (at most all it owns), so
-    with rows divisible by ``num_pes`` every PE gets exactly the same count.
+    Each PE that owns rows keeps ``round(density * rows * cols / min(num_pes, rows))`` weights
+    (at most all it owns), so with rows divisible by ``num_pes`` every PE gets exactly the same
+    count, and PEs without rows (more PEs than rows) take no share of the budget.
     """
     check_density(density)
     if num_pes < 1:
@@ -61,7 +70,7 @@ def balanced_mask(weight: np.ndarray, density: float, num_pes: int) -> np.ndarra
     weight = np.asarray(weight)
     if weight.ndim != 2:
         raise InputError(f"balanced pruning: expected a 2-D matrix, got {list(weight.shape)}")
-    per_pe = int(round(density * weight.size / num_pes))
+    per_pe = _per_pe_budget(weight, density, num_pes)
     mask = np.zeros(weight.shape, dtype=bool)
     for pe in range(num_pes):
         sub = np.abs(weight[pe::num_pes])
@@ -135,7 +144,7 @@ def prune_mask(
     if not balanced:
         return _budgeted(weight, int(round(density * weight.size)), _largest_of(weight), num_pes)
     mask = np.zeros(weight.shape, dtype=bool)
-    per_pe = int(round(density * weight.size / num_pes))
+    per_pe = _per_pe_budget(weight, density, num_pes)
     for pe in range(num_pes):
         sub = weight[pe::num_pes]
         mask[pe::num_pes] = _budgeted(sub, min(per_pe, sub.size), _largest_of(sub), 1)

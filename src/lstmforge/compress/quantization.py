@@ -38,19 +38,28 @@ def quantize_weights(weights: np.ndarray, mask: np.ndarray, fmt: QFormat) -> np.
 
 
 def activation_formats(
-    kind: str, config: dict, ranges: dict[str, float] | None, bits: int
+    kind: str,
+    config: dict,
+    ranges: dict[str, float] | None,
+    bits: int,
+    cell_guard_bits: int = 0,
 ) -> dict[str, QFormat]:
     """Formats of a block's signals (keys of :func:`~lstmforge.compress.artifact.format_names`).
 
     ``ranges`` maps format keys to the largest magnitude seen in calibration; missing keys use
-    :data:`DEFAULT_RANGES`.
+    :data:`DEFAULT_RANGES`. Cell states get ``cell_guard_bits`` integer bits above their
+    calibrated range: c_t = f_t c_{t-1} + i_t g_t integrates over time, so streaming longer
+    sequences than the calibration data (a whole recording after short chunks) drives it past
+    what calibration saw.
     """
     if not 4 <= bits <= 32:
         raise InputError(f"activation_bits: expected 4..32, got {bits}")
+    if not 0 <= cell_guard_bits <= 8:
+        raise InputError(f"cell_guard_bits: expected 0..8, got {cell_guard_bits}")
     ranges = ranges or {}
 
-    def pick(key: str, default: float) -> QFormat:
-        return format_for_range(ranges.get(key, default), bits)
+    def pick(key: str, default: float, guard_bits: int = 0) -> QFormat:
+        return format_for_range(ranges.get(key, default) * 2.0**guard_bits, bits)
 
     if kind == "linear":
         return {
@@ -60,7 +69,7 @@ def activation_formats(
     formats = {"input": pick("input", DEFAULT_RANGES["input"])}
     projected = kind == "lstm" and config["proj_size"] > 0
     for k in range(config["num_layers"]):
-        formats[f"l{k}.cell"] = pick(f"l{k}.cell", DEFAULT_RANGES["cell"])
+        formats[f"l{k}.cell"] = pick(f"l{k}.cell", DEFAULT_RANGES["cell"], cell_guard_bits)
         out_default = DEFAULT_RANGES["projection" if projected else "hidden"]
         formats[f"l{k}.output"] = pick(f"l{k}.output", out_default)
     return formats

@@ -75,10 +75,12 @@ class ActivationConfig:
     def from_dict(cls, data: dict) -> ActivationConfig:
         """Inverse of :meth:`to_dict`."""
         try:
+            if type(data["index_bits"]) is not int or type(data["interpolate"]) is not bool:
+                raise TypeError("index_bits must be an int and interpolate a bool")
             return cls(
                 kind=str(data["kind"]),
-                index_bits=int(data["index_bits"]),
-                interpolate=bool(data["interpolate"]),
+                index_bits=data["index_bits"],
+                interpolate=data["interpolate"],
                 input_format=QFormat.from_dict(data["input_format"], "activation input_format"),
                 output_format=QFormat.from_dict(data["output_format"], "activation output_format"),
             )
@@ -170,6 +172,11 @@ class ActivationUnits:
                 table = self.tables.get(name)
                 if table is None or table.shape != (expected,):
                     raise InputError(f"activation table {name}: expected {expected} entries")
+                out = config.output_format
+                if table.min() < out.min_code or table.max() > out.max_code:
+                    raise InputError(
+                        f"activation table {name}: codes outside the output format {out}"
+                    )
         else:
             self.tables = {}
 

@@ -89,9 +89,13 @@ class QFormat:
     @classmethod
     def from_dict(cls, data: dict, where: str = "format") -> QFormat:
         """Inverse of :meth:`to_dict`; a malformed entry is an :class:`InputError`."""
-        if not isinstance(data, dict) or set(data) != {"bits", "frac"}:
+        if (
+            not isinstance(data, dict)
+            or set(data) != {"bits", "frac"}
+            or not all(type(data[key]) is int for key in ("bits", "frac"))
+        ):
             raise InputError(f"{where}: expected {{'bits': int, 'frac': int}}, got {data!r}")
-        return cls(int(data["bits"]), int(data["frac"]))
+        return cls(data["bits"], data["frac"])
 
 
 def format_for_range(max_abs: float, bits: int) -> QFormat:
