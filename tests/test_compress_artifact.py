@@ -299,3 +299,11 @@ def test_cell_states_get_guard_bits_above_their_calibrated_range():
         assert (after[name].bits, after[name].frac) == (before[name].bits, expected), name
     with pytest.raises(InputError, match="cell_guard_bits"):
         compress_model(model, density=0.5, num_pes=2, calibration=x, cell_guard_bits=9)
+
+
+def test_non_finite_weights_are_named_not_pruned_away():
+    model = LSTM(3, 4)
+    with torch.no_grad():
+        model.weight_hh_l0[1, 2] = float("nan")
+    with pytest.raises(InputError, match="<root>:weight_hh_l0: the weights hold NaN"):
+        compress_model(model, density=0.5, num_pes=2)

@@ -83,6 +83,25 @@ def test_run_rejects_a_chain_that_does_not_chain(forecaster):
         run(cm, x[..., :5])  # the forecaster block has no input: needs substitute or run_block
 
 
+def test_a_wrong_convlstm_state_is_an_input_error(forecaster):
+    from lstmforge.engine import run_block
+
+    _, x, cm = forecaster
+    encoder, forecast = cm.blocks
+    good = [(np.zeros((2, 4, 6, 6)), np.zeros((2, 4, 6, 6)))]
+    run_block(cm, encoder, x.numpy(), good)  # accepted
+    run_block(cm, forecast, None, good, steps=2)
+    for state, message in [
+        (good * 2, "a state of 1 \\(h, c\\) pairs"),
+        ([(good[0][0], good[0][1][:1])], r"layer 0 state: expected \(h, c\) \[2, 4, 6, 6\]"),
+        ([(good[0][0][:, :3], good[0][1])], "layer 0 state"),
+    ]:
+        with pytest.raises(InputError, match=message):
+            run_block(cm, encoder, x.numpy(), state)
+    with pytest.raises(InputError, match=r"layer 0 state \(h, c\) \[B, Hc, H, W\]"):
+        run_block(cm, forecast, None, [(np.zeros(3), np.zeros(3))], steps=2)
+
+
 @pytest.mark.parametrize(
     "input_kernels, kernels", [((5, 3), (1, 5)), ((5, 5), (1, 1)), ((1, 3), (3, 1))]
 )

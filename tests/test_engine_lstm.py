@@ -86,6 +86,15 @@ def test_float_dataflow_equals_the_module(model, x):
     np.testing.assert_allclose(c, ref_c.numpy(), atol=1e-12)
 
 
+@pytest.mark.parametrize(
+    ("lengths", "message"),
+    [([7], "2 integers"), ([7.0, 5.0], "2 integers"), ([8, 5], r"in 0\.\.7"), ([-1, 5], "0..7")],
+)
+def test_bad_lengths_are_an_input_error(cm, x, lengths, message):
+    with pytest.raises(InputError, match=message):
+        run(cm, x, lengths=np.array(lengths))
+
+
 def test_fast_path_equals_reference_bit_for_bit(cm, x):
     lengths = np.array([7, 5])
     y_ref, (h_ref, c_ref) = run(cm, x, backend="reference", lengths=lengths)

@@ -143,7 +143,8 @@ def compress(
             f"{error['max_abs_error']:.2e}, mean {error['mean_abs_error']:.2e} over all inputs"
         )
     clamped = {site: n for site, n in run.saturation.items() if n}
-    console.print(f"saturated values: {clamped or 'none'}")
+    # a saturating accumulator counts every addition that clamps, not every clamped output
+    console.print(f"clamp events per site: {clamped or 'none'}")
     emit_json(
         json_out,
         {

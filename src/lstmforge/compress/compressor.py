@@ -292,6 +292,9 @@ def compress_model(
     for name, module, kind in targets:
         config = block_config(module, kind)
         matrices, shapes, vectors = float_weights(module, kind)
+        for pname, values in (matrices | vectors).items():
+            if not np.all(np.isfinite(values)):
+                raise InputError(f"{name or '<root>'}:{pname}: the weights hold NaN or inf")
         masks = {}
         for mname, w in matrices.items():
             d = _density_for(density, name, mname)

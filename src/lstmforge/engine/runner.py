@@ -83,6 +83,43 @@ def _check_convlstm_input(block: Block, x: np.ndarray | None) -> None:
         raise InputError(f"engine block {block.name!r}: expected x {where}, got {list(x.shape)}")
 
 
+def _check_convlstm_state(block: Block, x: np.ndarray | None, state: list) -> None:
+    """A ConvLSTM state: one ``(h, c)`` [B, Hc_k, H, W] per layer, matching x's B, H, W."""
+    cfg = block.config
+    name = f"engine block {block.name!r}"
+    if not isinstance(state, (list, tuple)) or len(state) != cfg["num_layers"]:
+        raise InputError(f"{name}: expected a state of {cfg['num_layers']} (h, c) pairs")
+    if x is not None:
+        batch, frame = x.shape[0], tuple(x.shape[3:])
+    else:  # a forecaster without input: the state sets B, H and W
+        first = np.shape(state[0][0]) if len(state[0]) == 2 else ()
+        if len(first) != 4:
+            raise InputError(f"{name}: expected layer 0 state (h, c) [B, Hc, H, W]")
+        batch, frame = first[0], first[2:]
+    for k, pair in enumerate(state):
+        expect = (batch, cfg["hidden_channels"][k], *frame)
+        if len(pair) != 2 or any(np.shape(v) != expect for v in pair):
+            shapes = [list(np.shape(v)) for v in pair]
+            raise InputError(
+                f"{name}: layer {k} state: expected (h, c) {list(expect)}, got {shapes}"
+            )
+
+
+def _check_lengths(block: Block, x: np.ndarray, lengths: Any) -> np.ndarray:
+    """[B] valid steps per sequence, each in 0..T."""
+    values = np.asarray(lengths.cpu() if hasattr(lengths, "cpu") else lengths)
+    if values.shape != (x.shape[0],) or not np.issubdtype(values.dtype, np.integer):
+        raise InputError(
+            f"engine block {block.name!r}: lengths must be {x.shape[0]} integers (one per "
+            f"sequence), got {values.dtype}{list(values.shape)}"
+        )
+    if values.size and (values.min() < 0 or values.max() > x.shape[1]):
+        raise InputError(
+            f"engine block {block.name!r}: lengths must lie in 0..{x.shape[1]} (the steps of x)"
+        )
+    return values.astype(np.int64)
+
+
 def run_block(
     cm: CompressedModel,
     block: Block,
@@ -111,14 +148,13 @@ def run_block(
         if state is not None:
             state = (_array(state[0], "engine state h"), _array(state[1], "engine state c"))
         if lengths is not None:
-            lengths = np.asarray(
-                lengths.cpu() if hasattr(lengths, "cpu") else lengths, dtype=np.int64
-            )
+            lengths = _check_lengths(block, x, lengths)
         compiled = run_lstm_compiled(dp, block.config, x, state, lengths)
         return compiled if compiled is not None else run_lstm(dp, block.config, x, state, lengths)
     x = None if x is None else _array(x, "engine input x")
     _check_convlstm_input(block, x)
     if state is not None:
+        _check_convlstm_state(block, x, state)
         state = [(_array(h, "engine state h"), _array(c, "engine state c")) for h, c in state]
     return run_convlstm(dp, block.config, x, state, steps)
 
