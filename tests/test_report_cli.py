@@ -172,3 +172,15 @@ def test_missing_json_exits_2(tmp_path, capsys):
     )
     assert code == 2 and "none.json" in printed.err
     assert not (tmp_path / "r.html").exists()
+
+
+def test_missing_emg_scores_show_as_n_a(tmp_path, capsys):
+    """A correlation of constant outputs is NaN, which JSON writes as null."""
+    scores = {m: None for m in ("cc", "nrmse", "rmse", "r2", "mae")}
+    data = {"summary": scores | {f"{m}_std": None for m in scores}, "subjects": {"1": scores}}
+    source = tmp_path / "emg.json"
+    source.write_text(json.dumps(data))
+    page = tmp_path / "report.html"
+    code, printed = _cli(["report", str(source), "--out", str(page)], capsys)
+    assert code == 0, printed.err
+    assert "n/a ± n/a" in page.read_text()

@@ -103,6 +103,25 @@ def test_resume_with_other_settings_is_refused(tmp_path):
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == before
 
 
+class _RegressorWithData(_Regressor):
+    def __init__(self, data: dict | None = None) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+
+
+def test_resume_names_the_nested_setting_that_differs(tmp_path):
+    data = {"dataset": "radar", "num_train": 8, "notes": "x" * 80}
+    cfg = TrainConfig(out_dir=tmp_path, max_epochs=1, progress=False)
+    fit(_RegressorWithData(data), _Data(), cfg)
+    with pytest.raises(InputError, match=r"data\.num_train: saved 8, now 10") as err:
+        fit(
+            _RegressorWithData(data | {"num_train": 10}),
+            _Data(),
+            dataclasses.replace(cfg, resume=True),
+        )
+    assert "notes" not in str(err.value)
+
+
 class _RegressorWithNewOption(_Regressor):
     """The same model after an option was added (absent from older checkpoints)."""
 

@@ -36,7 +36,7 @@ def simulate_command(
     preset: Annotated[
         str | None,
         typer.Option(
-            "--preset", help=f"Shipped preset, instead of --config [default: {DEFAULT_PRESET}]."
+            "--preset", help=f"Shipped preset, instead of --config (default {DEFAULT_PRESET})."
         ),
     ] = None,
     frames: Annotated[int, typer.Option("--frames", min=1, help="Frames per utterance.")] = 100,
@@ -44,10 +44,10 @@ def simulate_command(
         bool, typer.Option("--sweep", help="Explore PEs x bandwidth x density.")
     ] = False,
     pes: Annotated[
-        str | None, typer.Option("--pes", help=f"Sweep: PEs per channel [default: {SWEEP_PES}].")
+        str | None, typer.Option("--pes", help=f"Sweep: PEs per channel (default {SWEEP_PES}).")
     ] = None,
     bandwidth: Annotated[
-        str | None, typer.Option("--bandwidth", help=f"Sweep: GB/s [default: {SWEEP_BANDWIDTH}].")
+        str | None, typer.Option("--bandwidth", help=f"Sweep: GB/s (default {SWEEP_BANDWIDTH}).")
     ] = None,
     density: Annotated[
         str | None,

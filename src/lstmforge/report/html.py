@@ -12,9 +12,12 @@ from lstmforge.io import atomic_path
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """An HTML table; floats are printed with 4 significant digits."""
+    """An HTML table; floats are printed with 4 significant digits, a missing value (JSON's
+    null, e.g. a correlation of constant outputs written as NaN) as "n/a"."""
 
     def cell(v: Any) -> str:
+        if v is None:
+            return "n/a"
         return html.escape(f"{v:.4g}" if isinstance(v, float) else str(v))
 
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)

@@ -207,7 +207,13 @@ def emg_evaluate(data: dict[str, Any], figures: Path) -> list[Section]:
     metrics = ["cc", "nrmse", "rmse", "r2", "mae"]
     rows = [(s, *(v[m] for m in metrics)) for s, v in data["subjects"].items()]
     summary = data["summary"]
-    rows.append(("mean ± std", *(f"{summary[m]:.3f} ± {summary[m + '_std']:.3f}" for m in metrics)))
+
+    def number(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.3f}"
+
+    rows.append(
+        ("mean ± std", *(f"{number(summary[m])} ± {number(summary[m + '_std'])}" for m in metrics))
+    )
     header = ["subject", "CC", "NRMSE", "RMSE", "R²", "MAE"]
     return [("Finger kinematics (test repetitions)", html.table(header, rows))]
 

@@ -206,6 +206,18 @@ def _comparable(value: Any) -> Any:
     return str(value)
 
 
+def _differences(saved: Any, new: Any, path: str = "") -> list[tuple[str, Any, Any]]:
+    """``(dotted key, saved, new)`` for every leaf that differs; nested dicts are descended
+    into, so a changed ``data_config.num_train`` is named rather than the whole dict."""
+    if isinstance(saved, dict) and isinstance(new, dict):
+        found = []
+        for key in sorted(saved.keys() | new.keys()):
+            where = f"{path}.{key}" if path else key
+            found += _differences(saved.get(key), new.get(key), where)
+        return found
+    return [] if _comparable(saved) == _comparable(new) else [(path, saved, new)]
+
+
 def check_resume_hparams(ckpt_path: Path, module: L.LightningModule) -> None:
     """Refuse to resume a run whose model or data settings differ from the checkpoint's.
 
@@ -222,15 +234,13 @@ def check_resume_hparams(ckpt_path: Path, module: L.LightningModule) -> None:
         if p.default is not inspect.Parameter.empty
     }
     saved = {k: saved.get(k, defaults.get(k)) for k in saved.keys() | new.keys()}
-    changed = sorted(k for k in saved if _comparable(saved[k]) != _comparable(new.get(k)))
+    changed = _differences(saved, new)
     if changed:
 
         def shown(value: Any) -> str:
             return json.dumps(value, sort_keys=True, default=str)[:60]
 
-        detail = "; ".join(
-            f"{k}: saved {shown(saved[k])}, now {shown(new.get(k))}" for k in changed
-        )
+        detail = "; ".join(f"{k}: saved {shown(a)}, now {shown(b)}" for k, a, b in changed)
         raise InputError(
             f"--resume: {ckpt_path} was trained with other settings ({detail}); "
             "resume with the same settings or train into a new --out"
