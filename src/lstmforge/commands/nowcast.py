@@ -46,10 +46,18 @@ def train_command(
     in_len: Annotated[int | None, typer.Option(help="Input frames (default 10 / 5).")] = None,
     out_len: Annotated[int | None, typer.Option(help="Predicted frames (default 10 / 15).")] = None,
     frame_size: Annotated[int | None, typer.Option(help="Frame side (default 64 / 100).")] = None,
-    num_train: Annotated[int | None, typer.Option(help="Training sequences.")] = None,
-    num_val: Annotated[int | None, typer.Option(help="Validation sequences.")] = None,
-    num_test: Annotated[int | None, typer.Option(help="Test sequences.")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Batch size per device.")] = None,
+    num_train: Annotated[
+        int | None, typer.Option(help="Training sequences (default 10000 / 2000).")
+    ] = None,
+    num_val: Annotated[
+        int | None, typer.Option(help="Validation sequences (default 2000 / 200).")
+    ] = None,
+    num_test: Annotated[
+        int | None, typer.Option(help="Test sequences (default 3000 / 400).")
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Batch size per device (default 16).")
+    ] = None,
     shuffle: Annotated[bool, typer.Option(help="Shuffle training sequences.")] = True,
     loss: Annotated[
         str | None,
