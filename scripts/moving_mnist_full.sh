@@ -6,6 +6,9 @@
 #
 #   scripts/moving_mnist_full.sh OUT_DIR [MINUTES]
 #
+# OUT_DIR must be new (training refuses a run directory that holds checkpoints; continue one with
+# `nowcast train ... --resume`).
+#
 # CONV_ARCH / FC_ARCH / NUM_TRAIN / NUM_VAL / NUM_TEST / WORKERS / ACCELERATOR / PYTHON override the
 # defaults (the CPU check in tests runs it with tiny models); COMPILE=MODE trains both with
 # `--compile MODE` (torch.compile; see benchmarks/bench_nowcast_step.py for which mode pays).

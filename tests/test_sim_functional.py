@@ -189,7 +189,7 @@ def test_a_layer_between_lstm_blocks_is_refused_not_skipped():
     cm = compress_model(_LinearBetween(), density=0.5, num_pes=2)
     assert [b.kind for b in cm.blocks] == ["lstm", "linear", "lstm"]
     config = load_preset("ese-ku060").replace(pes_per_channel=2, channels=1)
-    with pytest.raises(InputError, match=r"block 'last' \(lstm\) breaks it"):
+    with pytest.raises(InputError, match=r"block 'middle' \(linear\) sits between LSTM blocks"):
         simulate(cm, config, 3)
 
 

@@ -244,3 +244,13 @@ def test_console_command_exits_2_with_one_line(tmp_path):
     )  # fmt: skip
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"error: {missing}: checkpoint file not found"]
+
+
+def test_train_takes_the_size_and_seed_of_the_corpus_in_data(corpus, tmp_path):
+    out = tmp_path / "run"
+    args = ["speech", "train", "--out", out, "--data", corpus, "--config", "tiny", "--epochs", 1]
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(a) for a in [*args, "--batch-size", 4, "--accelerator", "cpu"]])
+    assert exit_info.value.code in (0, None)
+    data = load_module(out / "checkpoints" / "last.ckpt").hparams["data"]
+    assert (data["corpus_utterances"], data["corpus_seed"]) == (10, 1)

@@ -236,6 +236,26 @@ def test_interrupt_saves_a_checkpoint_and_resume_picks_it_up(tmp_path, monkeypat
     assert not interrupted.exists()  # the finished run's last.ckpt supersedes it
 
 
+def test_a_resume_that_trains_nothing_keeps_the_interruption(tmp_path, monkeypatch):
+    from lstmforge.training import trainer as trainer_module
+
+    cfg = TrainConfig(out_dir=tmp_path, max_epochs=3, progress=False)
+    original = trainer_module.L.Trainer
+
+    def trainer_with_ctrl_c(*args, **kwargs):
+        kwargs["callbacks"] = [*kwargs["callbacks"], _CtrlCAtStep()]
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(trainer_module.L, "Trainer", trainer_with_ctrl_c)
+    with pytest.raises(SystemExit):
+        fit(_Regressor(), _Data(), cfg)
+    monkeypatch.setattr(trainer_module.L, "Trainer", original)
+    interrupted = tmp_path / "checkpoints" / "interrupted.ckpt"
+    # max_epochs already reached by the interrupted epoch: nothing is trained, nothing lost
+    fit(_Regressor(), _Data(), dataclasses.replace(cfg, max_epochs=1, resume=True))
+    assert interrupted.is_file()
+
+
 def test_an_out_dir_holding_a_run_is_refused_without_resume(tmp_path):
     cfg = TrainConfig(out_dir=tmp_path, max_epochs=2, progress=False)
     first = fit(_Regressor(), _Data(), cfg)
@@ -276,6 +296,13 @@ def test_a_run_that_dies_before_training_leaves_no_checkpoint(tmp_path, monkeypa
 class _ConstantValidation(_Regressor):
     def validation_step(self, batch, _):
         self.log("val_loss", torch.tensor(1.0))  # never improves
+
+
+def test_early_stopping_state_keeps_lightnings_key(tmp_path):
+    cfg = TrainConfig(out_dir=tmp_path, max_epochs=1, patience=3, progress=False)
+    result = fit(_Regressor(), _Data(), cfg)
+    callbacks = torch.load(result.last_checkpoint, weights_only=False)["callbacks"]
+    assert any(key.startswith("EarlyStopping{") for key in callbacks)
 
 
 def test_resume_uses_the_patience_given_now(tmp_path):

@@ -82,11 +82,20 @@ def train_command(
         str, typer.Option("--config", help="small, cpu, tiny or google-lstm (ESE's 1024/512).")
     ] = "small",
     corpus_utterances: Annotated[
-        int, typer.Option("--corpus-utterances", min=10, help="Synthetic corpus size.")
-    ] = 400,
+        int | None,
+        typer.Option(
+            "--corpus-utterances",
+            min=10,
+            help="Synthetic corpus size (default: the corpus in --data, else 400).",
+        ),
+    ] = None,
     corpus_seed: Annotated[
-        int, typer.Option("--corpus-seed", help="Seed the synthetic corpus was generated with.")
-    ] = 0,
+        int | None,
+        typer.Option(
+            "--corpus-seed",
+            help="Synthetic corpus seed (default: the corpus in --data, else 0).",
+        ),
+    ] = None,
     timit_test: Annotated[
         str, typer.Option("--timit-test", help="TIMIT test set: core_test or test.")
     ] = "core_test",

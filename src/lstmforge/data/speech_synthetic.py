@@ -356,8 +356,8 @@ def generate_corpus(
         raise InputError(
             f"{out_dir} holds a synthetic corpus of {existing.get('num_utterances')} utterances "
             f"(seed {existing.get('seed')}, generator version {existing.get('version')}); asked "
-            f"for {num_utterances} (seed {seed}, version {VERSION}): give those values "
-            "(--corpus-utterances, --corpus-seed) or another directory"
+            f"for {num_utterances} (seed {seed}, version {VERSION}): ask for that corpus's size "
+            "and seed, or use another directory"
         )
     from lstmforge.data.espeak import synthesize_many
 

@@ -96,6 +96,11 @@ def _check_convlstm_state(block: Block, x: np.ndarray | None, state: list) -> No
         if len(first) != 4:
             raise InputError(f"{name}: expected layer 0 state (h, c) [B, Hc, H, W]")
         batch, frame = first[0], first[2:]
+    if cfg["peephole"] == "pixel" and tuple(frame) != tuple(cfg["frame_size"]):
+        raise InputError(
+            f"{name}: per-pixel peepholes need {list(cfg['frame_size'])} frames, the state has "
+            f"{list(frame)}"
+        )
     for k, pair in enumerate(state):
         expect = (batch, cfg["hidden_channels"][k], *frame)
         if len(pair) != 2 or any(np.shape(v) != expect for v in pair):
@@ -106,16 +111,16 @@ def _check_convlstm_state(block: Block, x: np.ndarray | None, state: list) -> No
 
 
 def _check_lengths(block: Block, x: np.ndarray, lengths: Any) -> np.ndarray:
-    """[B] valid steps per sequence, each in 0..T."""
+    """[B] valid steps per sequence, each in 1..T (as ``lstmforge.nn.LSTM`` requires)."""
     values = np.asarray(lengths.cpu() if hasattr(lengths, "cpu") else lengths)
     if values.shape != (x.shape[0],) or not np.issubdtype(values.dtype, np.integer):
         raise InputError(
             f"engine block {block.name!r}: lengths must be {x.shape[0]} integers (one per "
             f"sequence), got {values.dtype}{list(values.shape)}"
         )
-    if values.size and (values.min() < 0 or values.max() > x.shape[1]):
+    if values.size and (values.min() < 1 or values.max() > x.shape[1]):
         raise InputError(
-            f"engine block {block.name!r}: lengths must lie in 0..{x.shape[1]} (the steps of x)"
+            f"engine block {block.name!r}: lengths must lie in 1..{x.shape[1]} (the steps of x)"
         )
     return values.astype(np.int64)
 

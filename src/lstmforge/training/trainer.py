@@ -146,14 +146,20 @@ class _InterruptCheckpoint(Callback):
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.start_step: int | None = None  # stays None when the fit loop has nothing to do
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.start_step = trainer.global_step  # after a resumed checkpoint was restored
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, error) -> None:
         if trainer.global_step > 0:
             trainer.save_checkpoint(self.path)
 
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        # reached when fit ends normally: the newer last.ckpt supersedes an old interruption
-        if trainer.is_global_zero:
+        # reached when fit ends normally: a last.ckpt saved by this run after it trained
+        # supersedes an old interruption; a run that trained nothing keeps it
+        trained = self.start_step is not None and trainer.global_step > self.start_step
+        if trainer.is_global_zero and trained:
             self.path.unlink(missing_ok=True)
 
 
@@ -161,6 +167,14 @@ class _EarlyStopping(EarlyStopping):
     """Lightning's ``EarlyStopping`` that keeps the patience it was given when a checkpoint is
     restored (``EarlyStopping`` restores the saved one, so ``--resume --patience 10`` could
     not continue a run stopped with patience 1)."""
+
+    @property
+    def state_key(self) -> str:
+        # Lightning keys callback state by class name: keep EarlyStopping's, so checkpoints
+        # stay readable both ways
+        return self._generate_state_key(monitor=self.monitor, mode=self.mode).replace(
+            type(self).__qualname__, EarlyStopping.__qualname__, 1
+        )
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         patience = self.patience

@@ -39,11 +39,20 @@ def lstm_blocks(cm: CompressedModel) -> list[Block]:
     first = stack_end = kinds.index("lstm")
     while stack_end < len(kinds) and kinds[stack_end] == "lstm":
         stack_end += 1
-    outside = cm.blocks[:first] + [b for b in cm.blocks[stack_end:] if b.kind != "linear"]
-    if outside:
+    after = cm.blocks[stack_end:]
+    if first > 0:
+        culprit, where = cm.blocks[0], "comes before the LSTM stack"
+    elif any(b.kind == "lstm" for b in after):
+        culprit, where = after[0], "sits between LSTM blocks"
+    elif any(b.kind != "linear" for b in after):
+        culprit = next(b for b in after if b.kind != "linear")
+        where = "follows the LSTM stack but is not a linear layer the host runs"
+    else:
+        culprit = None
+    if culprit is not None:
         raise InputError(
             f"the ESE simulator runs one stack of LSTM blocks from the model's input, then the "
-            f"host's layers; block {outside[0].name!r} ({outside[0].kind}) breaks it "
+            f"host's linear layers; block {culprit.name!r} ({culprit.kind}) {where} "
             f"(blocks: {kinds})"
         )
     blocks = cm.blocks[:stack_end]

@@ -7,10 +7,13 @@ from typing import Any
 
 import lightning as L
 
+from lstmforge.data.speech_synthetic import corpus_parameters
 from lstmforge.tasks.speech.datamodule import SpeechDataModule
 from lstmforge.tasks.speech.model import named_config
 from lstmforge.tasks.speech.module import SpeechRecognizer
 from lstmforge.training import FitResult, TrainConfig, fit
+
+DEFAULT_UTTERANCES = 400  # the synthetic corpus of a run without one
 
 
 def build_datamodule(
@@ -41,8 +44,8 @@ def train_speech(
     config: str = "small",
     batch_size: int = 16,
     learning_rate: float = 1e-3,
-    corpus_utterances: int = 400,
-    corpus_seed: int = 0,
+    corpus_utterances: int | None = None,
+    corpus_seed: int | None = None,
     timit_test: str = "core_test",
 ) -> FitResult:
     """Train an acoustic model through :func:`lstmforge.training.fit`; returns its ``FitResult``.
@@ -57,7 +60,8 @@ def train_speech(
             in a few minutes on 2 CPU cores, ``cpu`` is the larger CPU model, ``google-lstm``
             ESE's 1024/512 LSTMP.
         corpus_utterances, corpus_seed: size (80/10/10 train/val/test) and seed of the
-            synthetic corpus; an existing corpus must have been made with these.
+            synthetic corpus; None: those of the corpus already in ``data_dir``, else 400 and 0.
+            An existing corpus made with other values is refused, never regenerated.
 
     Example (the demo's fast path: a 400-utterance corpus and the ``small`` model)::
 
@@ -70,6 +74,11 @@ def train_speech(
     """
     if data_dir is None:
         data_dir = Path(train.out_dir) / "corpus"
+    existing = corpus_parameters(data_dir) if dataset == "synthetic" else None
+    if corpus_utterances is None:
+        corpus_utterances = existing["num_utterances"] if existing else DEFAULT_UTTERANCES
+    if corpus_seed is None:
+        corpus_seed = existing["seed"] if existing else 0
     datamodule = build_datamodule(
         dataset, data_dir, config, batch_size, corpus_utterances, corpus_seed, timit_test
     )
