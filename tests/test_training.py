@@ -209,20 +209,27 @@ class _CtrlCAtStep(L.Callback):
             raise KeyboardInterrupt
 
 
-def test_interrupt_saves_a_checkpoint_and_resume_picks_it_up(tmp_path, monkeypatch):
+def _fit_with(callback, cfg, monkeypatch):
+    """``fit`` with one more Lightning callback (one that raises, to stop the run)."""
     from lstmforge.training import trainer as trainer_module
 
-    cfg = TrainConfig(out_dir=tmp_path, max_epochs=3, progress=False)
     original = trainer_module.L.Trainer
 
-    def trainer_with_ctrl_c(*args, **kwargs):
-        kwargs["callbacks"] = [*kwargs["callbacks"], _CtrlCAtStep()]
+    def trainer_with_callback(*args, **kwargs):
+        kwargs["callbacks"] = [*kwargs["callbacks"], callback]
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(trainer_module.L, "Trainer", trainer_with_ctrl_c)
+    monkeypatch.setattr(trainer_module.L, "Trainer", trainer_with_callback)
+    try:
+        return fit(_Regressor(), _Data(), cfg)
+    finally:
+        monkeypatch.setattr(trainer_module.L, "Trainer", original)
+
+
+def test_interrupt_saves_a_checkpoint_and_resume_picks_it_up(tmp_path, monkeypatch):
+    cfg = TrainConfig(out_dir=tmp_path, max_epochs=3, progress=False)
     with pytest.raises(SystemExit):
-        fit(_Regressor(), _Data(), cfg)
-    monkeypatch.setattr(trainer_module.L, "Trainer", original)
+        _fit_with(_CtrlCAtStep(), cfg, monkeypatch)
 
     interrupted = tmp_path / "checkpoints" / "interrupted.ckpt"
     assert interrupted.is_file()
@@ -237,19 +244,9 @@ def test_interrupt_saves_a_checkpoint_and_resume_picks_it_up(tmp_path, monkeypat
 
 
 def test_a_resume_that_trains_nothing_keeps_the_interruption(tmp_path, monkeypatch):
-    from lstmforge.training import trainer as trainer_module
-
     cfg = TrainConfig(out_dir=tmp_path, max_epochs=3, progress=False)
-    original = trainer_module.L.Trainer
-
-    def trainer_with_ctrl_c(*args, **kwargs):
-        kwargs["callbacks"] = [*kwargs["callbacks"], _CtrlCAtStep()]
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(trainer_module.L, "Trainer", trainer_with_ctrl_c)
     with pytest.raises(SystemExit):
-        fit(_Regressor(), _Data(), cfg)
-    monkeypatch.setattr(trainer_module.L, "Trainer", original)
+        _fit_with(_CtrlCAtStep(), cfg, monkeypatch)
     interrupted = tmp_path / "checkpoints" / "interrupted.ckpt"
     # max_epochs already reached by the interrupted epoch: nothing is trained, nothing lost
     fit(_Regressor(), _Data(), dataclasses.replace(cfg, max_epochs=1, resume=True))
@@ -279,17 +276,8 @@ class _FailAtFirstStep(L.Callback):
 
 
 def test_a_run_that_dies_before_training_leaves_no_checkpoint(tmp_path, monkeypatch):
-    from lstmforge.training import trainer as trainer_module
-
-    original = trainer_module.L.Trainer
-
-    def trainer_that_fails(*args, **kwargs):
-        kwargs["callbacks"] = [*kwargs["callbacks"], _FailAtFirstStep()]
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(trainer_module.L, "Trainer", trainer_that_fails)
     with pytest.raises(RuntimeError, match="broken batch"):
-        fit(_Regressor(), _Data(), TrainConfig(out_dir=tmp_path, progress=False))
+        _fit_with(_FailAtFirstStep(), TrainConfig(out_dir=tmp_path, progress=False), monkeypatch)
     assert list((tmp_path / "checkpoints").iterdir()) == []
 
 
