@@ -43,7 +43,7 @@ def test_regenerating_gives_the_same_files_and_reuses_the_cache(corpus, tmp_path
     # a corpus made with other parameters is never written over, unless the caller owns it
     with pytest.raises(InputError, match=r"holds a synthetic corpus of 10 utterances \(seed 3"):
         generate_corpus(tmp_path / "again", 12, seed=3)
-    with pytest.raises(InputError, match="--corpus-seed"):
+    with pytest.raises(InputError, match="ask for that corpus.s size and seed"):
         generate_corpus(tmp_path / "again", 10, seed=4)
     assert again.read_bytes() == corpus.read_bytes()
     replaced = generate_corpus(tmp_path / "again", 12, seed=3, replace=True)
