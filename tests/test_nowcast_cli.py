@@ -200,11 +200,12 @@ def test_bad_training_options_exit_2_without_a_run(tmp_path, capsys):
         (["--lr", "nan"], "must be a finite number > 0"),
         (["--test-file", str(tmp_path / "none.npy")], "Moving MNIST file not found"),
         (["--test-file", str(garbage)], "not a readable .npy file"),
+        (["--data", str(tmp_path / "none.h5")], "radar file not found"),
     ]:
         out = tmp_path / "run"
         assert run_cli(["nowcast", "train", "--out", str(out), *TINY_RADAR, *extra]) == 2
         assert message in capsys.readouterr().err
-        assert not (out / "checkpoints" / "best.ckpt").exists()
+        assert not out.exists()  # refused before anything was written
 
 
 def test_peephole_choice_is_trained_and_restored(tmp_path):

@@ -45,4 +45,7 @@ def train(
     if compile_mode is not None:
         module.model.compile(mode=compile_mode)
     cfg = replace(cfg, extra=cfg.extra | {"num_workers": num_workers, "compile": compile_mode})
-    return fit(module, NowcastDataModule(data, num_workers), cfg)
+    datamodule = NowcastDataModule(data, num_workers)
+    for split in ("train", "val"):  # read and check the data before the run directory is written
+        datamodule.split(split)
+    return fit(module, datamodule, cfg)
