@@ -107,3 +107,29 @@ def test_missing_parts_of_the_tree_are_reported(tmp_path):
         list_timit(root, "test")
     with pytest.raises(InputError, match="split"):
         list_timit(root, "dev")
+
+
+def test_phn_files_are_found_in_any_letter_case(tmp_path):
+    root = make_tree(tmp_path / "timit")
+    speaker = root / "TEST/DR1/MDAC0"
+    (speaker / "SI1261.WAV").rename(speaker / "SI1261.wav")  # .wav beside .PHN
+    assert [u.phn.name for u in list_timit(root, "test") if u.speaker == "MDAC0"] == ["SI1261.PHN"]
+
+
+def test_a_tree_that_leaves_a_split_empty_is_refused(tmp_path):
+    root = make_tree(tmp_path / "timit")
+    for path in (root / "TRAIN/DR2").rglob("*"):
+        if path.is_file():
+            path.unlink()
+    (root / "TRAIN/DR2/MKLS0").rmdir()
+    with pytest.raises(InputError, match="TIMIT train split"):
+        timit_splits(root, "core_test")  # the one training speaker is held out for validation
+
+
+def test_float_audio_far_past_full_scale_is_refused(tmp_path):
+    import soundfile as sf
+
+    path = tmp_path / "loud.wav"
+    sf.write(path, np.full(1600, 1e30, dtype=np.float32), 16000, subtype="FLOAT")
+    with pytest.raises(InputError, match="expected audio in \\[-1, 1\\]"):
+        read_audio(path)

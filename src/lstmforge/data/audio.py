@@ -23,6 +23,10 @@ from lstmforge.io import atomic_path
 SAMPLE_RATE = 16000
 """Sample rate of every speech model and corpus, in Hz."""
 
+FULL_SCALE_TOLERANCE = 4.0
+"""Largest |sample| accepted: float WAVs may overshoot full scale a little, not by orders of
+magnitude."""
+
 
 def read_audio(
     path: str | Path, sample_rate: int = SAMPLE_RATE, resample: bool = False
@@ -30,7 +34,8 @@ def read_audio(
     """Read ``path`` as mono float32 in [-1, 1] at ``sample_rate``.
 
     A file at another rate is resampled when ``resample`` is true and refused
-    (:class:`~lstmforge.errors.InputError`) otherwise.
+    (:class:`~lstmforge.errors.InputError`) otherwise; so is a float file whose samples go far
+    past full scale (:data:`FULL_SCALE_TOLERANCE`).
     """
     path = Path(path)
     if not path.is_file():
@@ -44,6 +49,12 @@ def read_audio(
     audio = audio.mean(axis=1)
     if not np.all(np.isfinite(audio)):
         raise InputError(f"{path}: audio holds NaN or infinite samples")
+    peak = float(np.max(np.abs(audio)))
+    if peak > FULL_SCALE_TOLERANCE:  # integer formats cannot; a float file can hold anything
+        raise InputError(
+            f"{path}: samples reach {peak:.3g}, expected audio in [-1, 1] (a float WAV written "
+            "without scaling?)"
+        )
     if rate != sample_rate:
         if not resample:
             raise InputError(

@@ -134,9 +134,9 @@ def list_timit(root: str | Path, split: str, include_sa: bool = False) -> list[T
                 sentence = wav.stem.upper()
                 if sentence.startswith("SA") and not include_sa:
                     continue
-                phn = wav.with_suffix(".PHN" if wav.suffix == ".WAV" else ".phn")
-                if not phn.is_file():
-                    raise InputError(f"{wav}: no matching .PHN file ({phn.name})")
+                phn = _child(speaker, wav.stem + ".PHN")
+                if phn is None or not phn.is_file():
+                    raise InputError(f"{wav}: no matching .PHN file ({wav.stem}.PHN, any case)")
                 utterances.append(
                     TimitUtterance(wav, phn, dialect.name.upper(), speaker.name.upper(), sentence)
                 )

@@ -81,11 +81,18 @@ def timit_splits(root: Path, test_split: str) -> dict[str, list[LabelledUtteranc
             LabelledUtterance(u.id, u.speaker, u.wav, u.phn, timit_labels=True) for u in utterances
         ]
 
-    return {
+    splits = {
         "train": labelled(u for u in train_all if u.speaker not in held_out),
         "val": labelled(u for u in train_all if u.speaker in held_out),
         "test": labelled(list_timit(root, test_split)),
     }
+    empty = [name for name, utterances in splits.items() if not utterances]
+    if empty:
+        raise InputError(
+            f"{root}: TIMIT {', '.join(empty)} split(s) empty ({len(speakers)} training speakers; "
+            "every 20th, starting with the first, is held out for validation)"
+        )
+    return splits
 
 
 class FeatureDataset(Dataset):

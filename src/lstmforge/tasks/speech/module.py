@@ -102,7 +102,13 @@ class SpeechRecognizer(L.LightningModule):
             reference += counts.reference_length
         size = batch[0].shape[0]
         self.log("val_loss", loss, prog_bar=True, batch_size=size, sync_dist=True)
-        self.log("val_per", 100.0 * errors / max(reference, 1), prog_bar=True, batch_size=size)
+        self.log(
+            "val_per",
+            100.0 * errors / max(reference, 1),
+            prog_bar=True,
+            batch_size=size,
+            sync_dist=True,
+        )
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.parameters(), lr=self.hparams.learning_rate)
