@@ -175,3 +175,21 @@ def test_split_errors_name_the_problem():
         RepetitionSplit(train=(1, 2), test=(2,)).validate()
     with pytest.raises(InputError, match="S3_E1_A1.mat: no test repetitions"):
         require_splits([np.array([TRAIN, TRAIN])], "S3_E1_A1.mat", (TRAIN, TEST))
+
+
+def test_baseline_windows_hold_training_frames_only():
+    from lstmforge.tasks.emg.baselines import whole_training_windows
+
+    split = np.array([TRAIN, TRAIN, TRAIN, TEST, TRAIN, TRAIN, TRAIN, TRAIN])
+    # windows of 3 frames ending at frames 2..7: only those without the test frame 3 are kept
+    kept = whole_training_windows(split, 3, 1)
+    np.testing.assert_array_equal(kept, [True, False, False, False, True, True])
+
+
+def test_subject_lists_are_checked():
+    from lstmforge.tasks.emg.dataset import EMGDataConfig
+
+    for subjects, message in [((1, 1), "distinct"), ((0,), "1..3"), ((4,), "1..3")]:
+        cfg = EMGDataConfig(subjects=subjects, synthetic=SyntheticEMGConfig(n_subjects=3))
+        with pytest.raises(InputError, match=message):
+            cfg.validate()

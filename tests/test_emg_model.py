@@ -102,6 +102,11 @@ def test_output_conditioner_hand_worked():
         OutputConditioner(alpha=0.0)
     with pytest.raises(InputError, match="deadband"):
         OutputConditioner(deadband=-1.0)
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(InputError, match="deadband must be a finite number"):
+            OutputConditioner(deadband=bad)
+    with pytest.raises(InputError, match="alpha"):
+        OutputConditioner(alpha=float("nan"))
 
 
 def test_contiguous_runs_and_training_chunks_stay_inside_training_frames(subject):

@@ -157,3 +157,25 @@ def test_db2_dataset_needs_data_dir_and_test_repetitions(tmp_path):
     write_mat(tmp_path / "S1_E1_A1.mat", variables)
     with pytest.raises(InputError, match="S1_E1_A1.mat: no test repetitions"):
         build_features(cfg, tmp_path)
+
+
+def test_db8_acquisition_2_without_repetition_labels_is_refused(tmp_path):
+    from lstmforge.tasks.emg.dataset import EMGDataConfig, build_features
+
+    for a in (1, 2, 3):
+        variables = ninapro_variables(3000, 16, 18, seed=a)
+        if a == 2:
+            variables["rerepetition"][:] = 0
+        write_mat(tmp_path / f"S5_E1_A{a}.mat", variables)
+    with pytest.raises(InputError, match="acquisition 2 has no repetition labels"):
+        build_features(EMGDataConfig(dataset="ninapro-db8"), tmp_path)
+
+
+def test_a_doa_map_that_is_not_one_numeric_array_is_refused(tmp_path):
+    np.save(tmp_path / "words.npy", np.array([["a"] * 18] * 5))
+    with pytest.raises(InputError, match="one numeric array"):
+        load_doa_map(tmp_path / "words.npy")
+    with open(tmp_path / "archive.npy", "wb") as fh:
+        np.savez(fh, a=np.zeros((5, 18)))
+    with pytest.raises(InputError, match="one numeric array"):
+        load_doa_map(tmp_path / "archive.npy")

@@ -170,9 +170,15 @@ def load_doa_map(path: str | Path) -> np.ndarray:
     if not path.is_file():
         raise InputError(f"{path}: DoA map file not found")
     try:
-        matrix = np.load(path) if path.suffix == ".npy" else np.loadtxt(path, delimiter=",")
-    except ValueError as err:
+        matrix = (
+            np.load(path, allow_pickle=False)
+            if path.suffix == ".npy"
+            else np.loadtxt(path, delimiter=",")
+        )
+    except (ValueError, OSError) as err:
         raise InputError(f"{path}: not a numeric matrix ({err})") from None
+    if not isinstance(matrix, np.ndarray) or not np.issubdtype(matrix.dtype, np.number):
+        raise InputError(f"{path}: DoA map must be one numeric array")
     if matrix.shape != (5, 18) or not np.all(np.isfinite(matrix)):
         raise InputError(f"{path}: DoA map must be a finite 5 x 18 matrix, got {matrix.shape}")
     return matrix

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from lstmforge.data.emg_augmentation import ArmbandAugmentation
-from lstmforge.data.emg_preprocessing import PreprocessConfig
+from lstmforge.data.emg_preprocessing import PreprocessConfig, window_ends
 from lstmforge.data.emg_splits import TRAIN
 from lstmforge.errors import InputError
 from lstmforge.tasks.emg.dataset import FeatureRecording, SubjectFeatures, window_arrays
@@ -68,11 +68,20 @@ def training_windows(
         ]
     features, targets = [], []
     for recording in recordings:
-        images, y, codes = window_arrays(recording, pre.window, pre.step)
-        keep = codes == TRAIN
+        images, y, _ = window_arrays(recording, pre.window, pre.step)
+        keep = whole_training_windows(recording.split, pre.window, pre.step)
         features.append(images[keep].reshape(int(keep.sum()), images[0].size))
         targets.append(y[keep])
     return np.concatenate(features), np.concatenate(targets)
+
+
+def whole_training_windows(split: np.ndarray, window: int, step: int) -> np.ndarray:
+    """[K] True for the windows whose frames are all training frames: a window that ends in a
+    training repetition may start in the test or validation one before it (the networks'
+    training chunks never do either)."""
+    ends = window_ends(split.shape[0], window, step)
+    train_so_far = np.concatenate([[0], np.cumsum(split == TRAIN)])
+    return train_so_far[ends + 1] - train_so_far[ends + 1 - window] == window
 
 
 class FlatWindowPredictor:

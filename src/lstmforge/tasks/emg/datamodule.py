@@ -17,6 +17,7 @@ last frame lies in a validation repetition (:class:`RecordingWindows`).
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import lightning as L
@@ -163,10 +164,20 @@ class EMGDataModule(L.LightningDataModule):
     def val_dataloader(self) -> DataLoader:
         pre = self.cfg.preprocess
         if self.validation == "recording":
-            code = VAL if len(self.val_set) else TRAIN
-            return DataLoader(
-                RecordingWindows(self.subjects, code, pre.window, pre.step), batch_size=None
-            )
-        # with no validation repetitions, validate on the training chunks
-        data = self.val_set if len(self.val_set) else self.train_set_recorded
-        return DataLoader(data, batch_size=self.batch_size * 4)
+            windows = RecordingWindows(self.subjects, VAL, pre.window, pre.step)
+            if not len(windows):
+                windows = RecordingWindows(self.subjects, TRAIN, pre.window, pre.step)
+                self._warn_no_validation()
+            return DataLoader(windows, batch_size=None)
+        if not len(self.val_set):
+            self._warn_no_validation()
+            return DataLoader(self.train_set_recorded, batch_size=self.batch_size * 4)
+        return DataLoader(self.val_set, batch_size=self.batch_size * 4)
+
+    @staticmethod
+    def _warn_no_validation() -> None:
+        warnings.warn(
+            "no validation data (no validation repetition, or none long enough for a chunk): "
+            "validating, early-stopping and picking best.ckpt on the training data",
+            stacklevel=3,
+        )

@@ -65,9 +65,19 @@ class EMGDataConfig:
     doa_map: tuple[tuple[float, ...], ...] = tuple(map(tuple, DB8_STRUCTURAL_DOA_MAP.tolist()))
 
     def validate(self) -> None:
-        """Reject unknown data sets, naming the field."""
+        """Reject unknown data sets and impossible subject lists, naming the field."""
         if self.dataset not in DATASETS:
             raise InputError(f"dataset must be one of {', '.join(DATASETS)}, got {self.dataset!r}")
+        if self.subjects is not None:
+            if not self.subjects or len(set(self.subjects)) != len(self.subjects):
+                raise InputError(
+                    f"subjects: expected distinct subject numbers, got {self.subjects}"
+                )
+            largest = self.synthetic.n_subjects if self.dataset == "synthetic" else None
+            bad = [s for s in self.subjects if s < 1 or (largest is not None and s > largest)]
+            if bad:
+                where = f"1..{largest}" if largest is not None else ">= 1"
+                raise InputError(f"subjects: expected numbers in {where}, got {bad}")
         self.synthetic.validate()
         self.split.validate()
         if self.hold_out not in HOLD_OUTS:
@@ -147,6 +157,11 @@ def _labelled_recordings(
         recordings = load_db2(data_dir, subject, cfg.db2_exercises, cfg.glove_columns)
         return [(r, split_by_repetition(r.repetition, cfg.split)) for r in recordings]
     a1, a2, a3 = load_db8(data_dir, subject, np.asarray(cfg.doa_map))
+    if not np.any(a2.repetition > 0):
+        raise InputError(
+            f"{data_dir}: subject {subject} acquisition 2 has no repetition labels "
+            "('rerepetition' all 0); its last repetition is the validation set"
+        )
     filled = fill_rest(a2.repetition)
     a2_split = np.where(filled == filled.max(), VAL, TRAIN).astype(np.int8)
     return [

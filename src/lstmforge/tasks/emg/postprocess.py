@@ -22,10 +22,10 @@ class OutputConditioner:
     """Exponential smoothing followed by a deadband, applied step by step."""
 
     def __init__(self, alpha: float = 1.0, deadband: float = 0.0) -> None:
-        if not 0.0 < alpha <= 1.0:
+        if not 0.0 < alpha <= 1.0:  # False for NaN too
             raise InputError(f"smoothing alpha must be in (0, 1], got {alpha}")
-        if deadband < 0.0:
-            raise InputError(f"deadband must be >= 0, got {deadband}")
+        if not 0.0 <= deadband < np.inf:
+            raise InputError(f"deadband must be a finite number >= 0, got {deadband}")
         self.alpha, self.deadband = alpha, deadband
         self.smoothed: np.ndarray | None = None
         self.held: np.ndarray | None = None
