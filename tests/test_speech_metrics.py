@@ -1,6 +1,7 @@
 """Phone error rate with S/D/I against hand-worked alignments, and the phone maps."""
 
 import itertools
+import math
 from functools import cache
 
 import pytest
@@ -50,6 +51,12 @@ def test_corpus_per_sums_counts_over_utterances():
     assert result["substitution_rate"] == pytest.approx(20.0)
     with pytest.raises(ValueError, match="references"):
         phone_error_rate(refs, hyps[:1])
+
+
+def test_an_empty_reference_has_no_error_rate():
+    result = phone_error_rate([[]], [["k", "ae"]])
+    assert result["insertions"] == 2 and result["reference_phones"] == 0
+    assert math.isnan(result["per"]) and math.isnan(result["insertion_rate"])
 
 
 @cache

@@ -39,8 +39,9 @@ class EditCounts:
         )
 
     def rates(self) -> dict[str, float]:
-        """PER and its parts in percent of the reference length, plus the raw counts."""
-        n = max(self.reference_length, 1)
+        """PER and its parts in percent of the reference length, plus the raw counts; the rates
+        of an empty reference are undefined (NaN), not a percentage of one phone."""
+        n = self.reference_length if self.reference_length else float("nan")
         return {
             "per": 100.0 * self.errors / n,
             "substitution_rate": 100.0 * self.substitutions / n,
