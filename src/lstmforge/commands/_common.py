@@ -19,7 +19,13 @@ console = Console()
 # Options shared by every `<task> train` command (typer Annotated aliases).
 OutDir = Annotated[Path, typer.Option("--out", help="Run directory (checkpoints, logs, figures).")]
 Epochs = Annotated[int, typer.Option("--epochs", min=1, help="Maximum number of epochs.")]
-Seed = Annotated[int, typer.Option("--seed", help="Random seed (data, init, shuffling).")]
+Seed = Annotated[
+    int,
+    typer.Option(
+        "--seed",
+        help="Random seed (init, shuffling; synthetic data unless it has its own seed option).",
+    ),
+]
 Devices = Annotated[int, typer.Option("--devices", min=1, help="Devices per node (DDP when > 1).")]
 NumNodes = Annotated[int, typer.Option("--num-nodes", min=1, help="Number of nodes (DDP).")]
 Accelerator = Annotated[str, typer.Option("--accelerator", help="auto, cpu or gpu.")]
