@@ -184,3 +184,17 @@ def test_missing_emg_scores_show_as_n_a(tmp_path, capsys):
     code, printed = _cli(["report", str(source), "--out", str(page)], capsys)
     assert code == 0, printed.err
     assert "n/a ± n/a" in page.read_text()
+
+
+def test_paths_with_brackets_and_a_directory_as_out(outputs, tmp_path, capsys):
+    source = tmp_path / "exp[lr]" / "speech.json"
+    source.parent.mkdir()
+    source.write_text(outputs["speech.json"].read_text())
+    page = tmp_path / "a[/x]" / "r.html"
+    code, printed = _cli(["report", str(source), "--out", str(page)], capsys)
+    assert code == 0 and page.is_file() and "a[/x]" in printed.out.replace("\n", "")
+    missing = tmp_path / "exp[lr]" / "missing.json"
+    code, printed = _cli(["report", str(missing), "--out", str(tmp_path / "r.html")], capsys)
+    assert code == 2 and "exp[lr]" in printed.err
+    code, printed = _cli(["report", str(source), "--out", str(tmp_path)], capsys)
+    assert code == 2 and "a directory" in printed.err

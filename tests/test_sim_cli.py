@@ -126,4 +126,4 @@ def test_output_path_through_a_file_exits_2(artifact, config_file, tmp_path, cap
     argv = ["simulate", str(artifact), "--config", str(config_file), "--frames", "2"]
     assert _exit_code([*argv, "--json", str(blocker / "x.json")]) == 2
     err = capsys.readouterr().err
-    assert "a file is in the way" in err and "Traceback" not in err
+    assert "a file or directory is in the way" in err and "Traceback" not in err

@@ -12,6 +12,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from lstmforge.commands import REGISTRARS
 from lstmforge.errors import InputError
@@ -41,11 +42,15 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, standalone_mode=True)
     except InputError as err:
-        Console(stderr=True).print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+        Console(stderr=True).print(
+            f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True
+        )
         sys.exit(2)
     except FileNotFoundError as err:
-        name = err.filename or str(err)
-        Console(stderr=True).print(f"[bold red]error:[/] file not found: {name}", highlight=False)
+        name = escape(str(err.filename or err))
+        Console(stderr=True).print(
+            f"[bold red]error:[/] file not found: {name}", highlight=False, soft_wrap=True
+        )
         sys.exit(2)
     except SystemExit as err:
         # Lightning ends a run on SIGTERM with SIGTERMException, a SystemExit without a code,
@@ -58,10 +63,12 @@ def main(argv: list[str] | None = None) -> None:
             highlight=False,
         )
         sys.exit(128 + signal.SIGTERM)
-    except (FileExistsError, NotADirectoryError) as err:  # an output path through a file
-        name = err.filename or str(err)
+    except (FileExistsError, NotADirectoryError, IsADirectoryError) as err:  # output paths
+        name = escape(str(err.filename or err))
         Console(stderr=True).print(
-            f"[bold red]error:[/] cannot create {name}: a file is in the way", highlight=False
+            f"[bold red]error:[/] cannot write {name}: a file or directory is in the way",
+            highlight=False,
+            soft_wrap=True,
         )
         sys.exit(2)
 

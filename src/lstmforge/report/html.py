@@ -12,13 +12,16 @@ from lstmforge.io import atomic_path
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """An HTML table; floats are printed with 4 significant digits, a missing value (JSON's
+    """An HTML table; floats are printed with 4 significant digits (whole ones, counts, in full),
+    a missing value (JSON's
     null, e.g. a correlation of constant outputs written as NaN) as "n/a"."""
 
     def cell(v: Any) -> str:
         if v is None:
             return "n/a"
-        return html.escape(f"{v:.4g}" if isinstance(v, float) else str(v))
+        if isinstance(v, float):
+            return f"{v:.0f}" if v.is_integer() and abs(v) < 1e15 else f"{v:.4g}"  # counts whole
+        return html.escape(str(v))
 
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>" for row in rows)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -27,7 +28,8 @@ def timeline_plot(timeline: Sequence[dict[str, Any]], frame: int, path: Path) ->
     Cycles are counted from the first start in the recorded step.
     """
     kinds = sorted({i["kind"] for i in timeline})
-    colours = dict(zip(kinds, plt.cm.tab10.colors, strict=False))
+    palette = plt.cm.tab10.colors  # cycled: a deep model has more kinds than colours
+    colours = {kind: palette[i % len(palette)] for i, kind in enumerate(kinds)}
     origin = min(i["start"] for i in timeline)
     pes = max(i["pe"] for i in timeline) + 1
     fig, ax = plt.subplots(figsize=(10, 0.22 * pes + 1.5))
@@ -89,9 +91,8 @@ def pareto_plot(
         return (p["density"], p["pes_per_channel"], p["memory_bandwidth_gbs"])
 
     on_front = {key(p) for p in front}
-    for colour, density in zip(
-        plt.cm.viridis_r([0.15, 0.5, 0.85, 0.3, 0.7]), densities, strict=False
-    ):
+    shades = plt.cm.viridis_r(np.linspace(0.15, 0.85, len(densities)))
+    for colour, density in zip(shades, densities, strict=True):
         mine = [p for p in points if p["density"] == density]
         ax.scatter(
             [p["pes_per_channel"] for p in mine],
