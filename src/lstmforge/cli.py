@@ -37,40 +37,34 @@ def version() -> None:
     print(__version__)
 
 
+def _exit_with(message: str, status: int = 2) -> None:
+    """Print one line on stderr (rich markup in ``message``; paths and user text escaped by the
+    caller) and exit with ``status``."""
+    Console(stderr=True).print(message, highlight=False, soft_wrap=True)
+    sys.exit(status)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the app, mapping bad input to exit status 2."""
     try:
         app(args=argv, standalone_mode=True)
     except InputError as err:
-        Console(stderr=True).print(
-            f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True
-        )
-        sys.exit(2)
+        _exit_with(f"[bold red]error:[/] {escape(str(err))}")
     except FileNotFoundError as err:
-        name = escape(str(err.filename or err))
-        Console(stderr=True).print(
-            f"[bold red]error:[/] file not found: {name}", highlight=False, soft_wrap=True
-        )
-        sys.exit(2)
+        _exit_with(f"[bold red]error:[/] file not found: {escape(str(err.filename or err))}")
     except SystemExit as err:
         # Lightning ends a run on SIGTERM with SIGTERMException, a SystemExit without a code,
         # which would read as success (only looked up if raised: importing Lightning is slow)
         if type(err).__name__ != "SIGTERMException":
             raise
-        Console(stderr=True).print(
+        _exit_with(
             "[bold red]stopped by SIGTERM[/]: checkpoints saved so far are kept; a training run "
             "continues with the same command and --resume",
-            highlight=False,
+            128 + signal.SIGTERM,
         )
-        sys.exit(128 + signal.SIGTERM)
     except (FileExistsError, NotADirectoryError, IsADirectoryError) as err:  # output paths
         name = escape(str(err.filename or err))
-        Console(stderr=True).print(
-            f"[bold red]error:[/] cannot write {name}: a file or directory is in the way",
-            highlight=False,
-            soft_wrap=True,
-        )
-        sys.exit(2)
+        _exit_with(f"[bold red]error:[/] cannot write {name}: a file or directory is in the way")
 
 
 if __name__ == "__main__":

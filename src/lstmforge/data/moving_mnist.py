@@ -114,11 +114,10 @@ def _mnist_test_seq_array(path: str | Path, mmap_mode: str | None) -> np.ndarray
     return data
 
 
-def check_mnist_test_seq(path: str | Path) -> tuple[int, int]:
+def check_mnist_test_seq(path: str | Path) -> None:
     """Check ``path`` as :func:`load_mnist_test_seq` does, from its header alone (the official
-    file is 800 MB); returns ``(sequences, frames per sequence)``."""
-    steps, sequences = _mnist_test_seq_array(path, "r").shape[:2]
-    return sequences, steps
+    file is 800 MB)."""
+    _mnist_test_seq_array(path, "r")
 
 
 def load_mnist_test_seq(path: str | Path) -> np.ndarray:

@@ -339,8 +339,9 @@ def generate_corpus(
     ``num_utterances`` in all, split 80/10/10 into train/val/test by index with held-out
     speakers (:func:`split_of`, :data:`SPLIT_VARIANTS`). ``progress(done, total)`` is called
     after each utterance. A corpus made with other parameters is refused, or with ``replace``
-    (for a directory the caller owns) regenerated in its place. A corpus of 400 utterances (~17 minutes of speech) takes about a
-    minute on one core (eSpeak runs in a fresh process per utterance, see data/espeak.py).
+    (for a directory the caller owns) regenerated in its place. A corpus of 400 utterances
+    (~17 minutes of speech) takes about a minute on one core (eSpeak runs in a fresh process
+    per utterance, see data/espeak.py).
     """
     if num_utterances < 10:
         raise InputError(

@@ -12,9 +12,9 @@ from lstmforge.io import atomic_path
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """An HTML table; floats are printed with 4 significant digits (whole ones, counts, in full),
-    a missing value (JSON's
-    null, e.g. a correlation of constant outputs written as NaN) as "n/a"."""
+    """An HTML table. Floats are printed with 4 significant digits, whole ones (counts) in
+    full; a missing value (JSON's null, e.g. the correlation of constant outputs written as
+    NaN) as "n/a"."""
 
     def cell(v: Any) -> str:
         if v is None:
