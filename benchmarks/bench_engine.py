@@ -28,6 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from arguments import positive_int
 from lstmforge.compress import compress_model
 from lstmforge.engine import run
 from lstmforge.engine.float_datapath import sigmoid
@@ -98,17 +99,10 @@ def scipy_step_runner(cm, x: np.ndarray):
     return steps
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
-    return value
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=_positive, default=200)
-    parser.add_argument("--repeats", type=_positive, default=5)
+    parser.add_argument("--steps", type=positive_int, default=200)
+    parser.add_argument("--repeats", type=positive_int, default=5)
     args = parser.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)

@@ -30,6 +30,7 @@ import time
 
 import torch
 
+from arguments import positive_int
 from lstmforge.tasks.nowcast.data import default_data
 from lstmforge.tasks.nowcast.module import NowcastModule
 
@@ -102,18 +103,11 @@ def profile_step(label: str, step, batch, device: torch.device) -> None:
     print(prof.key_averages().table(sort_by=key, row_limit=10, max_name_column_width=60))
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
-    return value
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--archs", default="convlstm-5x5-128-64-64,fc-lstm-2048-2048")
-    parser.add_argument("--batch", type=_positive, default=4)
-    parser.add_argument("--rounds", type=_positive, default=3)
+    parser.add_argument("--batch", type=positive_int, default=4)
+    parser.add_argument("--rounds", type=positive_int, default=3)
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--bf16", action="store_true", help="autocast to bfloat16")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile modes")
