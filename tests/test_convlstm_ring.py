@@ -289,7 +289,7 @@ def test_ring_engine_fast_equals_reference_and_tracks_the_pruned_model(ring_mode
 
 
 def test_version_rules_for_row_padding(ring_model, tmp_path):
-    _, x, _, path = ring_model
+    model, x, _, path = ring_model
     zero_model = LEConvMN(6, 5, 3, hidden_channels=(4, 2)).eval()
     zero_path = compress_model(zero_model, density=0.5, num_pes=4, calibration=x).save(
         tmp_path / "zeros.lfz"
@@ -315,8 +315,10 @@ def test_version_rules_for_row_padding(ring_model, tmp_path):
     y_zeros, _ = run_block(zeros_v2, block, x)
     y_ring, _ = run_block(load(path), load(path).block("convlstm"), x)
     assert np.abs(y_zeros - y_ring).max() > 0
-    # an explicit "zeros" restates the default: it stands in for the zero-padded module
+    # an explicit "zeros" restates the default: it stands in for the zero-padded module (the
+    # ring model's weights, so that its layers outside the artifact are the artifact's host)
     zeros_module = LEConvMN(6, 5, 3, hidden_channels=(4, 2)).eval()
+    zeros_module.load_state_dict(model.state_dict())
     with torch.no_grad():
         y_sub, _ = substitute(zeros_module, zeros_v2).convlstm(x)
     np.testing.assert_allclose(y_sub.numpy(), y_zeros.astype(np.float32))

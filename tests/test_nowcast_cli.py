@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from lstmforge import compress, engine
 from lstmforge.cli import main
 from lstmforge.data.radar_hdf5 import save_radar_hdf5
 from lstmforge.data.radar_synthetic import RadarSynthConfig, synthetic_radar_dataset
@@ -220,8 +221,6 @@ def test_peephole_choice_is_trained_and_restored(tmp_path):
 
 
 def test_evaluate_through_a_compressed_artifact(radar_run, tmp_path):
-    from lstmforge import compress
-
     module = load_module(radar_run)
     past, _ = next(iter(build_datamodule(module.hparams, None).test_dataloader()))
     cm = compress.compress_model(
@@ -243,6 +242,36 @@ def test_evaluate_through_a_compressed_artifact(radar_run, tmp_path):
     assert e["mse"] == pytest.approx(f["mse"], rel=0.05, abs=1e-3)
     assert e["correlation"] == pytest.approx(f["correlation"], abs=0.01)
     assert e["mse"] != f["mse"]  # the engine really ran instead of the float cores
+
+
+def test_retrained_artifact_runs_with_its_retrained_checkpoint(radar_run, tmp_path):
+    """`compress --retrain-epochs` fine-tunes the layers outside the artifact as well (here the
+    output convolution): it writes that float model next to the artifact, the artifact's
+    figures are reproduced from it, and the dense checkpoint is refused as the artifact's host."""
+    artifact, report = tmp_path / "r.lfz", tmp_path / "r.json"
+    args = ["compress", str(radar_run), "--density", "0.5", "--pes", "2", "--retrain-epochs", "1"]
+    args += ["--prune-steps", "1", "--out", str(artifact), "--json", str(report)]
+    assert run_cli(args) == 0
+    figures = json.loads(report.read_text())
+    retrained = tmp_path / "r-retrained.ckpt"
+    assert figures["retrained_checkpoint"] == str(retrained)
+    assert load_module(retrained).hparams.arch == load_module(radar_run).hparams.arch
+    assert compress.load(artifact).settings["float_checkpoint"] == str(retrained)
+    assert not torch.equal(  # fine-tuning moved the layer the artifact does not hold
+        load_module(retrained).model.head.weight, load_module(radar_run).model.head.weight
+    )
+    scores = {}
+    for name, extra in (("pruned_float", []), ("pruned_integer", ["--artifact", str(artifact)])):
+        out = tmp_path / f"{name}.json"
+        cli = ["nowcast", "evaluate", "--checkpoint", str(retrained), "--json", str(out)]
+        assert run_cli([*cli, *extra]) == 0
+        scores[name] = json.loads(out.read_text())["results"]["model"]
+    for name in scores:
+        assert scores[name]["mse"] == pytest.approx(figures["metrics"][name]["mse"], rel=1e-6)
+    with pytest.raises(InputError, match="r-retrained.ckpt"):
+        engine.substitute(load_module(radar_run), compress.load(artifact))
+    dense = ["nowcast", "evaluate", "--checkpoint", str(radar_run), "--artifact", str(artifact)]
+    assert run_cli(dense) == 2
 
 
 def test_evaluation_device_choice():

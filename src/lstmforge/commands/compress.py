@@ -142,6 +142,11 @@ def compress(
             f"{unit} unit ({run.artifact.activation.kind}): max error "
             f"{error['max_abs_error']:.2e}, mean {error['mean_abs_error']:.2e} over all inputs"
         )
+    if run.retrained_checkpoint is not None:
+        console.print(
+            f"retrained float model (pruned float; the artifact's host): {run.retrained_checkpoint}"
+            f" — evaluate the artifact with --checkpoint {run.retrained_checkpoint}"
+        )
     clamped = {site: n for site, n in run.saturation.items() if n}
     # a saturating accumulator counts every addition that clamps, not every clamped output
     console.print(f"clamp events per site: {clamped or 'none'}")
@@ -150,6 +155,9 @@ def compress(
         {
             "task": run.task,
             "artifact": str(out),
+            "retrained_checkpoint": (
+                str(run.retrained_checkpoint) if run.retrained_checkpoint else None
+            ),
             "density": density,
             "num_pes": pes,
             "weight_bits": weight_bits,

@@ -25,6 +25,7 @@ from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from lstmforge.compress.artifact import Block, CompressedModel, FixedVector, SparseMatrix
 from lstmforge.compress.footprint import footprint
+from lstmforge.compress.host import host_digest
 from lstmforge.compress.pruning import check_density, pe_load, prune_mask
 from lstmforge.compress.quantization import activation_formats, quantize_weights, weight_format
 from lstmforge.engine.activation_units import (
@@ -340,6 +341,7 @@ def compress_model(
             "fill_gaps": fill_gaps,
             "calibrated": calibration is not None,
             "source_model": type(model).__name__,
+            "host_digest": host_digest(model, (block.name for block in blocks)),
         },
     )
     cm.report = {

@@ -29,6 +29,7 @@ from lstmforge.compress.compressor import compress_model
 from lstmforge.compress.retrain import prune_retrain
 from lstmforge.engine.activation_units import ActivationConfig
 from lstmforge.errors import InputError
+from lstmforge.training import save_checkpoint
 
 
 def evaluations(balanced: bool) -> list[str]:
@@ -57,6 +58,15 @@ def checkpoint_task(path: Path) -> str:
     if not isinstance(task, str):
         raise InputError(f"{path}: checkpoint records no task (hparams['task'])")
     return task
+
+
+def retrained_path(out: Path) -> Path:
+    """Where a run with retraining writes its fine-tuned float model: ``X-retrained.ckpt``
+    next to ``X.lfz``. Its layers outside the artifact are the ones the artifact runs with
+    (``<task> evaluate --checkpoint X-retrained.ckpt --artifact X.lfz``); on its own it is the
+    pruned float model."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}-retrained.ckpt")
 
 
 def calibration_runner(datamodule: Any, batches: int):
@@ -88,6 +98,7 @@ class CompressionRun:
     headline: tuple[str, bool] | None = None
     saturation: dict[str, int] = field(default_factory=dict)
     retrain: list[dict[str, Any]] = field(default_factory=list)
+    retrained_checkpoint: Path | None = None
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -162,6 +173,9 @@ def compress_checkpoint(
         cell_guard_bits=cell_guard_bits,
     )
     cm.settings["checkpoint"] = str(checkpoint)
+    if retrain_epochs > 0:  # the float model the artifact belongs to (its layers outside it)
+        result.retrained_checkpoint = save_checkpoint(module, retrained_path(out))
+        cm.settings["float_checkpoint"] = str(result.retrained_checkpoint)
     cm.settings["retrain_epochs_per_step"] = retrain_epochs
     cm.settings["retrain_fraction"] = retrain_fraction
     cm.settings["prune_steps"] = prune_steps if retrain_epochs else 0

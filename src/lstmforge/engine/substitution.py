@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from lstmforge.compress.artifact import Block, CompressedModel
+from lstmforge.compress.host import host_digest
 from lstmforge.engine.fixed_point import SaturationCounter
 from lstmforge.engine.runner import run_block
 from lstmforge.errors import InputError
@@ -145,12 +146,28 @@ def _check_topology(block: Block, original: nn.Module) -> None:
         )
 
 
+def _check_host(module: nn.Module, cm: CompressedModel) -> None:
+    """Refuse a host model whose layers outside the artifact are not the ones it was made
+    with (:mod:`lstmforge.compress.host`); artifacts without a recorded digest pass."""
+    recorded = cm.settings.get("host_digest")
+    if recorded is None or recorded == host_digest(module, (b.name for b in cm.blocks)):
+        return
+    made_from = cm.settings.get("float_checkpoint") or cm.settings.get("checkpoint")
+    hint = f"; it was made from {made_from}" if made_from else ""
+    raise InputError(
+        f"the artifact was compressed from a {cm.settings.get('source_model', 'model')} whose "
+        "layers outside the artifact differ from this model's (fine-tuned by `compress "
+        f"--retrain-epochs`, or another checkpoint){hint}: evaluate it with that checkpoint"
+    )
+
+
 def substitute(
     module: nn.Module, cm: CompressedModel, mode: str = "integer", backend: str = "fast"
 ) -> nn.Module:
     """A deep copy of ``module`` with every compressed submodule replaced (module docstring)."""
     if mode not in SUBSTITUTE_MODES:
         raise InputError(f"substitute mode: expected one of {SUBSTITUTE_MODES}, got {mode!r}")
+    _check_host(module, cm)
     model = copy.deepcopy(module)
     names = dict(model.named_modules())
     for block in cm.blocks:

@@ -6,7 +6,7 @@ progress bars, CSV and TensorBoard logs, and data-parallel training over devices
 the task that wrote them by :func:`load_checkpoint`.
 """
 
-from lstmforge.training.checkpoint import load_checkpoint
+from lstmforge.training.checkpoint import load_checkpoint, save_checkpoint
 from lstmforge.training.trainer import FitResult, TrainConfig, fit
 
-__all__ = ["FitResult", "TrainConfig", "fit", "load_checkpoint"]
+__all__ = ["FitResult", "TrainConfig", "fit", "load_checkpoint", "save_checkpoint"]

@@ -1,5 +1,8 @@
 """Reading task checkpoints back safely.
 
+:func:`save_checkpoint` writes a module outside a training run (the model ``compress
+--retrain-epochs`` fine-tuned) in the same layout, so every task command reads it.
+
 Checkpoints are loaded with ``torch.load(..., weights_only=True)`` (no pickled code from
 files), and checked: the file must exist, be a Lightning checkpoint, and come from the task
 (and, when asked, the architecture) the caller expects. Each mismatch is an
@@ -14,6 +17,7 @@ from typing import Any
 import torch
 
 from lstmforge.errors import InputError
+from lstmforge.io import atomic_path
 
 
 def load_checkpoint(path: str | Path, task: str, arch: str | None = None) -> dict[str, Any]:
@@ -42,3 +46,16 @@ def load_checkpoint(path: str | Path, task: str, arch: str | None = None) -> dic
             f"{path}: checkpoint is architecture {hparams.get('arch')!r}, expected {arch!r}"
         )
     return {"hparams": hparams, "state_dict": raw["state_dict"], "epoch": int(raw.get("epoch", -1))}
+
+
+def save_checkpoint(module: torch.nn.Module, path: str | Path, epoch: int = -1) -> Path:
+    """Write ``module``'s weights and ``hparams`` as a checkpoint :func:`load_checkpoint`
+    (and every task's ``--checkpoint``) reads: the ``state_dict`` / ``hyper_parameters`` /
+    ``epoch`` entries of a Lightning checkpoint, without optimizer state. Atomic."""
+    hparams = dict(getattr(module, "hparams", {}) or {})
+    if not isinstance(hparams.get("task"), str):
+        raise InputError(f"{path}: the module records no task (hparams['task']) to save")
+    state = {k: v.detach().cpu() for k, v in module.state_dict().items()}
+    with atomic_path(path) as tmp:
+        torch.save({"state_dict": state, "hyper_parameters": hparams, "epoch": epoch}, tmp)
+    return Path(path)
