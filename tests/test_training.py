@@ -7,10 +7,12 @@ import time
 import lightning as L
 import pytest
 import torch
+import torch.nn.utils.parametrize
 from torch.utils.data import DataLoader, TensorDataset
 
 from lstmforge.errors import InputError
-from lstmforge.training import TrainConfig, fit, load_checkpoint
+from lstmforge.training import TrainConfig, fit, load_checkpoint, save_checkpoint
+from lstmforge.training.checkpoint import load_weights
 
 
 class _Regressor(L.LightningModule):
@@ -173,6 +175,25 @@ def test_load_checkpoint_rejects_wrong_task_arch_and_corrupt_files(tmp_path):
     noise.write_bytes(bytes(range(256)) * 8)
     with pytest.raises(InputError, match="not a readable checkpoint"):
         load_checkpoint(noise, task="toy")
+
+
+def test_save_checkpoint_round_trips_and_load_weights_names_misfits(tmp_path):
+    module = _Regressor()
+    path = save_checkpoint(module, tmp_path / "m.ckpt")
+    loaded = load_checkpoint(path, task="toy", arch="linear")
+    other = _Regressor()
+    load_weights(other, loaded, path)
+    assert torch.equal(other.net.weight, module.net.weight)
+    wider = torch.nn.Linear(4, 1)
+    with pytest.raises(InputError, match=r"m.ckpt: weights do not fit architecture 'linear'"):
+        load_weights(wider, {**loaded, "state_dict": {"weight": module.net.weight}}, path)
+    torch.nn.utils.parametrize.register_parametrization(module.net, "weight", torch.nn.Identity())
+    masked = save_checkpoint(module, tmp_path / "step.ckpt")  # as a prune-retrain step saves
+    with pytest.raises(InputError, match="inside a prune-retrain schedule.*retrained.ckpt"):
+        load_weights(_Regressor(), load_checkpoint(masked, task="toy"), masked)
+    with pytest.raises(InputError, match="records no task"):
+        save_checkpoint(torch.nn.Linear(2, 2), tmp_path / "plain.ckpt")
+    assert not (tmp_path / "plain.ckpt").exists()
 
 
 def test_impossible_config_is_rejected(tmp_path):

@@ -48,6 +48,25 @@ def load_checkpoint(path: str | Path, task: str, arch: str | None = None) -> dic
     return {"hparams": hparams, "state_dict": raw["state_dict"], "epoch": int(raw.get("epoch", -1))}
 
 
+def load_weights(module: torch.nn.Module, loaded: dict[str, Any], path: str | Path) -> None:
+    """Load ``loaded["state_dict"]`` (from :func:`load_checkpoint`) into ``module``; weights
+    that do not fit it are an :class:`InputError` naming ``path`` and the first mismatch."""
+    if any(".parametrizations." in key for key in loaded["state_dict"]):
+        raise InputError(
+            f"{path}: a checkpoint from inside a prune-retrain schedule (weights and masks held "
+            "apart); use the model `lstmforge compress --retrain-epochs` wrote next to its "
+            "artifact (X-retrained.ckpt)"
+        )
+    try:
+        module.load_state_dict(loaded["state_dict"])
+    except RuntimeError as err:
+        lines = str(err).splitlines()
+        first = lines[1].strip() if len(lines) > 1 else str(err)
+        arch = loaded["hparams"].get("arch")
+        where = f"architecture {arch!r}" if arch else type(module).__name__
+        raise InputError(f"{path}: weights do not fit {where}: {first}") from None
+
+
 def save_checkpoint(module: torch.nn.Module, path: str | Path, epoch: int = -1) -> Path:
     """Write ``module``'s weights and ``hparams`` as a checkpoint :func:`load_checkpoint`
     (and every task's ``--checkpoint``) reads: the ``state_dict`` / ``hyper_parameters`` /

@@ -11,11 +11,11 @@ from lstmforge.tasks.interface import TaskSpec
 def load_module(checkpoint: Path):
     """The :class:`~lstmforge.tasks.emg.module.EMGRegressor` of a checkpoint, eval mode, CPU."""
     from lstmforge.tasks.emg.module import EMGRegressor
-    from lstmforge.training import load_checkpoint
+    from lstmforge.training.checkpoint import load_checkpoint, load_weights
 
     loaded = load_checkpoint(checkpoint, task="emg")
     module = EMGRegressor(**loaded["hparams"])
-    module.load_state_dict(loaded["state_dict"])
+    load_weights(module, loaded, checkpoint)
     return module.eval()
 
 

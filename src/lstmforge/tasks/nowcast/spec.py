@@ -11,7 +11,7 @@ from lstmforge.tasks.interface import TaskSpec
 from lstmforge.tasks.nowcast.data import NowcastData, NowcastDataModule
 from lstmforge.tasks.nowcast.evaluate import evaluate
 from lstmforge.tasks.nowcast.module import TASK, NowcastModule
-from lstmforge.training import load_checkpoint
+from lstmforge.training.checkpoint import load_checkpoint, load_weights
 
 MODULE_HPARAMS = ("arch", "data_config", "loss", "lr")
 
@@ -34,13 +34,7 @@ def load_module(checkpoint: str | Path, arch: str | None = None) -> NowcastModul
     module = NowcastModule(
         **{k: hparams[k] for k in MODULE_HPARAMS}, peephole=hparams.get("peephole")
     )
-    try:
-        module.load_state_dict(loaded["state_dict"])
-    except RuntimeError as err:
-        first = str(err).splitlines()[1].strip() if "\n" in str(err) else str(err)
-        raise InputError(
-            f"{checkpoint}: weights do not fit architecture {hparams['arch']!r}: {first}"
-        ) from None
+    load_weights(module, loaded, checkpoint)
     return module.eval()
 
 

@@ -13,14 +13,14 @@ from lstmforge.tasks.speech.datamodule import SpeechDataModule
 from lstmforge.tasks.speech.evaluate import evaluate
 from lstmforge.tasks.speech.features import FeatureConfig
 from lstmforge.tasks.speech.module import ARCH, SpeechRecognizer
-from lstmforge.training import load_checkpoint
+from lstmforge.training.checkpoint import load_checkpoint, load_weights
 
 
 def load_module(checkpoint: str | Path) -> SpeechRecognizer:
     """The trained :class:`SpeechRecognizer` of ``checkpoint``, in eval mode on the CPU."""
     loaded = load_checkpoint(checkpoint, task="speech", arch=ARCH)
     module = SpeechRecognizer(**loaded["hparams"])
-    module.load_state_dict(loaded["state_dict"])
+    load_weights(module, loaded, checkpoint)
     return module.eval()
 
 
