@@ -364,3 +364,17 @@ def test_cli_rejects_ring_channels_for_the_lstm(tmp_path, capsys):
     assert "--ring-channels: only for --arch le-convmn" in err
     assert "Traceback" not in err and len(err.strip().splitlines()) <= 3
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_substitute_names_the_block_mismatch_before_the_host_layers():
+    torch.manual_seed(0)
+    source = LEConvMN(6, 5, 3, hidden_channels=(4, 2)).eval()
+    cm = compress_model(source, density=0.5, num_pes=2)
+    assert {b.name for b in cm.blocks} == {"convlstm"}  # the head stays float in the host
+    with pytest.raises(InputError, match=r"hidden_channels: artifact \[4, 2\], module \[4, 3\]"):
+        substitute(LEConvMN(6, 5, 3, hidden_channels=(4, 3)).eval(), cm)
+    other_head = LEConvMN(6, 5, 3, hidden_channels=(4, 2)).eval()  # same shapes, other weights
+    with pytest.raises(InputError, match="layers outside the artifact differ.*model it was"):
+        substitute(other_head, cm)
+    other_head.load_state_dict(source.state_dict())
+    substitute(other_head, cm)  # the same layers outside the artifact: accepted

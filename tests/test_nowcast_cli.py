@@ -254,9 +254,9 @@ def test_retrained_artifact_runs_with_its_retrained_checkpoint(radar_run, tmp_pa
     assert run_cli(args) == 0
     figures = json.loads(report.read_text())
     retrained = tmp_path / "r-retrained.ckpt"
-    assert figures["retrained_checkpoint"] == str(retrained)
+    assert figures["retrained_checkpoint"] == str(retrained.resolve())
     assert load_module(retrained).hparams.arch == load_module(radar_run).hparams.arch
-    assert compress.load(artifact).settings["float_checkpoint"] == str(retrained)
+    assert compress.load(artifact).settings["retrained_checkpoint"] == str(retrained.resolve())
     assert not torch.equal(  # fine-tuning moved the layer the artifact does not hold
         load_module(retrained).model.head.weight, load_module(radar_run).model.head.weight
     )
@@ -272,6 +272,21 @@ def test_retrained_artifact_runs_with_its_retrained_checkpoint(radar_run, tmp_pa
         engine.substitute(load_module(radar_run), compress.load(artifact))
     dense = ["nowcast", "evaluate", "--checkpoint", str(radar_run), "--artifact", str(artifact)]
     assert run_cli(dense) == 2
+    # the retrained model compressed again: never written over by its own run ...
+    again = ["compress", str(retrained), "--density", "0.25", "--pes", "2", "--out", str(artifact)]
+    before = retrained.read_bytes()
+    assert run_cli([*again, "--retrain-epochs", "1", "--prune-steps", "1"]) == 2
+    assert retrained.read_bytes() == before
+    # ... and kept by a run without retraining, whose artifact it hosts
+    assert run_cli([*again, "--no-evaluate"]) == 0
+    assert retrained.read_bytes() == before
+    engine.substitute(load_module(retrained), compress.load(artifact))
+    # a run without retraining into another artifact's name drops that artifact's model
+    assert (
+        run_cli(["compress", str(radar_run), "--pes", "2", "--no-evaluate", "--out", str(artifact)])
+        == 0
+    )
+    assert not retrained.exists()
 
 
 def test_evaluation_device_choice():

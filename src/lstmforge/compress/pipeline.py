@@ -64,7 +64,8 @@ def retrained_path(out: Path) -> Path:
     """Where a run with retraining writes its fine-tuned float model: ``X-retrained.ckpt``
     next to ``X.lfz``. Its layers outside the artifact are the ones the artifact runs with
     (``<task> evaluate --checkpoint X-retrained.ckpt --artifact X.lfz``); on its own it is the
-    pruned float model."""
+    pruned float model (fake-quantized too after ``--qat``). A run without retraining removes
+    the ``X-retrained.ckpt`` of the artifact it replaces."""
     out = Path(out)
     return out.with_name(f"{out.stem}-retrained.ckpt")
 
@@ -132,6 +133,12 @@ def compress_checkpoint(
     from lstmforge.engine import saturation_counts, substitute
     from lstmforge.tasks import get_task
 
+    retrained = retrained_path(out)
+    if retrain_epochs > 0 and retrained.resolve() == Path(checkpoint).resolve():
+        raise InputError(
+            f"{checkpoint}: retraining would write the fine-tuned model over this input "
+            f"checkpoint ({retrained.name} belongs to --out {Path(out).name}); choose another --out"
+        )
     stage("load")
     task = checkpoint_task(checkpoint)
     spec = get_task(task)
@@ -174,13 +181,15 @@ def compress_checkpoint(
     )
     cm.settings["checkpoint"] = str(checkpoint)
     if retrain_epochs > 0:  # the float model the artifact belongs to (its layers outside it)
-        result.retrained_checkpoint = save_checkpoint(module, retrained_path(out))
-        cm.settings["float_checkpoint"] = str(result.retrained_checkpoint)
+        result.retrained_checkpoint = save_checkpoint(module, retrained.resolve())
+        cm.settings["retrained_checkpoint"] = str(result.retrained_checkpoint)
     cm.settings["retrain_epochs_per_step"] = retrain_epochs
     cm.settings["retrain_fraction"] = retrain_fraction
     cm.settings["prune_steps"] = prune_steps if retrain_epochs else 0
     cm.settings["qat"] = qat
     cm.save(out)
+    if retrain_epochs == 0 and retrained.resolve() != Path(checkpoint).resolve():
+        retrained.unlink(missing_ok=True)  # the retrained model of the artifact just replaced
     result.artifact = cm
     result.seconds["compress"] = time.perf_counter() - start
     if evaluate:

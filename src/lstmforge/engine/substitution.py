@@ -8,7 +8,15 @@ runs unchanged.
 * ``mode="integer"``: the integer datapath (:func:`lstmforge.engine.run_block`);
 * ``mode="float-sparse"``: the module's own float weights with the artifact's sparsity
   pattern (pruned float): the difference to ``integer`` is the quantization loss, the
-  difference to the dense model the pruning loss.
+  difference to the dense model the pruning loss. The float weights are the module's, so
+  for an artifact made after retraining the module must be the retrained one.
+
+Before anything is replaced, each block is checked against its submodule (name, kind,
+configuration) and the module's layers outside the artifact against the digest the artifact
+records (:mod:`lstmforge.compress.host`): a model whose other layers differ (the dense
+checkpoint of a retrained artifact) is refused. The digest leaves the blocks' own weights
+out, and a model may have no layer outside the artifact (the speech model), so it is no
+check of the weights ``float-sparse`` uses.
 """
 
 from __future__ import annotations
@@ -152,12 +160,16 @@ def _check_host(module: nn.Module, cm: CompressedModel) -> None:
     recorded = cm.settings.get("host_digest")
     if recorded is None or recorded == host_digest(module, (b.name for b in cm.blocks)):
         return
-    made_from = cm.settings.get("float_checkpoint") or cm.settings.get("checkpoint")
-    hint = f"; it was made from {made_from}" if made_from else ""
+    made_from = cm.settings.get("retrained_checkpoint") or cm.settings.get("checkpoint")
+    advice = (
+        f"evaluate it with the checkpoint it was made from, {made_from}"
+        if made_from
+        else "substitute it into the model it was compressed from"
+    )
     raise InputError(
         f"the artifact was compressed from a {cm.settings.get('source_model', 'model')} whose "
         "layers outside the artifact differ from this model's (fine-tuned by `compress "
-        f"--retrain-epochs`, or another checkpoint){hint}: evaluate it with that checkpoint"
+        f"--retrain-epochs`, or another checkpoint): {advice}"
     )
 
 
@@ -167,16 +179,18 @@ def substitute(
     """A deep copy of ``module`` with every compressed submodule replaced (module docstring)."""
     if mode not in SUBSTITUTE_MODES:
         raise InputError(f"substitute mode: expected one of {SUBSTITUTE_MODES}, got {mode!r}")
+    originals = dict(module.named_modules())
+    for block in cm.blocks:  # the blocks' own checks first: they name what differs
+        if block.name not in originals:
+            raise InputError(
+                f"artifact block {block.name!r}: no such submodule in {type(module).__name__}"
+            )
+        _check_topology(block, originals[block.name])
     _check_host(module, cm)
     model = copy.deepcopy(module)
     names = dict(model.named_modules())
     for block in cm.blocks:
-        if block.name not in names:
-            raise InputError(
-                f"artifact block {block.name!r}: no such submodule in {type(module).__name__}"
-            )
         original = names[block.name]
-        _check_topology(block, original)
         if mode == "float-sparse":
             with torch.no_grad():
                 for pname, mask in sparsity_masks(block).items():
