@@ -88,5 +88,5 @@ def test_qat_parametrization_is_on_the_grid_with_straight_through_gradient():
 
 
 def test_matrix_parameters_finds_every_matrix():
-    names = [name for _, name in matrix_parameters(_Toy())]
+    names = [name for _, _, name in matrix_parameters(_Toy())]
     assert names == ["weight_ih_l0", "weight_hh_l0", "weight_hr_l0", "weight"]

@@ -289,6 +289,46 @@ def test_retrained_artifact_runs_with_its_retrained_checkpoint(radar_run, tmp_pa
     assert not retrained.exists()
 
 
+def test_per_matrix_densities_by_hand_and_by_sensitivity(radar_run, tmp_path):
+    """`--matrix-density` sets chosen matrices' densities (through the retraining schedule too);
+    `--sensitivity` shares `--density` out by measured sensitivity (Han et al. 2015)."""
+    artifact, report = tmp_path / "m.lfz", tmp_path / "m.json"
+    base = ["compress", str(radar_run), "--pes", "2", "--out", str(artifact), "--no-evaluate"]
+    chosen = "model.encoder:weight_h_l0"
+    args = [*base, "--density", "0.25", "--matrix-density", f"{chosen}=0.5"]
+    args += ["--retrain-epochs", "1", "--prune-steps", "2", "--json", str(report)]
+    assert run_cli(args) == 0
+    figures = json.loads(report.read_text())
+    densities = figures["matrix_densities"]
+    assert densities[chosen] == 0.5
+    assert {d for key, d in densities.items() if key != chosen} == {0.25}
+    assert figures["retrain"][0]["density"][chosen] > figures["retrain"][0]["density"][
+        "model.encoder:weight_x_l0"
+    ]  # each matrix follows its own schedule
+    kept = {
+        f"{block.name}:{name}": (m.dense_codes() != 0).mean()
+        for block in compress.load(artifact).blocks
+        for name, m in block.matrices.items()
+    }
+    assert set(kept) == set(densities)
+    for key, d in densities.items():
+        assert kept[key] == pytest.approx(d, abs=0.05)
+    assert run_cli([*base, "--matrix-density", "nope=0.1"]) == 2
+    assert run_cli([*base, "--matrix-density", "weight_h_l0"]) == 2
+    assert run_cli([*base, "--matrix-density", "weight_h_l0=2"]) == 2
+    both = [*base, "--matrix-density", "weight_h_l0=0.5", "--sensitivity", "0.1"]
+    assert run_cli(both) == 2
+    assert run_cli([*base, "--density", "0.3", "--sensitivity", "0.1", "--json", str(report)]) == 0
+    shared = json.loads(report.read_text())["matrix_densities"]
+    sizes = {
+        f"{block.name}:{name}": m.dense_codes().size
+        for block in compress.load(artifact).blocks
+        for name, m in block.matrices.items()
+    }
+    overall = sum(shared[k] * sizes[k] for k in sizes) / sum(sizes.values())
+    assert overall == pytest.approx(0.3) and len(set(shared.values())) > 1
+
+
 def test_evaluation_device_choice():
     assert evaluation_device("cpu") == torch.device("cpu")
     assert evaluation_device("auto", integer_engine=True) == torch.device("cpu")

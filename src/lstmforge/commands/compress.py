@@ -8,12 +8,29 @@ from typing import Annotated
 import typer
 
 from lstmforge.commands._common import JsonOut, Seed, console, emit_json
+from lstmforge.errors import InputError
 
 
 def compress(
     checkpoint: Annotated[Path, typer.Argument(help="Task checkpoint (.ckpt) to compress.")],
     out: Annotated[Path, typer.Option("--out", help="The .lfz artifact to write.")],
     density: Annotated[float, typer.Option("--density", help="Fraction of weights kept.")] = 0.1,
+    matrix_density: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--matrix-density",
+            help="BLOCK:PARAM=D (or PARAM=D): this matrix's density instead of --density "
+            "(repeatable).",
+        ),
+    ] = None,
+    sensitivity: Annotated[
+        float | None,
+        typer.Option(
+            "--sensitivity",
+            help="Share --density out over the matrices by their sensitivity, measured by "
+            "pruning one matrix at a time to this density (validation loss).",
+        ),
+    ] = None,
     pes: Annotated[int, typer.Option("--pes", min=1, help="Processing elements.")] = 32,
     weight_bits: Annotated[int, typer.Option("--weight-bits", min=2, max=16)] = 12,
     retrain_epochs: Annotated[
@@ -57,7 +74,13 @@ def compress(
     from lstmforge.compress.pipeline import compress_checkpoint, stage_names
     from lstmforge.engine.activation_units import ActivationConfig
 
-    stages = stage_names(retrain=retrain_epochs > 0, evaluate=evaluate, balanced=not unbalanced)
+    overrides = _matrix_densities(matrix_density or [])
+    stages = stage_names(
+        retrain=retrain_epochs > 0,
+        evaluate=evaluate,
+        balanced=not unbalanced,
+        sensitivity=sensitivity is not None,
+    )
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
     with Progress(*columns, console=console) as bar:
         task = bar.add_task("compress", total=len(stages))
@@ -70,6 +93,8 @@ def compress(
             out,
             density=density,
             num_pes=pes,
+            matrix_density=overrides,
+            sensitivity_probe=sensitivity,
             weight_bits=weight_bits,
             balanced=not unbalanced,
             retrain_epochs=retrain_epochs,
@@ -90,12 +115,15 @@ def compress(
     report = run.artifact.report
     fp = report["footprint"]
     table = Table(title=f"footprint of {out}")
-    for column in ("matrix", "shape", "nonzeros", "padding", "pointer bits", "KiB", "x vs fp32"):
+    columns = ("matrix", "shape", "density", "nonzeros", "padding", "pointer bits", "KiB")
+    for column in (*columns, "x vs fp32"):
         table.add_column(column, justify="right" if column != "matrix" else "left")
     for name, row in fp["matrices"].items():
+        rows, cols = row["shape"]
         table.add_row(
             name,
-            "x".join(map(str, row["shape"])),
+            f"{rows}x{cols}",
+            f"{row['nonzeros'] / (rows * cols):.3f}",
             str(row["nonzeros"]),
             str(row["padding_entries"]),
             str(row["pointer_bits"]),
@@ -159,6 +187,7 @@ def compress(
                 str(run.retrained_checkpoint) if run.retrained_checkpoint else None
             ),
             "density": density,
+            "matrix_densities": run.densities if isinstance(run.densities, dict) else None,
             "num_pes": pes,
             "weight_bits": weight_bits,
             "balanced": not unbalanced,
@@ -172,6 +201,21 @@ def compress(
             "seconds": run.seconds,
         },
     )
+
+
+def _matrix_densities(items: list[str]) -> dict[str, float]:
+    """``["model.layers.0:weight_hh_l0=0.2", ...]`` as a dict (``--matrix-density``)."""
+    out: dict[str, float] = {}
+    for item in items:
+        key, sep, value = item.rpartition("=")
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+        if not sep or not key or number is None:
+            raise InputError(f"--matrix-density: expected BLOCK:PARAM=D or PARAM=D, got {item!r}")
+        out[key] = number
+    return out
 
 
 def register(app: typer.Typer) -> None:

@@ -26,7 +26,7 @@ from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 from lstmforge.compress.artifact import Block, CompressedModel, FixedVector, SparseMatrix
 from lstmforge.compress.footprint import footprint
 from lstmforge.compress.host import host_digest
-from lstmforge.compress.pruning import check_density, pe_load, prune_mask
+from lstmforge.compress.pruning import density_for, pe_load, prune_mask
 from lstmforge.compress.quantization import activation_formats, quantize_weights, weight_format
 from lstmforge.engine.activation_units import (
     FUNCTIONS,
@@ -173,15 +173,6 @@ def float_weights(
     return matrices, shapes, vectors
 
 
-def _density_for(density: float | dict[str, float], block: str, name: str) -> float:
-    if isinstance(density, dict):
-        for key in (f"{block}:{name}", name):
-            if key in density:
-                return check_density(density[key], f"density[{key!r}]")
-        raise InputError(f"density: no entry for matrix {block}:{name} (or {name})")
-    return check_density(density)
-
-
 def _capture_inputs(
     model: nn.Module, targets: list[tuple[str, nn.Module, str]], calibration: Calibration
 ) -> dict[str, list]:
@@ -298,7 +289,7 @@ def compress_model(
                 raise InputError(f"{name or '<root>'}:{pname}: the weights hold NaN or inf")
         masks = {}
         for mname, w in matrices.items():
-            d = _density_for(density, name, mname)
+            d = density_for(density, name, mname)
             both = {mode: prune_mask(w, d, num_pes, mode, fill_gaps) for mode in (True, False)}
             masks[mname] = both[balanced]
             load_report[f"{name or '<root>'}:{mname}"] = {

@@ -26,7 +26,9 @@ import torch
 
 from lstmforge.compress.artifact import CompressedModel
 from lstmforge.compress.compressor import compress_model
-from lstmforge.compress.retrain import prune_retrain
+from lstmforge.compress.pruning import check_density
+from lstmforge.compress.retrain import matrix_parameters, prune_retrain
+from lstmforge.compress.sensitivity import allocate_densities, measure_sensitivity
 from lstmforge.engine.activation_units import ActivationConfig
 from lstmforge.errors import InputError
 from lstmforge.training import save_checkpoint
@@ -38,9 +40,12 @@ def evaluations(balanced: bool) -> list[str]:
     return ["dense_float", "pruned_float", f"pruned_float_{other}", "pruned_integer"]
 
 
-def stage_names(*, retrain: bool, evaluate: bool, balanced: bool) -> list[str]:
+def stage_names(
+    *, retrain: bool, evaluate: bool, balanced: bool, sensitivity: bool = False
+) -> list[str]:
     """The stages ``on_stage`` is called with, in order."""
-    names = ["load", *(["retrain"] if retrain else []), "compress"]
+    names = ["load", *(["sensitivity"] if sensitivity else []), *(["retrain"] if retrain else [])]
+    names.append("compress")
     if evaluate:
         names += [f"evaluate {name}" for name in evaluations(balanced)]
     return names
@@ -89,6 +94,79 @@ def calibration_runner(datamodule: Any, batches: int):
     return calibrate
 
 
+def validation_loss(datamodule: Any) -> Callable[[torch.nn.Module], float]:
+    """A score for :func:`~lstmforge.compress.sensitivity.measure_sensitivity`: the task's
+    ``val_loss`` over its validation split (every task logs it), lower is better."""
+    import lightning as L
+
+    def score(module: torch.nn.Module) -> float:
+        trainer = L.Trainer(
+            accelerator="auto",
+            devices=1,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+        )
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore", message=".*(num_workers|does not have many workers).*"
+            )
+            (result,) = trainer.validate(module, datamodule=datamodule, verbose=False)
+        module.trainer = None  # detached: later stages call its steps outside a Trainer
+        return float(result["val_loss"])
+
+    return score
+
+
+def resolve_densities(
+    module: torch.nn.Module,
+    density: float,
+    *,
+    overrides: dict[str, float] | None = None,
+    sensitivity_probe: float | None = None,
+    score: Callable[[torch.nn.Module], float] | None = None,
+    num_pes: int = 1,
+    balanced: bool = True,
+) -> float | dict[str, float]:
+    """The density of every matrix: ``density`` for all; with ``overrides`` (``"block:param"``
+    or ``"param"`` keys) those matrices get theirs; with ``sensitivity_probe`` the overall
+    ``density`` is shared out by each matrix's measured sensitivity (one matrix pruned to the
+    probe density at a time, ``score`` lower is better; Han et al. 2015, §3)."""
+    check_density(density)
+    if overrides and sensitivity_probe is not None:
+        raise InputError("--matrix-density and --sensitivity exclude each other")
+    matrices = {
+        f"{block}:{name}": (block, owner, name) for block, owner, name in matrix_parameters(module)
+    }
+    if sensitivity_probe is not None:
+        if score is None:
+            raise InputError("sensitivity: a score function is needed")
+        sizes = {key: getattr(owner, name).numel() for key, (_, owner, name) in matrices.items()}
+        measured = measure_sensitivity(
+            module, score, probe_density=sensitivity_probe, num_pes=num_pes, balanced=balanced
+        )
+        return allocate_densities(sizes, density, measured)
+    if not overrides:
+        return density
+    unknown = [
+        key
+        for key in overrides
+        if key not in matrices and key not in {n for *_, n in matrices.values()}
+    ]
+    if unknown:
+        raise InputError(
+            f"--matrix-density: no matrix {', '.join(map(repr, unknown))}; the model's matrices: "
+            f"{', '.join(matrices)}"
+        )
+    for key, value in overrides.items():
+        check_density(value, f"--matrix-density {key}")
+    return {
+        key: overrides.get(key, overrides.get(name, density))
+        for key, (_, _, name) in matrices.items()
+    }
+
+
 @dataclass
 class CompressionRun:
     """What :func:`compress_checkpoint` produced."""
@@ -100,6 +178,7 @@ class CompressionRun:
     saturation: dict[str, int] = field(default_factory=dict)
     retrain: list[dict[str, Any]] = field(default_factory=list)
     retrained_checkpoint: Path | None = None
+    densities: float | dict[str, float] | None = None
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -109,6 +188,8 @@ def compress_checkpoint(
     *,
     density: float,
     num_pes: int,
+    matrix_density: dict[str, float] | None = None,
+    sensitivity_probe: float | None = None,
     weight_bits: int = 12,
     balanced: bool = True,
     retrain_epochs: int = 0,
@@ -126,6 +207,8 @@ def compress_checkpoint(
 ) -> CompressionRun:
     """Compress ``checkpoint`` into ``out`` (``.lfz``) and score it (module docstring).
 
+    ``density`` is the overall target; ``matrix_density`` overrides it per matrix and
+    ``sensitivity_probe`` shares it out by measured sensitivity (:func:`resolve_densities`).
     ``on_stage(name)`` is called as each stage starts (for progress display), with the names of
     :func:`stage_names`. ``cell_guard_bits`` as in :func:`~lstmforge.compress.compress_model`.
     """
@@ -149,12 +232,26 @@ def compress_checkpoint(
     dense = copy.deepcopy(module).eval()
     result = CompressionRun(task=task, artifact=None, headline=spec.headline(hparams))  # type: ignore[arg-type]
     start = time.perf_counter()
+    if sensitivity_probe is not None:
+        stage("sensitivity")
+    densities = resolve_densities(
+        module,
+        density,
+        overrides=matrix_density,
+        sensitivity_probe=sensitivity_probe,
+        score=validation_loss(datamodule),
+        num_pes=num_pes,
+        balanced=balanced,
+    )
+    result.densities = densities
+    result.seconds["sensitivity"] = time.perf_counter() - start
+    start = time.perf_counter()
     if retrain_epochs > 0:
         stage("retrain")
         steps = prune_retrain(
             module,
             datamodule,
-            density=density,
+            density=densities,
             num_pes=num_pes,
             balanced=balanced,
             steps=prune_steps,
@@ -171,7 +268,7 @@ def compress_checkpoint(
     stage("compress")
     cm = compress_model(
         module,
-        density=density,
+        density=densities,
         num_pes=num_pes,
         weight_bits=weight_bits,
         balanced=balanced,
@@ -195,7 +292,11 @@ def compress_checkpoint(
     if evaluate:
         datamodule.setup("test")
         other = compress_model(  # float-sparse reads only the masks: no calibration needed
-            module, density=density, num_pes=num_pes, weight_bits=weight_bits, balanced=not balanced
+            module,
+            density=densities,
+            num_pes=num_pes,
+            weight_bits=weight_bits,
+            balanced=not balanced,
         )
         models = (
             dense,

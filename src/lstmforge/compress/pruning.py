@@ -44,6 +44,17 @@ def check_density(density: float, where: str = "density") -> float:
     return float(density)
 
 
+def density_for(density: float | dict[str, float], block: str, name: str) -> float:
+    """The density of matrix ``name`` of block ``block``: ``density`` itself, or its entry
+    ``"block:name"`` (or ``"name"``) when ``density`` is a per-matrix dict."""
+    if isinstance(density, dict):
+        for key in (f"{block}:{name}", name):
+            if key in density:
+                return check_density(density[key], f"density[{key!r}]")
+        raise InputError(f"density: no entry for matrix {block}:{name} (or {name})")
+    return check_density(density)
+
+
 def magnitude_mask(weight: np.ndarray, density: float) -> np.ndarray:
     """Plain magnitude pruning: keep the largest ``density`` fraction of the whole matrix."""
     check_density(density)

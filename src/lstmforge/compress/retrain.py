@@ -27,7 +27,7 @@ from torch.nn.utils import parametrize
 
 from lstmforge.compress.artifact import block_layout
 from lstmforge.compress.compressor import block_config, find_blocks
-from lstmforge.compress.pruning import gradual_densities, prune_mask
+from lstmforge.compress.pruning import density_for, gradual_densities, prune_mask
 from lstmforge.compress.quantization import weight_format
 
 
@@ -49,28 +49,42 @@ class MaskedWeight(nn.Module):
         return kept + (quantized - kept).detach()  # straight-through estimator
 
 
-def matrix_parameters(module: nn.Module) -> list[tuple[nn.Module, str]]:
-    """``(owner, parameter name)`` of every weight matrix that compression prunes."""
+def matrix_parameters(module: nn.Module) -> list[tuple[str, nn.Module, str]]:
+    """``(block name, owner, parameter name)`` of every weight matrix that compression prunes;
+    ``f"{block}:{name}"`` is the matrix's key in a per-matrix density dict."""
     return [
-        (sub, name)
-        for _, sub, kind in find_blocks(module)
+        (block, sub, name)
+        for block, sub, kind in find_blocks(module)
         for name in block_layout(kind, block_config(sub, kind))
     ]
 
 
+def scheduled_densities(
+    density: float | dict[str, float], steps: int
+) -> list[float | dict[str, float]]:
+    """The gradual schedule of every step: for a per-matrix dict, each matrix follows its own
+    cubic schedule to its own final density."""
+    if not isinstance(density, dict):
+        return list(gradual_densities(density, steps))
+    per_matrix = {key: gradual_densities(d, steps) for key, d in density.items()}
+    return [{key: s[n] for key, s in per_matrix.items()} for n in range(steps)]
+
+
 def apply_masks(
     module: nn.Module,
-    density: float,
+    density: float | dict[str, float],
     num_pes: int,
     balanced: bool,
     bits: int | None,
     fill_gaps: bool = True,
 ) -> None:
-    """Prune every matrix of ``module`` to ``density`` and keep it pruned (parametrization)."""
-    for owner, name in matrix_parameters(module):
+    """Prune every matrix of ``module`` to ``density`` (one for all, or per matrix as
+    :func:`~lstmforge.compress.pruning.density_for` reads it) and keep it pruned."""
+    for block, owner, name in matrix_parameters(module):
         weight = getattr(owner, name).detach()
         flat = weight.reshape(weight.shape[0], -1).cpu().double().numpy()
-        mask = prune_mask(flat, density, num_pes, balanced, fill_gaps).reshape(tuple(weight.shape))
+        d = density_for(density, block, name)
+        mask = prune_mask(flat, d, num_pes, balanced, fill_gaps).reshape(tuple(weight.shape))
         parametrize.register_parametrization(
             owner,
             name,
@@ -80,16 +94,17 @@ def apply_masks(
 
 def bake_masks(module: nn.Module) -> None:
     """Remove the parametrizations, leaving the masked (and quantized) weights in place."""
-    for owner, name in matrix_parameters(module):
+    for _, owner, name in matrix_parameters(module):
         if parametrize.is_parametrized(owner, name):
             parametrize.remove_parametrizations(owner, name, leave_parametrized=True)
 
 
 @dataclass
 class RetrainStep:
-    """One step of the schedule: its density and what fine-tuning produced."""
+    """One step of the schedule: its density (per matrix, if so given) and what fine-tuning
+    produced."""
 
-    density: float
+    density: float | dict[str, float]
     epochs_run: int
     seconds: float
     history: list[dict[str, float]]
@@ -99,7 +114,7 @@ def prune_retrain(
     module: L.LightningModule,
     datamodule: L.LightningDataModule,
     *,
-    density: float,
+    density: float | dict[str, float],
     num_pes: int,
     balanced: bool = True,
     steps: int = 3,
@@ -111,6 +126,10 @@ def prune_retrain(
 ) -> list[RetrainStep]:
     """Gradually prune ``module`` (in place) to ``density`` with fine-tuning after each step.
 
+    ``density`` is one final density for every matrix or a per-matrix dict (``"block:param"``
+    keys, as :func:`~lstmforge.compress.compress_model` takes); each matrix follows its own
+    schedule (:func:`scheduled_densities`).
+
     ``qat_bits`` turns on quantization-aware fine-tuning at that weight width. Checkpoints and
     logs of step n go to ``out_dir / f"step{n}"``; ``train_settings`` are further
     :class:`~lstmforge.training.TrainConfig` fields (e.g. ``limit_train_batches``).
@@ -118,7 +137,7 @@ def prune_retrain(
     from lstmforge.training import TrainConfig, fit
 
     done = []
-    for n, step_density in enumerate(gradual_densities(density, steps)):
+    for n, step_density in enumerate(scheduled_densities(density, steps)):
         apply_masks(module, step_density, num_pes, balanced, qat_bits)
         module.train()  # task loaders hand back modules in eval mode
         config = TrainConfig(
@@ -140,7 +159,7 @@ def prune_retrain(
 def kept_fraction(module: nn.Module) -> float:
     """Fraction of nonzero weights over every compressible matrix (for checks and reports)."""
     total = kept = 0
-    for owner, name in matrix_parameters(module):
+    for _, owner, name in matrix_parameters(module):
         weight = getattr(owner, name).detach()
         total += weight.numel()
         kept += int(torch.count_nonzero(weight))

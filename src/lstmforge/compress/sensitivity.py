@@ -23,11 +23,6 @@ from lstmforge.errors import InputError
 MIN_SENSITIVITY = 1e-6  # a matrix that does not care still keeps a share of the budget
 
 
-def _matrix_key(model: nn.Module, owner: nn.Module, name: str) -> str:
-    block = next(n for n, m in model.named_modules() if m is owner)
-    return f"{block}:{name}"
-
-
 def measure_sensitivity(
     model: nn.Module,
     score: Callable[[nn.Module], float],
@@ -40,10 +35,10 @@ def measure_sensitivity(
     check_density(probe_density, "probe_density")
     base = float(score(model))
     out = {}
-    for owner, name in matrix_parameters(model):
-        key = _matrix_key(model, owner, name)
+    for block, _, name in matrix_parameters(model):
+        key = f"{block}:{name}"
         probe = copy.deepcopy(model)
-        target = dict(probe.named_modules())[key.rpartition(":")[0]]
+        target = dict(probe.named_modules())[block]
         weight = getattr(target, name)
         flat = weight.detach().reshape(weight.shape[0], -1).cpu().double().numpy()
         mask = prune_mask(flat, probe_density, num_pes, balanced).reshape(tuple(weight.shape))
