@@ -170,6 +170,11 @@ def compress(
             f"{unit} unit ({run.artifact.activation.kind}): max error "
             f"{error['max_abs_error']:.2e}, mean {error['mean_abs_error']:.2e} over all inputs"
         )
+    if run.sensitivity is not None:
+        console.print(
+            f"sensitivity (validation loss increase with one matrix at density {sensitivity}): "
+            + ", ".join(f"{k} {v:+.4g}" for k, v in run.sensitivity.items())
+        )
     if run.retrained_checkpoint is not None:
         console.print(
             f"retrained float model (pruned float; the artifact's host): {run.retrained_checkpoint}"
@@ -188,6 +193,7 @@ def compress(
             ),
             "density": density,
             "matrix_densities": run.densities if isinstance(run.densities, dict) else None,
+            "sensitivity": run.sensitivity,
             "num_pes": pes,
             "weight_bits": weight_bits,
             "balanced": not unbalanced,

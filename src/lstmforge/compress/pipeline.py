@@ -128,11 +128,13 @@ def resolve_densities(
     score: Callable[[torch.nn.Module], float] | None = None,
     num_pes: int = 1,
     balanced: bool = True,
-) -> float | dict[str, float]:
-    """The density of every matrix: ``density`` for all; with ``overrides`` (``"block:param"``
-    or ``"param"`` keys) those matrices get theirs; with ``sensitivity_probe`` the overall
-    ``density`` is shared out by each matrix's measured sensitivity (one matrix pruned to the
-    probe density at a time, ``score`` lower is better; Han et al. 2015, §3)."""
+) -> tuple[float | dict[str, float], dict[str, float] | None]:
+    """The density of every matrix, and the measured sensitivities (None unless measured).
+
+    ``density`` for all; with ``overrides`` (``"block:param"`` or ``"param"`` keys) those
+    matrices get theirs; with ``sensitivity_probe`` the overall ``density`` is shared out by
+    each matrix's measured sensitivity (one matrix pruned to the probe density at a time, the
+    increase of ``score``, lower is better; Han et al. 2015, §3)."""
     check_density(density)
     if overrides and sensitivity_probe is not None:
         raise InputError("--matrix-density and --sensitivity exclude each other")
@@ -146,9 +148,9 @@ def resolve_densities(
         measured = measure_sensitivity(
             module, score, probe_density=sensitivity_probe, num_pes=num_pes, balanced=balanced
         )
-        return allocate_densities(sizes, density, measured)
+        return allocate_densities(sizes, density, measured), measured
     if not overrides:
-        return density
+        return density, None
     unknown = [
         key
         for key in overrides
@@ -164,7 +166,7 @@ def resolve_densities(
     return {
         key: overrides.get(key, overrides.get(name, density))
         for key, (_, _, name) in matrices.items()
-    }
+    }, None
 
 
 @dataclass
@@ -179,6 +181,7 @@ class CompressionRun:
     retrain: list[dict[str, Any]] = field(default_factory=list)
     retrained_checkpoint: Path | None = None
     densities: float | dict[str, float] | None = None
+    sensitivity: dict[str, float] | None = None
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -234,7 +237,7 @@ def compress_checkpoint(
     start = time.perf_counter()
     if sensitivity_probe is not None:
         stage("sensitivity")
-    densities = resolve_densities(
+    densities, result.sensitivity = resolve_densities(
         module,
         density,
         overrides=matrix_density,
