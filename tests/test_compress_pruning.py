@@ -121,6 +121,38 @@ def test_density_allocation_follows_sensitivity_and_meets_the_budget():
     assert dens["a:w"] == pytest.approx(4 * dens["b:w"])
 
 
+def test_density_allocation_keeps_every_matrix_at_or_above_the_floor():
+    sizes = {"a:w": 1000, "b:w": 3000, "c:w": 500, "d:w": 100}
+    sensitivity = {"a:w": 2.0, "b:w": 0.5, "c:w": 0.0, "d:w": -0.3}  # c, d: pruning did not hurt
+    dens = allocate_densities(sizes, 0.2, sensitivity, floor=0.05)
+    assert sum(dens[k] * n for k, n in sizes.items()) == pytest.approx(0.2 * 4600)
+    assert dens["c:w"] == dens["d:w"] == 0.05
+    assert dens["a:w"] == pytest.approx(4 * dens["b:w"]) and dens["b:w"] > 0.05
+    with pytest.raises(InputError, match="b:w is not a finite number"):
+        allocate_densities(sizes, 0.2, sensitivity | {"b:w": float("nan")}, floor=0.05)
+    with pytest.raises(InputError, match="floor 0.3 outside"):
+        allocate_densities(sizes, 0.2, sensitivity, floor=0.3)
+
+
+def test_per_matrix_density_keys_and_unknown_names():
+    from lstmforge.compress import compress_model
+    from lstmforge.nn import LSTM
+
+    model = LSTM(8, 16)  # the module itself is the block: reports call it <root>
+    cm = compress_model(
+        model, density={"<root>:weight_ih_l0": 0.25, "weight_hh_l0": 0.5}, num_pes=2
+    )
+    kept = {k: (m.dense_codes() != 0).mean() for k, m in cm.blocks[0].matrices.items()}
+    assert kept["weight_ih_l0"] == pytest.approx(0.25, abs=0.03)
+    assert kept["weight_hh_l0"] == pytest.approx(0.5, abs=0.03)
+    with pytest.raises(InputError, match="no matrix 'nonsense:foo'"):
+        compress_model(
+            model,
+            density={"weight_ih_l0": 0.2, "weight_hh_l0": 0.2, "nonsense:foo": 0.9},
+            num_pes=2,
+        )
+
+
 def test_measured_sensitivity_prunes_one_matrix_at_a_time():
     import torch
 

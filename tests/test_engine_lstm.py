@@ -124,6 +124,22 @@ def test_spmv_fast_equals_reference_when_accumulators_saturate():
     assert np.any(ref != v @ codes.T)  # clamping mid-sum changed results: the order matters
 
 
+def test_spmv_fast_mixes_int32_rows_and_saturating_rows_in_one_call():
+    """Rows that cannot clamp go through int32 lanes, the others in column order: both in one
+    batched call give the reference's integers and clamp count."""
+    rng = np.random.default_rng(1)
+    codes = rng.choice([-2048, 2047], size=(16, 400), p=[0.2, 0.8])  # heavy rows clamp
+    codes[::2] = rng.integers(-3, 4, size=(8, 400))  # light rows: L1 * max|x| fits 32 bits
+    codes[::2, :5] = 0
+    matrix = SparseMatrix.from_codes(codes, QFormat(12, 11), 4, codes.shape)
+    v = rng.choice([-32768, 32767], size=(5, 400), p=[0.2, 0.8]).astype(np.int64)
+    ref_counter, fast_counter = SaturationCounter(), SaturationCounter()
+    ref = spmv_reference(matrix, v, ref_counter, "acc")
+    np.testing.assert_array_equal(spmv_fast(matrix, v, fast_counter, "acc"), ref)
+    assert ref_counter["acc"] == fast_counter["acc"] > 0
+    np.testing.assert_array_equal(ref[:, ::2], v @ codes[::2].T)  # light rows: exact sums
+
+
 def test_spmv_fast_single_vector_equals_reference_when_accumulators_saturate():
     """Batch 1 takes the one-vector kernel: same integers and clamp counts, with and without
     rows whose worst case leaves 32 bits."""

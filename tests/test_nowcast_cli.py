@@ -330,6 +330,14 @@ def test_per_matrix_densities_by_hand_and_by_sensitivity(radar_run, tmp_path):
     }
     overall = sum(shared[k] * sizes[k] for k in sizes) / sum(sizes.values())
     assert overall == pytest.approx(0.3) and len(set(shared.values())) > 1
+    assert min(shared.values()) >= 0.1  # never below the probe, where nothing was measured
+    # a bare PARAM sets every matrix so named; BLOCK:PARAM wins over it
+    named = [*base, "--matrix-density", "weight_h_l0=0.5", "--matrix-density", f"{chosen}=0.75"]
+    assert run_cli([*named, "--json", str(report)]) == 0
+    by_name = json.loads(report.read_text())
+    assert by_name["matrix_densities"][chosen] == 0.75
+    assert by_name["matrix_densities"]["model.forecaster.0:weight_h_l0"] == 0.5
+    assert 0.1 < by_name["overall_density"] < 0.75
 
 
 def test_evaluation_device_choice():

@@ -19,8 +19,8 @@ def compress(
         list[str] | None,
         typer.Option(
             "--matrix-density",
-            help="BLOCK:PARAM=D (or PARAM=D): this matrix's density instead of --density "
-            "(repeatable).",
+            help="BLOCK:PARAM=D: this matrix's density instead of --density; PARAM=D: every "
+            "matrix so named (repeatable; BLOCK:PARAM wins).",
         ),
     ] = None,
     sensitivity: Annotated[
@@ -193,6 +193,8 @@ def compress(
             ),
             "density": density,
             "matrix_densities": run.densities if isinstance(run.densities, dict) else None,
+            "overall_density": sum(r["nonzeros"] for r in fp["matrices"].values())
+            / sum(r["shape"][0] * r["shape"][1] for r in fp["matrices"].values()),
             "sensitivity": run.sensitivity,
             "num_pes": pes,
             "weight_bits": weight_bits,

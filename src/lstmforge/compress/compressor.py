@@ -26,7 +26,7 @@ from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 from lstmforge.compress.artifact import Block, CompressedModel, FixedVector, SparseMatrix
 from lstmforge.compress.footprint import footprint
 from lstmforge.compress.host import host_digest
-from lstmforge.compress.pruning import density_for, pe_load, prune_mask
+from lstmforge.compress.pruning import density_for, matrix_keys, pe_load, prune_mask
 from lstmforge.compress.quantization import activation_formats, quantize_weights, weight_format
 from lstmforge.engine.activation_units import (
     FUNCTIONS,
@@ -280,10 +280,11 @@ def compress_model(
     targets = find_blocks(model, modules)
     captured = _capture_inputs(model, targets, calibration) if calibration is not None else {}
 
-    blocks, load_report, ranges_report = [], {}, {}
+    blocks, load_report, ranges_report, keys = [], {}, {}, set()
     for name, module, kind in targets:
         config = block_config(module, kind)
         matrices, shapes, vectors = float_weights(module, kind)
+        keys.update(key for mname in matrices for key in matrix_keys(name, mname))
         for pname, values in (matrices | vectors).items():
             if not np.all(np.isfinite(values)):
                 raise InputError(f"{name or '<root>'}:{pname}: the weights hold NaN or inf")
@@ -317,6 +318,9 @@ def compress_model(
             fixed[vname] = FixedVector(quantize(v, fmt), fmt)
         blocks.append(Block(name, kind, config, sparse, fixed, formats))
 
+    unknown = sorted(set(density) - keys) if isinstance(density, dict) else []
+    if unknown:
+        raise InputError(f"density: no matrix {', '.join(map(repr, unknown))} in the model")
     units = ActivationUnits(activation)
     cm = CompressedModel(
         blocks=blocks,

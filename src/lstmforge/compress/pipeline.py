@@ -13,6 +13,7 @@ retraining: after a prune-retrain schedule it prunes the retrained weights.
 from __future__ import annotations
 
 import copy
+import logging
 import pickle
 import time
 import warnings
@@ -26,7 +27,7 @@ import torch
 
 from lstmforge.compress.artifact import CompressedModel
 from lstmforge.compress.compressor import compress_model
-from lstmforge.compress.pruning import check_density
+from lstmforge.compress.pruning import check_density, matrix_keys
 from lstmforge.compress.retrain import matrix_parameters, prune_retrain
 from lstmforge.compress.sensitivity import allocate_densities, measure_sensitivity
 from lstmforge.engine.activation_units import ActivationConfig
@@ -100,6 +101,9 @@ def validation_loss(datamodule: Any) -> Callable[[torch.nn.Module], float]:
     import lightning as L
 
     def score(module: torch.nn.Module) -> float:
+        lightning_log = logging.getLogger("lightning.pytorch")
+        level = lightning_log.level
+        lightning_log.setLevel(logging.WARNING)  # no device banner for every probe
         trainer = L.Trainer(
             accelerator="auto",
             devices=1,
@@ -109,14 +113,26 @@ def validation_loss(datamodule: Any) -> Callable[[torch.nn.Module], float]:
             enable_model_summary=False,
         )
         with warnings.catch_warnings():
-            warnings.filterwarnings(
-                "ignore", message=".*(num_workers|does not have many workers).*"
-            )
+            warnings.simplefilter("ignore")  # Lightning's advice on workers and logging
             (result,) = trainer.validate(module, datamodule=datamodule, verbose=False)
+        lightning_log.setLevel(level)
         module.trainer = None  # detached: later stages call its steps outside a Trainer
         return float(result["val_loss"])
 
     return score
+
+
+def check_density_options(
+    density: float, overrides: dict[str, float] | None, sensitivity_probe: float | None
+) -> None:
+    """Reject impossible density options before anything is loaded."""
+    check_density(density)
+    if overrides and sensitivity_probe is not None:
+        raise InputError("--matrix-density and --sensitivity exclude each other")
+    if sensitivity_probe is not None:
+        check_density(sensitivity_probe, "--sensitivity")
+    for key, value in (overrides or {}).items():
+        check_density(value, f"--matrix-density {key}")
 
 
 def resolve_densities(
@@ -135,9 +151,7 @@ def resolve_densities(
     matrices get theirs; with ``sensitivity_probe`` the overall ``density`` is shared out by
     each matrix's measured sensitivity (one matrix pruned to the probe density at a time, the
     increase of ``score``, lower is better; Han et al. 2015, §3)."""
-    check_density(density)
-    if overrides and sensitivity_probe is not None:
-        raise InputError("--matrix-density and --sensitivity exclude each other")
+    check_density_options(density, overrides, sensitivity_probe)
     matrices = {
         f"{block}:{name}": (block, owner, name) for block, owner, name in matrix_parameters(module)
     }
@@ -148,24 +162,22 @@ def resolve_densities(
         measured = measure_sensitivity(
             module, score, probe_density=sensitivity_probe, num_pes=num_pes, balanced=balanced
         )
-        return allocate_densities(sizes, density, measured), measured
+        floor = min(sensitivity_probe, density)  # nothing was measured below the probe
+        return allocate_densities(sizes, density, measured, floor), measured
     if not overrides:
         return density, None
-    unknown = [
-        key
-        for key in overrides
-        if key not in matrices and key not in {n for *_, n in matrices.values()}
-    ]
+    known = {
+        key for block, _, name in matrix_parameters(module) for key in matrix_keys(block, name)
+    }
+    unknown = [key for key in overrides if key not in known]
     if unknown:
         raise InputError(
             f"--matrix-density: no matrix {', '.join(map(repr, unknown))}; the model's matrices: "
             f"{', '.join(matrices)}"
         )
-    for key, value in overrides.items():
-        check_density(value, f"--matrix-density {key}")
-    return {
-        key: overrides.get(key, overrides.get(name, density))
-        for key, (_, _, name) in matrices.items()
+    return {  # the most specific key wins: BLOCK:PARAM over PARAM (every matrix so named)
+        key: next((overrides[k] for k in matrix_keys(block, name) if k in overrides), density)
+        for key, (block, _, name) in matrices.items()
     }, None
 
 
@@ -219,6 +231,7 @@ def compress_checkpoint(
     from lstmforge.engine import saturation_counts, substitute
     from lstmforge.tasks import get_task
 
+    check_density_options(density, matrix_density, sensitivity_probe)
     retrained = retrained_path(out)
     if retrain_epochs > 0 and retrained.resolve() == Path(checkpoint).resolve():
         raise InputError(
@@ -247,7 +260,8 @@ def compress_checkpoint(
         balanced=balanced,
     )
     result.densities = densities
-    result.seconds["sensitivity"] = time.perf_counter() - start
+    if sensitivity_probe is not None:
+        result.seconds["sensitivity"] = time.perf_counter() - start
     start = time.perf_counter()
     if retrain_epochs > 0:
         stage("retrain")

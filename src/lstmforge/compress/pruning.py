@@ -44,11 +44,18 @@ def check_density(density: float, where: str = "density") -> float:
     return float(density)
 
 
+def matrix_keys(block: str, name: str) -> tuple[str, ...]:
+    """The keys a per-matrix density dict may give matrix ``name`` of block ``block``, most
+    specific first."""
+    return (f"{block}:{name}", *((f"<root>:{name}",) if block == "" else ()), name)
+
+
 def density_for(density: float | dict[str, float], block: str, name: str) -> float:
     """The density of matrix ``name`` of block ``block``: ``density`` itself, or its entry
-    ``"block:name"`` (or ``"name"``) when ``density`` is a per-matrix dict."""
+    ``"block:name"`` (``"<root>:name"`` for a root block, as reports spell it) or ``"name"``
+    when ``density`` is a per-matrix dict."""
     if isinstance(density, dict):
-        for key in (f"{block}:{name}", name):
+        for key in matrix_keys(block, name):
             if key in density:
                 return check_density(density[key], f"density[{key!r}]")
         raise InputError(f"density: no entry for matrix {block}:{name} (or {name})")

@@ -108,17 +108,27 @@ def _row_product(row_ptr, cols, vals, x, r):  # pragma: no cover - compiled
 
 @numba.njit(cache=True)
 def _csr_kernel(row_ptr, cols, vals, row_l1, xt):  # pragma: no cover - compiled
-    """CSR matrix times the vectors xt [cols, N]: accumulators [rows, N] and the clamp count."""
+    """CSR matrix times the vectors xt [cols, N]: accumulators [rows, N] and the clamp count.
+
+    A row whose L1 norm times max |x| fits the accumulator cannot clamp: its sums are formed
+    one weight times all vectors in int32 lanes (``vpmulld``; AVX2 has no 64-bit multiply), the
+    other rows in column order with the saturating accumulator."""
     rows, n = row_ptr.size - 1, xt.shape[1]
     acc = np.zeros((rows, n), dtype=np.int64)
     xmax = np.max(np.abs(xt)) if xt.size else 0
+    narrow = xmax <= ACC_MAX  # every x fits int32 (always, for 16-bit activations)
+    x32 = xt.astype(np.int32) if narrow else np.zeros((0, n), dtype=np.int32)
+    line = np.zeros(n, dtype=np.int32)
     clamps = 0
     for r in range(rows):
-        if row_l1[r] * xmax <= ACC_MAX:  # one weight times all vectors (SIMD)
+        if narrow and row_l1[r] * xmax <= ACC_MAX:  # every partial sum fits int32
+            line[:] = 0
             for e in range(row_ptr[r], row_ptr[r + 1]):
-                v, xc = vals[e], xt[cols[e]]
+                v, xc = np.int32(vals[e]), x32[cols[e]]
                 for b in range(n):
-                    acc[r, b] += v * xc[b]
+                    line[b] += v * xc[b]
+            for b in range(n):
+                acc[r, b] = line[b]
         else:
             for b in range(n):
                 acc[r, b], k = _row_product(row_ptr, cols, vals, xt[:, b], r)
