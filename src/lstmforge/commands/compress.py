@@ -68,6 +68,7 @@ def compress(
     json_out: JsonOut = None,
 ) -> None:
     """Compress CKPT (ESE: balanced pruning, 12-bit weights, per-PE CSC) into OUT."""
+    from rich import box
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
@@ -114,10 +115,16 @@ def compress(
         bar.update(task, description="done", completed=len(stages))
     report = run.artifact.report
     fp = report["footprint"]
-    table = Table(title=f"footprint of {out}")
-    columns = ("matrix", "shape", "density", "nonzeros", "padding", "pointer bits", "KiB")
-    for column in (*columns, "x vs fp32"):
-        table.add_column(column, justify="right" if column != "matrix" else "left")
+    # borderless, short headers: the matrix names keep the width (an 80-column terminal fits
+    # "model.layers.0:weight_ih_l0"); dens. kept fraction, nnz nonzeros, pad padding entries,
+    # ptr pointer bits
+    names = min(40, max(map(len, fp["matrices"]), default=6))
+    table = Table(
+        title=f"footprint of {out}", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True
+    )
+    table.add_column("matrix", overflow="fold", min_width=names)
+    for column in ("shape", "dens.", "nnz", "pad", "ptr", "KiB", "x fp32"):
+        table.add_column(column, justify="right", no_wrap=True)
     for name, row in fp["matrices"].items():
         rows, cols = row["shape"]
         table.add_row(
@@ -141,9 +148,14 @@ def compress(
         f"{weight_bits}-bit; {fp['ratio_vs_fp32_without_peepholes']:.1f}x without the peepholes); "
         f"activation tables {kib['activation_tables_bytes']:.1f} KiB, not in the ratio"
     )
-    load = Table(title=f"PE load over {pes} PEs (max / mean nonzeros)")
-    for column in ("matrix", "balanced", "unbalanced", "utilisation (unbalanced)"):
-        load.add_column(column)
+    load = Table(
+        title=f"PE load over {pes} PEs (max / mean nonzeros; utilisation = mean / max)",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    load.add_column("matrix", overflow="fold", min_width=names)
+    for column in ("balanced", "plain pruning", "utilisation (plain)"):
+        load.add_column(column, justify="right", no_wrap=True)
     for name, row in report["pe_load"].items():
         load.add_row(
             name,
@@ -155,11 +167,14 @@ def compress(
     if run.metrics:
         metrics = Table(
             title=f"{run.task}: dense float vs pruned float (both pruning modes, one shot for "
-            "the other) vs pruned + integer"
+            "the other) vs pruned + integer",
+            box=box.SIMPLE_HEAD,
+            pad_edge=False,
+            collapse_padding=True,
         )
-        metrics.add_column("metric")
-        for name in run.metrics:
-            metrics.add_column(name, justify="right")
+        metrics.add_column("metric", overflow="fold")
+        for name in run.metrics:  # dense_float -> "dense float" can wrap between the words
+            metrics.add_column(name.replace("_", " "), justify="right")
         for key in run.metrics["dense_float"]:
             metrics.add_row(
                 key, *(f"{run.metrics[m].get(key, float('nan')):.4f}" for m in run.metrics)
