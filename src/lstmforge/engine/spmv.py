@@ -43,6 +43,7 @@ from lstmforge.compress.artifact import SparseMatrix
 from lstmforge.engine.fixed_point import ACCUMULATOR_BITS, SaturationCounter, saturate
 
 ACC_MAX = (1 << (ACCUMULATOR_BITS - 1)) - 1
+BOUND_SHIFT = 16  # bound lanes sum |product| >> 16, so that they stay in int32
 ACC_MIN = -(1 << (ACCUMULATOR_BITS - 1))
 CHUNK = 8  # SELL-C-σ chunk height C: one AVX2 register of int32 lanes
 
@@ -110,34 +111,55 @@ def _row_product(row_ptr, cols, vals, x, r):  # pragma: no cover - compiled
 def _csr_kernel(row_ptr, cols, vals, row_l1, xt):  # pragma: no cover - compiled
     """CSR matrix times the vectors xt [cols, N]: accumulators [rows, N] and the clamp count.
 
-    A row whose L1 norm times max |x| fits the accumulator cannot clamp: its sums are formed
-    one weight times all vectors in int32 lanes (``vpmulld``; AVX2 has no 64-bit multiply), the
-    other rows in column order with the saturating accumulator."""
+    Each row is formed one weight times all vectors in int32 lanes (``vpmulld``; AVX2 has no
+    64-bit multiply). A row whose L1 norm times max |x| fits the accumulator cannot clamp;
+    for the others each lane also sums ``|product| >> 16``, a bound on that vector's sum of
+    |products| (as the SELL kernel does), and only a vector whose bound could leave 32 bits
+    is summed again in column order with the saturating accumulator. Products that may not
+    fit int32 (weights or inputs wider than 16 bits) go that way at once."""
     rows, n = row_ptr.size - 1, xt.shape[1]
     acc = np.zeros((rows, n), dtype=np.int64)
     xmax = np.max(np.abs(xt)) if xt.size else 0
-    narrow = xmax <= ACC_MAX  # every x fits int32 (always, for 16-bit activations)
-    x32 = xt.astype(np.int32) if narrow else np.zeros((0, n), dtype=np.int32)
+    vmax = np.max(np.abs(vals.astype(np.int64))) if vals.size else 0
+    lanes = vmax * xmax <= ACC_MAX  # every product fits int32
+    x32 = xt.astype(np.int32) if lanes else np.zeros((0, n), dtype=np.int32)
     line = np.zeros(n, dtype=np.int32)
+    bound = np.zeros(n, dtype=np.int32)
     clamps = 0
     for r in range(rows):
-        if narrow and row_l1[r] * xmax <= ACC_MAX:  # every partial sum fits int32
-            line[:] = 0
+        length = row_ptr[r + 1] - row_ptr[r]
+        if not lanes or length >= 1 << 15:  # bound lanes could overflow: exact path
+            for b in range(n):
+                acc[r, b], k = _row_product(row_ptr, cols, vals, xt[:, b], r)
+                clamps += k
+            continue
+        line[:] = 0
+        if row_l1[r] * xmax <= ACC_MAX:  # no partial sum can clamp
             for e in range(row_ptr[r], row_ptr[r + 1]):
                 v, xc = np.int32(vals[e]), x32[cols[e]]
                 for b in range(n):
                     line[b] += v * xc[b]
             for b in range(n):
                 acc[r, b] = line[b]
-        else:
+            continue
+        bound[:] = 0
+        for e in range(row_ptr[r], row_ptr[r + 1]):
+            v, xc = np.int32(vals[e]), x32[cols[e]]
             for b in range(n):
+                product = np.int32(v * xc[b])
+                line[b] += product
+                bound[b] += np.int32(abs(product)) >> BOUND_SHIFT
+        for b in range(n):
+            # sum |p| < sum((|p| >> 16) + 1) << 16: within 32 bits, no partial sum clamped
+            if (np.int64(bound[b]) + length) << BOUND_SHIFT <= ACC_MAX:
+                acc[r, b] = line[b]
+            else:
                 acc[r, b], k = _row_product(row_ptr, cols, vals, xt[:, b], r)
                 clamps += k
     return acc, clamps
 
 
 _I32X8 = ir.VectorType(ir.IntType(32), CHUNK)
-BOUND_SHIFT = 16  # the bound lanes sum |product| >> 16, so that they stay in int32
 
 
 @intrinsic
