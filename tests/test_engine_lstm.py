@@ -125,19 +125,23 @@ def test_spmv_fast_equals_reference_when_accumulators_saturate():
 
 
 def test_spmv_fast_mixes_int32_rows_and_saturating_rows_in_one_call():
-    """Rows that cannot clamp go through int32 lanes, the others in column order: both in one
-    batched call give the reference's integers and clamp count."""
+    """Rows the static bound clears, rows whose per-vector bounds clear them for some vectors,
+    and vectors that clamp (summed in column order), in one batched call: the reference's
+    integers and clamp count."""
     rng = np.random.default_rng(1)
     codes = rng.choice([-2048, 2047], size=(16, 400), p=[0.2, 0.8])  # heavy rows clamp
     codes[::2] = rng.integers(-3, 4, size=(8, 400))  # light rows: L1 * max|x| fits 32 bits
     codes[::2, :5] = 0
     matrix = SparseMatrix.from_codes(codes, QFormat(12, 11), 4, codes.shape)
     v = rng.choice([-32768, 32767], size=(5, 400), p=[0.2, 0.8]).astype(np.int64)
+    v[0] = rng.integers(-9, 10, size=400)  # heavy rows, but this vector cannot make them clamp
     ref_counter, fast_counter = SaturationCounter(), SaturationCounter()
     ref = spmv_reference(matrix, v, ref_counter, "acc")
     np.testing.assert_array_equal(spmv_fast(matrix, v, fast_counter, "acc"), ref)
     assert ref_counter["acc"] == fast_counter["acc"] > 0
     np.testing.assert_array_equal(ref[:, ::2], v @ codes[::2].T)  # light rows: exact sums
+    np.testing.assert_array_equal(ref[0], v[0] @ codes.T)  # no clamp for the small vector
+    assert np.any(ref[1:, 1::2] != v[1:] @ codes[1::2].T)  # the others clamped
 
 
 def test_spmv_fast_single_vector_equals_reference_when_accumulators_saturate():
