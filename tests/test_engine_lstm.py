@@ -144,6 +144,23 @@ def test_spmv_fast_mixes_int32_rows_and_saturating_rows_in_one_call():
     assert np.any(ref[1:, 1::2] != v[1:] @ codes[1::2].T)  # the others clamped
 
 
+@pytest.mark.parametrize("vectors", [1, 2])
+def test_spmv_fast_bounds_do_not_wrap_on_inputs_wider_than_32_bits(vectors):
+    """Bound products formed in int64 wrapped for |x| >= 2^48 (and the sum of |products| of
+    a long row for |x| = 2^40): the fast path then skipped the clamps."""
+    cases = [
+        (np.array([[-32768, 1]]), np.array([0, 2**48])),
+        (np.full((1, 256), -32768), np.full(256, 2**40)),
+    ]
+    for codes, x in cases:
+        matrix = SparseMatrix.from_codes(codes, QFormat(16, 15), 1, codes.shape)
+        v = np.repeat(x[None, :], vectors, axis=0).astype(np.int64)
+        ref_counter, fast_counter = SaturationCounter(), SaturationCounter()
+        ref = spmv_reference(matrix, v, ref_counter, "acc")
+        np.testing.assert_array_equal(spmv_fast(matrix, v, fast_counter, "acc"), ref)
+        assert ref_counter["acc"] == fast_counter["acc"] > 0
+
+
 def test_spmv_fast_single_vector_equals_reference_when_accumulators_saturate():
     """Batch 1 takes the one-vector kernel: same integers and clamp counts, with and without
     rows whose worst case leaves 32 bits."""

@@ -94,6 +94,12 @@ def _row_saturating(row_ptr, cols, vals, x, r):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True)
+def _product_fits(a, b):  # pragma: no cover - compiled
+    """a * b <= ACC_MAX for a, b >= 0, without forming a * b (it could wrap int64)."""
+    return a == 0 or b <= ACC_MAX // a
+
+
+@numba.njit(cache=True)
 def _row_product(row_ptr, cols, vals, x, r):  # pragma: no cover - compiled
     """:func:`_row_saturating`, with the exact bound (sum of |products|) first: if it stays in
     32 bits, no partial sum can clamp and the plain sum is returned."""
@@ -102,9 +108,9 @@ def _row_product(row_ptr, cols, vals, x, r):  # pragma: no cover - compiled
         p = np.int64(vals[e]) * x[cols[e]]
         s += p
         bound += abs(p)
-    if bound <= ACC_MAX:
-        return s, 0
-    return _row_saturating(row_ptr, cols, vals, x, r)
+        if bound > ACC_MAX:  # may clamp (and a longer sum could wrap int64): exact order
+            return _row_saturating(row_ptr, cols, vals, x, r)
+    return s, 0
 
 
 @numba.njit(cache=True)
@@ -121,7 +127,7 @@ def _csr_kernel(row_ptr, cols, vals, row_l1, xt):  # pragma: no cover - compiled
     acc = np.zeros((rows, n), dtype=np.int64)
     xmax = np.max(np.abs(xt)) if xt.size else 0
     vmax = np.max(np.abs(vals.astype(np.int64))) if vals.size else 0
-    lanes = vmax * xmax <= ACC_MAX  # every product fits int32
+    lanes = _product_fits(vmax, xmax)  # every product fits int32
     x32 = xt.astype(np.int32) if lanes else np.zeros((0, n), dtype=np.int32)
     line = np.zeros(n, dtype=np.int32)
     bound = np.zeros(n, dtype=np.int32)
@@ -134,7 +140,7 @@ def _csr_kernel(row_ptr, cols, vals, row_l1, xt):  # pragma: no cover - compiled
                 clamps += k
             continue
         line[:] = 0
-        if row_l1[r] * xmax <= ACC_MAX:  # no partial sum can clamp
+        if _product_fits(row_l1[r], xmax):  # no partial sum can clamp
             for e in range(row_ptr[r], row_ptr[r + 1]):
                 v, xc = np.int32(vals[e]), x32[cols[e]]
                 for b in range(n):
@@ -267,7 +273,7 @@ def sell_vector_kernel(m, x):  # pragma: no cover - compiled
     xmax = np.max(np.abs(x)) if x.size else 0
     clamps = 0
     longest = (m.chunk_ptr[1] - m.chunk_ptr[0]) // CHUNK if chunks else 0  # sorted: first
-    if m.wmax * xmax > ACC_MAX or longest >= 1 << (31 - BOUND_SHIFT):
+    if not _product_fits(m.wmax, xmax) or longest >= 1 << (31 - BOUND_SHIFT):
         # a product or a lane's bound may not fit int32: every row on the exact path
         for r in range(rows):
             acc[r], k = _row_product(m.row_ptr, m.csr_cols, m.csr_vals, x, r)
