@@ -104,19 +104,21 @@ def validation_loss(datamodule: Any) -> Callable[[torch.nn.Module], float]:
         lightning_log = logging.getLogger("lightning.pytorch")
         level = lightning_log.level
         lightning_log.setLevel(logging.WARNING)  # no device banner for every probe
-        trainer = L.Trainer(
-            accelerator="auto",
-            devices=1,
-            logger=False,
-            enable_checkpointing=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-        )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # Lightning's advice on workers and logging
-            (result,) = trainer.validate(module, datamodule=datamodule, verbose=False)
-        lightning_log.setLevel(level)
-        module.trainer = None  # detached: later stages call its steps outside a Trainer
+        try:
+            trainer = L.Trainer(
+                accelerator="auto",
+                devices=1,
+                logger=False,
+                enable_checkpointing=False,
+                enable_progress_bar=False,
+                enable_model_summary=False,
+            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # Lightning's advice on workers and logging
+                (result,) = trainer.validate(module, datamodule=datamodule, verbose=False)
+        finally:
+            lightning_log.setLevel(level)
+            module.trainer = None  # detached: later stages call its steps outside a Trainer
         return float(result["val_loss"])
 
     return score
