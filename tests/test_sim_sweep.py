@@ -1,12 +1,14 @@
 """Design-space sweep: re-pruning/re-encoding for other PE counts, and the Pareto front."""
 
 import numpy as np
+import pytest
 import torch
 
 from lstmforge.compress import compress_model
 from lstmforge.hw import load_preset
 from lstmforge.hw.sim.simulate import layer_structures, lstm_blocks
-from lstmforge.hw.sim.sweep import pareto_front, repartition, sweep
+from lstmforge.hw.sim.sweep import pareto_front, repartition, stored_density, sweep
+from lstmforge.hw.sim.timing import simulate_timing
 from lstmforge.nn import LSTM
 
 
@@ -44,6 +46,25 @@ def test_repartition_prunes_balanced_and_keeps_stored_weights():
         assert per_pe.max() == per_pe.min()  # load-balance-aware: same count in every PE
         # kept weights fill the runs of zeros the 4-bit index cannot skip: no padding entries
         np.testing.assert_array_equal(new.entry_counts(), new.useful_counts())
+
+
+def test_per_matrix_densities_keep_their_proportions_in_a_sweep():
+    torch.manual_seed(0)
+    density = {"weight_ih_l0": 0.2, "weight_hh_l0": 0.6, "weight_hr_l0": 0.4}
+    cm = compress_model(LSTM(8, 16, proj_size=8), density=density, num_pes=4)
+    layers = [ly for b in lstm_blocks(cm) for ly in layer_structures(b)]
+    stored = stored_density(cm)
+    own = [(m.to_dense() != 0).mean() for m in layers[0].matrices]
+    same = repartition(layers, stored, 4, relative_to=stored)  # the artifact's own point
+    for old, new in zip(layers[0].matrices, same[0].matrices, strict=True):
+        np.testing.assert_array_equal(new.to_dense(), old.to_dense())
+    half = repartition(layers, stored / 2, 4, relative_to=stored)
+    for d, m in zip(own, half[0].matrices, strict=True):
+        assert (m.to_dense() != 0).mean() == pytest.approx(d / 2, abs=0.04)
+    config = load_preset("ese-ku060").replace(pes_per_channel=4)
+    (point,) = sweep(cm, config, 3, [4], [20.0], [stored])["points"]
+    artifact = simulate_timing(layers, config, 3)  # the artifact as stored
+    assert point["weight_bytes_per_frame"] == artifact.weight_bytes_per_frame
 
 
 def test_more_pes_and_bandwidth_never_slow_a_frame_down():

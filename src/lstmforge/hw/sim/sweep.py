@@ -1,6 +1,7 @@
 """Design-space exploration: latency over PEs, memory bandwidth and weight density.
 
-For each density the artifact's LSTM weight codes are pruned further by magnitude with the
+For each density the artifact's LSTM weight codes are pruned further by magnitude (every
+matrix to that density; an artifact with per-matrix densities keeps their proportions) with the
 compressor's load-balance-aware pruning (ESE §3; like the compressor's default, weights are kept
 instead of CSC padding entries where the budget allows) and re-encoded for each PE count with
 the compressor's CSC encoder; each point is timed with :func:`.timing.simulate_timing`. A point is
@@ -27,16 +28,24 @@ to zero); a matrix never keeps more than it stores."""
 
 
 def repartition(
-    layers: list[LayerStructure], density: float, num_pes: int, balanced: bool = True
+    layers: list[LayerStructure],
+    density: float,
+    num_pes: int,
+    balanced: bool = True,
+    relative_to: float | None = None,
 ) -> list[LayerStructure]:
     """The layers pruned to ``density`` (of each matrix, at most what it stores) and re-encoded
-    over ``num_pes`` PEs."""
+    over ``num_pes`` PEs. With ``relative_to`` (the artifact's overall density, for an artifact
+    whose matrices have densities of their own) each matrix keeps its stored density times
+    ``density / relative_to`` instead: the artifact's own point at ``density = relative_to``."""
 
     def redo(m: PEMatrix | None) -> PEMatrix | None:
         if m is None:
             return None
         codes = m.to_dense()
-        kept = min(density, float((codes != 0).mean()))  # cannot bring pruned weights back
+        stored = float((codes != 0).mean())
+        target = density if relative_to is None else stored * density / relative_to
+        kept = min(target, stored)  # cannot bring pruned weights back
         mask = prune_mask(codes, kept, num_pes, balanced, fill=True)
         return PEMatrix.from_codes(m.name, codes * mask, num_pes)
 
@@ -84,9 +93,12 @@ def sweep(
     layers = [ly for b in lstm_blocks(cm) for ly in layer_structures(b)]
     dense_weights = sum(m.shape[0] * m.shape[1] for ly in layers for m in ly.matrices)
     points = []
+    per_matrix = isinstance(cm.settings.get("density"), dict)  # compress --matrix-density etc.
     for density in densities:
         for num_pes in pes:
-            pruned = repartition(layers, density, num_pes)
+            pruned = repartition(
+                layers, density, num_pes, relative_to=stored if per_matrix else None
+            )
             useful = sum(int((m.to_dense() != 0).sum()) for ly in pruned for m in ly.matrices)
             for bandwidth in bandwidths:
                 point_config = config.replace(
