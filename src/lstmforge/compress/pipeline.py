@@ -152,8 +152,8 @@ def resolve_densities(
     ``density`` for all; with ``overrides`` (``"block:param"`` or ``"param"`` keys) those
     matrices get theirs; with ``sensitivity_probe`` the overall ``density`` is shared out by
     each matrix's measured sensitivity (one matrix pruned to the probe density at a time, the
-    increase of ``score``, lower is better; Han et al. 2015, §3)."""
-    check_density_options(density, overrides, sensitivity_probe)
+    increase of ``score``, lower is better; Han et al. 2015, §3). The options are those
+    :func:`check_density_options` has passed."""
     matrices = {
         f"{block}:{name}": (block, owner, name) for block, owner, name in matrix_parameters(module)
     }
@@ -168,9 +168,7 @@ def resolve_densities(
         return allocate_densities(sizes, density, measured, floor), measured
     if not overrides:
         return density, None
-    known = {
-        key for block, _, name in matrix_parameters(module) for key in matrix_keys(block, name)
-    }
+    known = {key for block, _, name in matrices.values() for key in matrix_keys(block, name)}
     unknown = [key for key in overrides if key not in known]
     if unknown:
         raise InputError(
@@ -235,7 +233,8 @@ def compress_checkpoint(
 
     check_density_options(density, matrix_density, sensitivity_probe)
     retrained = retrained_path(out)
-    if retrain_epochs > 0 and retrained.resolve() == Path(checkpoint).resolve():
+    retrained_is_input = retrained.resolve() == Path(checkpoint).resolve()
+    if retrain_epochs > 0 and retrained_is_input:
         raise InputError(
             f"{checkpoint}: retraining would write the fine-tuned model over this input "
             f"checkpoint ({retrained.name} belongs to --out {Path(out).name}); choose another --out"
@@ -304,7 +303,7 @@ def compress_checkpoint(
     cm.settings["prune_steps"] = prune_steps if retrain_epochs else 0
     cm.settings["qat"] = qat
     cm.save(out)
-    if retrain_epochs == 0 and retrained.resolve() != Path(checkpoint).resolve():
+    if retrain_epochs == 0 and not retrained_is_input:
         retrained.unlink(missing_ok=True)  # the retrained model of the artifact just replaced
     result.artifact = cm
     result.seconds["compress"] = time.perf_counter() - start

@@ -67,14 +67,15 @@ def load_weights(module: torch.nn.Module, loaded: dict[str, Any], path: str | Pa
         raise InputError(f"{path}: weights do not fit {where}: {first}") from None
 
 
-def save_checkpoint(module: torch.nn.Module, path: str | Path, epoch: int = -1) -> Path:
+def save_checkpoint(module: torch.nn.Module, path: str | Path) -> Path:
     """Write ``module``'s weights and ``hparams`` as a checkpoint :func:`load_checkpoint`
-    (and every task's ``--checkpoint``) reads: the ``state_dict`` / ``hyper_parameters`` /
-    ``epoch`` entries of a Lightning checkpoint, without optimizer state. Atomic."""
+    (and every task's ``--checkpoint``) reads: the ``state_dict`` / ``hyper_parameters``
+    entries of a Lightning checkpoint (``epoch`` -1: not from a training run), without
+    optimizer state. Atomic."""
     hparams = dict(getattr(module, "hparams", {}) or {})
     if not isinstance(hparams.get("task"), str):
         raise InputError(f"{path}: the module records no task (hparams['task']) to save")
     state = {k: v.detach().cpu() for k, v in module.state_dict().items()}
     with atomic_path(path) as tmp:
-        torch.save({"state_dict": state, "hyper_parameters": hparams, "epoch": epoch}, tmp)
+        torch.save({"state_dict": state, "hyper_parameters": hparams, "epoch": -1}, tmp)
     return Path(path)
