@@ -22,14 +22,14 @@ from lstmforge.engine.fixed_point import QFormat, SaturationCounter, requantize
 from lstmforge.engine.float_datapath import FloatDatapath
 from lstmforge.engine.integer_datapath import IntegerDatapath
 from lstmforge.engine.spmv import (
-    BOUND_SHIFT,
-    CHUNK,
-    _chunk_lanes_portable,
-    sell_layout,
-    sell_vector_kernel,
+    BLOCK,
+    LANES,
+    _group_portable,
     spmv_fast,
     spmv_fast_requantized,
     spmv_reference,
+    tile_layout,
+    tile_vector_kernel,
 )
 from lstmforge.errors import InputError
 from lstmforge.nn import LSTM
@@ -185,17 +185,22 @@ def test_spmv_fast_single_vector_equals_reference_when_accumulators_saturate():
         assert not v.any() or any(ref_counter[f"rq{s}"] > 0 for s in (3, 0, -2))
 
 
-def _sell_dense(layout, shape):
-    """Decode a SELL-C-sigma layout back to dense codes."""
+def _tile_dense(layout, shape):
+    """Decode a tiled layout back to dense codes, checking each pair slot's byte indices."""
     dense = np.zeros(shape, dtype=np.int64)
-    for q in range(layout.chunk_ptr.size - 1):
-        start, stop = layout.chunk_ptr[q], layout.chunk_ptr[q + 1]
-        entries = np.arange(start, stop)
-        slots = q * CHUNK + (entries - start) % CHUNK
-        keep = slots < shape[0]
-        rows = layout.perm[slots[keep]]
-        np.add.at(dense, (rows, layout.cols[entries[keep]]), layout.vals[entries[keep]])
-        assert not layout.vals[entries[~keep]].any()  # slots past the last row are padding
+    for g in range(layout.group_ptr.size - 1):
+        for s in range(layout.group_ptr[g], layout.group_ptr[g + 1]):
+            index = layout.index[s].reshape(LANES, 2, 2).astype(np.int64)
+            columns = layout.block[s] * BLOCK + index[..., 0] // 2
+            weights = layout.weight[s].reshape(LANES, 2)
+            stored = weights != 0  # the others are padding (weight 0, any index)
+            assert np.all((index[..., 1] == index[..., 0] + 1)[stored])  # both bytes of x[c]
+            for lane in range(LANES):
+                row = g * LANES + lane
+                if row >= shape[0]:
+                    assert not weights[lane].any()  # lanes past the last row are padding
+                    continue
+                np.add.at(dense[row], columns[lane], weights[lane])
     return dense
 
 
@@ -205,30 +210,40 @@ def _adversarial(rng):
     wide[7, :] = 2047  # one row longer than all others
     long_row = np.zeros((9, 300), dtype=np.int64)
     long_row[4] = rng.choice([-2048, 2047], size=300)
+    at_limit = np.zeros((3, 64), dtype=np.int64)  # L1 norms 65535, 65536 (= ACC_MAX // 32768 + 1)
+    at_limit[0, :33] = [2047] * 32 + [31]
+    at_limit[1, :33] = [2047] * 32 + [32]
+    at_limit[2, ::9] = -2048
     return {
         "empty rows and a long row": wide,
         "all zero": np.zeros((10, 7), dtype=np.int64),
         "one row": rng.integers(-2048, 2048, size=(1, 33)),
         "one saturating row among short ones": long_row,
         "random": rng.choice([-2048, 0, 0, 0, 3, 2047], size=(37, 50)),
+        "rows at the no-clamp limit": at_limit,
     }
 
 
-def test_sell_layout_round_trip_and_kernels_on_adversarial_matrices():
+def test_tile_layout_round_trip_and_kernels_on_adversarial_matrices():
     rng = np.random.default_rng(5)
     for name, codes in _adversarial(rng).items():
         matrix = SparseMatrix.from_codes(codes, QFormat(12, 11), 3, codes.shape)
-        layout = sell_layout(matrix)
-        np.testing.assert_array_equal(_sell_dense(layout, codes.shape), codes, err_msg=name)
-        assert np.all(np.diff(layout.chunk_ptr) % CHUNK == 0)
-        assert np.all(np.diff((codes != 0).sum(axis=1)[layout.perm]) <= 0)  # sigma-sorted
+        layout = tile_layout(matrix)
+        np.testing.assert_array_equal(_tile_dense(layout, codes.shape), codes, err_msg=name)
+        rows, cols = codes.shape
+        padded = np.zeros((-(-rows // LANES) * LANES, -(-cols // BLOCK) * BLOCK), dtype=np.int64)
+        padded[:rows, :cols] = codes != 0
+        per_lane = padded.reshape(padded.shape[0] // LANES, LANES, -1, BLOCK).sum(axis=3)
+        assert layout.block.size == ((per_lane.max(axis=1) + 1) // 2).sum()  # no extra slots
         for x in (
-            rng.choice([-32768, 32767], size=codes.shape[1]),
-            rng.integers(-50, 50, size=codes.shape[1]),
+            rng.choice([-32768, 32767], size=cols),
+            np.full(cols, -32768),
+            rng.integers(-50, 50, size=cols),
+            rng.integers(-40000, 40000, size=cols),  # wider than int16: exact path only
         ):
             ref_counter, fast_counter = SaturationCounter(), SaturationCounter()
             ref = spmv_reference(matrix, x[None, :], ref_counter, "acc")[0]
-            acc, clamps = sell_vector_kernel(layout, x)
+            acc, clamps = tile_vector_kernel(layout, x)
             np.testing.assert_array_equal(acc, ref, err_msg=name)
             assert clamps == ref_counter["acc"], name
             np.testing.assert_array_equal(
@@ -237,20 +252,24 @@ def test_sell_layout_round_trip_and_kernels_on_adversarial_matrices():
             assert fast_counter == ref_counter
 
 
-def test_portable_chunk_kernel_equals_the_dense_product():
-    """The plain-loop chunk body (hosts without AVX2) gives each row's exact sum and bound."""
+def test_portable_group_kernel_equals_the_dense_product():
+    """The plain-loop group body (hosts without AVX2) gives each row's exact sum and bound."""
     codes = _adversarial(np.random.default_rng(6))["random"]
-    layout = sell_layout(SparseMatrix.from_codes(codes, QFormat(12, 11), 2, codes.shape))
-    x = np.random.default_rng(7).integers(-3000, 3000, size=codes.shape[1]).astype(np.int32)
-    expected = codes @ x.astype(np.int64)
-    sums, bounds = np.empty(CHUNK, dtype=np.int32), np.empty(CHUNK, dtype=np.int32)
-    for q in range(layout.chunk_ptr.size - 1):
-        width = (layout.chunk_ptr[q + 1] - layout.chunk_ptr[q]) // CHUNK
-        _chunk_lanes_portable(layout.vals, layout.cols, x, layout.chunk_ptr[q], width, sums, bounds)
-        rows = layout.perm[q * CHUNK : min((q + 1) * CHUNK, codes.shape[0])]
+    layout = tile_layout(SparseMatrix.from_codes(codes, QFormat(12, 11), 2, codes.shape))
+    x = np.random.default_rng(7).integers(-3000, 3000, size=codes.shape[1])
+    shift = 3
+    expected, high = codes @ x, np.abs(codes) @ (np.abs(x) >> shift)
+    table = np.zeros(-(-x.size // BLOCK) * BLOCK, dtype=np.int16)
+    table[: x.size] = x
+    magnitude = np.abs(table) >> shift
+    sums, bounds = np.empty(LANES, dtype=np.int32), np.empty(LANES, dtype=np.int32)
+    for g in range(layout.group_ptr.size - 1):
+        start, stop = layout.group_ptr[g], layout.group_ptr[g + 1]
+        arrays = (layout.block, layout.index, layout.weight, table, magnitude)
+        _group_portable(*arrays, start, stop, sums, bounds)
+        rows = np.arange(g * LANES, min((g + 1) * LANES, codes.shape[0]))
         np.testing.assert_array_equal(sums[: rows.size], expected[rows])
-        high = (np.abs(codes[rows][:, None, :] * x.astype(np.int64)) >> BOUND_SHIFT).sum(axis=2)
-        np.testing.assert_array_equal(bounds[: rows.size], high[:, 0])
+        np.testing.assert_array_equal(bounds[: rows.size], high[rows])
 
 
 @pytest.mark.parametrize("proj", [0, 40])

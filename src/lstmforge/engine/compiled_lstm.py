@@ -3,7 +3,7 @@ compiled: one numba call per layer and utterance on the integer datapath's fast 
 
 Per step and sequence, :func:`_lstm_layer_kernel` does what ``run_lstm`` asks of
 :class:`~lstmforge.engine.integer_datapath.IntegerDatapath` — the recurrent product
-(:func:`~lstmforge.engine.spmv.sell_vector_kernel`) and its requantization into P, the exact sum
+(:func:`~lstmforge.engine.spmv.tile_vector_kernel`) and its requantization into P, the exact sum
 with the input product and the bias, the element-wise unit
 (:func:`~lstmforge.engine.integer_datapath._cell_kernel`), the projection and its
 requantization — with the same integers and the same clamp counts per site, recorded in the
@@ -25,9 +25,9 @@ from lstmforge.engine.spmv import (
     _csr_kernel,
     _row_major,
     requantize_kernel,
-    sell_layout,
-    sell_vector_kernel,
     spmv_fast,
+    tile_layout,
+    tile_vector_kernel,
 )
 from lstmforge.errors import InputError
 
@@ -36,8 +36,8 @@ from lstmforge.errors import InputError
 def _lstm_layer_kernel(from_input, h, c, valid, w_hh, bias, cell, proj):  # pragma: no cover
     """One layer over all steps. ``from_input`` [B, T, 4H]: the requantized input products;
     ``h`` [B, R], ``c`` [B, H]: the state, updated in place; ``valid`` [B, T]; ``w_hh``:
-    ``(SELL matrix, shift, P bits)``; ``bias`` [4H] (P codes); ``cell``: the arguments of
-    ``_cell_kernel`` after the gates and the cell state; ``proj``: ``(SELL matrix, shift,
+    ``(tiled matrix, shift, P bits)``; ``bias`` [4H] (P codes); ``cell``: the arguments of
+    ``_cell_kernel`` after the gates and the cell state; ``proj``: ``(tiled matrix, shift,
     output bits)`` or None (no projection: r_t = m_t).
 
     Returns the outputs [B, T, R] and the clamp counts (hh accumulate, hh requantize,
@@ -49,7 +49,7 @@ def _lstm_layer_kernel(from_input, h, c, valid, w_hh, bias, cell, proj):  # prag
     counts = np.zeros(11, dtype=np.int64)
     for t in range(steps):
         for b in range(batch):
-            acc, k = sell_vector_kernel(w_hh[0], h[b])
+            acc, k = tile_vector_kernel(w_hh[0], h[b])
             counts[0] += k
             counts[1] += requantize_kernel(acc, w_hh[1], w_hh[2])
             partial[b] = from_input[b, t] + acc + bias
@@ -59,7 +59,7 @@ def _lstm_layer_kernel(from_input, h, c, valid, w_hh, bias, cell, proj):  # prag
             if proj is None:
                 out = m[b]
             else:
-                out, k = sell_vector_kernel(proj[0], m[b])
+                out, k = tile_vector_kernel(proj[0], m[b])
                 counts[2] += k
                 counts[3] += requantize_kernel(out, proj[1], proj[2])
             if valid[b, t]:
@@ -73,10 +73,10 @@ def _lstm_layer_kernel(from_input, h, c, valid, w_hh, bias, cell, proj):  # prag
 def _input_product(seq, w_ih, shift, bits):  # pragma: no cover - compiled
     """``W_ih`` times the inputs seq [N, I] int64, requantized into P as
     :meth:`~lstmforge.engine.integer_datapath.IntegerDatapath.matvec` does on the fast backend
-    (one vector: the SELL kernel; several: the CSR kernel). ``w_ih``: ``(SELL matrix, (row_ptr,
+    (one vector: the tile kernel; several: the CSR kernel). ``w_ih``: ``(tiled matrix, (row_ptr,
     cols, vals, row_l1))``. Returns [N, rows] and the accumulate and requantize clamp counts."""
     if seq.shape[0] == 1:
-        acc, clamps = sell_vector_kernel(w_ih[0], seq[0])
+        acc, clamps = tile_vector_kernel(w_ih[0], seq[0])
         out = acc.reshape(1, -1)
     else:
         row_ptr, cols, vals, row_l1 = w_ih[1]
@@ -136,12 +136,12 @@ class CompiledLayer(NamedTuple):
     """The constant arguments of one compiled layer (built once per block, see
     :func:`compiled_layers`) and the sites its clamp counts go to."""
 
-    w_ih: tuple | None  # ((SELL, CSR arrays), shift, P bits), or None: product in Python
-    w_hh: tuple  # (SELL matrix, shift, P bits)
+    w_ih: tuple | None  # ((tiled, CSR arrays), shift, P bits), or None: product in Python
+    w_hh: tuple  # (tiled matrix, shift, P bits)
     bias: np.ndarray  # [4H] P codes
     cell: tuple  # the arguments of _cell_kernel after the gates and the cell state
     order: list  # (site, index into the cell counts) in the NumPy unit's order
-    w_hr: tuple | None  # (SELL matrix, shift, output bits), or None (no projection)
+    w_hr: tuple | None  # (tiled matrix, shift, output bits), or None (no projection)
     sites: tuple[str, ...]  # ih, hh, hr: accumulate and requantize sites
     edges: tuple[float, ...]  # the state's formats at the edge (see _lstm_layer_edges)
     state_sites: tuple[str, str]  # where the state's quantization clamps are counted
@@ -158,16 +158,16 @@ def _layer_args(dp: IntegerDatapath, config: dict[str, Any], k: int) -> Compiled
         return None
     matrices = dp.block.matrices
     pre_bits = dp.fmt("pre").bits
-    w_hh = (sell_layout(matrices[f"weight_hh_l{k}"]), hh_shift, pre_bits)
+    w_hh = (tile_layout(matrices[f"weight_hh_l{k}"]), hh_shift, pre_bits)
     w_hr = None
     if proj:
-        w_hr = (sell_layout(matrices[f"weight_hr_l{k}"]), hr_shift, dp.fmt(out_key).bits)
+        w_hr = (tile_layout(matrices[f"weight_hr_l{k}"]), hr_shift, dp.fmt(out_key).bits)
     ih_name = f"weight_ih_l{k}"
     ih_shift = dp.requantize_shift(ih_name, "input" if k == 0 else f"l{k - 1}.output", "pre")
     w_ih = None
     if ih_shift is not None:  # else: the product and its rescale as the datapath does them
         ih = matrices[ih_name]
-        w_ih = ((sell_layout(ih), _row_major(ih)), ih_shift, pre_bits)
+        w_ih = ((tile_layout(ih), _row_major(ih)), ih_shift, pre_bits)
     bias = (
         dp.bias(f"bias_l{k}", (-1,))
         if config["bias"]

@@ -11,19 +11,29 @@ order, and the accumulator saturates after every addition.
   can never saturate, so its sum may be formed in any order; any other row is summed in
   increasing column order with the saturating accumulator (:func:`_row_saturating`), which
   gives identical results and clamp counts.
-* One vector (batch 1, the recurrent products) goes through :func:`sell_vector_kernel` on a
-  SELL-C-σ copy of the matrix (Kreutzer et al., "A unified sparse matrix data format for
-  efficient general sparse matrix-vector multiplication on modern processors with wide SIMD
-  units", SIAM J. Sci. Comput. 36(5), 2014): rows sorted by length (σ = all rows), cut into
-  chunks of C = 8, each chunk padded to its longest row and stored column-major, so one step
-  of a chunk is 8 weights times 8 gathered activations, multiplied and summed in int32 lanes
-  (AVX2 ``vpgatherdd``/``vpmulld`` where the host has it, :func:`_chunk_lanes`) together
-  with a bound on each row's sum of |products|. A row whose bound could leave 32 bits is
-  summed again in column order with the saturating accumulator.
+* One vector (batch 1, the recurrent products) goes through :func:`tile_vector_kernel` on a
+  tiled copy of the matrix (:class:`TileMatrix`). Gathering an activation per stored weight
+  (``vpgatherdd``) costs about 1.3 cycles per weight on the machines we measured
+  (docs/benchmarks.md); here the activations come from a register instead. The matrix is cut
+  into groups of :data:`LANES` rows and blocks of :data:`BLOCK` columns, and the 8 activations
+  of a block (16 bytes of int16 codes) are the table of one ``vpshufb`` indexed by column
+  offsets within the block: ESE's idea of short relative indices into a local window of the
+  input (Han et al., FPGA 2017, §4). The nonzeros of one (row group, column block) tile are
+  stored as *pair slots*: in pair slot k, lane l (row ``8 g + l``) holds the lane's nonzeros
+  2k and 2k + 1 of that tile, their weights ``[w, w']`` (int16) and the byte indices of their
+  activations in the block's table, ``[2c, 2c + 1, 2c', 2c' + 1]``; a tile has as many pair
+  slots as half its longest row, rounded up, and missing entries are weight 0. One step is a
+  ``vbroadcasti128`` of the block's activations, a ``vpshufb`` that picks each lane's two,
+  and a ``vpmaddwd`` that adds both products into the lane's int32 accumulator
+  (:func:`_group`). A row whose L1 norm times max |x| fits 32 bits is taken from the tiles as
+  it is; in a group with any other row, the lanes also sum |w| times |x| (shifted right just
+  enough to stay in 32 bits) in the same way, a bound on each row's sum of |products|, and a
+  row whose bound could leave 32 bits is summed with :func:`_row_product`, as is every row
+  when an activation code is wider than 16 bits.
 * Several vectors go through :func:`_csr_kernel` on a row-major (CSR) copy, multiplying each
   weight into all vectors at once.
 
-Both copies store weights and column indices in the narrowest integer type that holds them
+The CSR copy stores weights and column indices in the narrowest integer type that holds them
 (int16 for 12-bit weights).
 """
 
@@ -45,7 +55,9 @@ from lstmforge.engine.fixed_point import ACCUMULATOR_BITS, SaturationCounter, sa
 ACC_MAX = (1 << (ACCUMULATOR_BITS - 1)) - 1
 BOUND_SHIFT = 16  # bound lanes sum |product| >> 16, so that they stay in int32
 ACC_MIN = -(1 << (ACCUMULATOR_BITS - 1))
-CHUNK = 8  # SELL-C-σ chunk height C: one AVX2 register of int32 lanes
+LANES = 8  # rows per tile group: the int32 lanes of one AVX2 register
+BLOCK = 8  # columns per tile block: 8 int16 activations, one 16-byte vpshufb table
+INT16_MIN, INT16_MAX = -(1 << 15), (1 << 15) - 1
 
 
 @numba.njit(inline="always")
@@ -120,7 +132,7 @@ def _csr_kernel(row_ptr, cols, vals, row_l1, xt):  # pragma: no cover - compiled
     Each row is formed one weight times all vectors in int32 lanes (``vpmulld``; AVX2 has no
     64-bit multiply). A row whose L1 norm times max |x| fits the accumulator cannot clamp;
     for the others each lane also sums ``|product| >> 16``, a bound on that vector's sum of
-    |products| (as the SELL kernel does), and only a vector whose bound could leave 32 bits
+    |products|, and only a vector whose bound could leave 32 bits
     is summed again in column order with the saturating accumulator. Products that may not
     fit int32 (weights or inputs wider than 16 bits) go that way at once."""
     rows, n = row_ptr.size - 1, xt.shape[1]
@@ -165,133 +177,177 @@ def _csr_kernel(row_ptr, cols, vals, row_l1, xt):  # pragma: no cover - compiled
     return acc, clamps
 
 
-_I32X8 = ir.VectorType(ir.IntType(32), CHUNK)
-
-
-@intrinsic
-def _chunk_lanes_avx2(typingctx, vals, cols, x, start, width, sums, bounds):  # pragma: no cover
-    """AVX2 body of :func:`_chunk_lanes`: per step one ``vpgatherdd`` of x[cols], the weights
-    sign-extended to int32, ``vpmulld``, ``vpaddd`` into the sums and ``vpabsd``,
-    ``vpsrld``, ``vpaddd`` into the bounds."""
-
-    def codegen(context, builder, signature, args):
-        vals_a, cols_a, x_a, sums_a, bounds_a = (
-            context.make_array(signature.args[i])(context, builder, args[i])
-            for i in (0, 1, 2, 5, 6)
-        )
-        start, width = args[3], args[4]
-        i8p = ir.IntType(8).as_pointer()
-        gather = cgutils.get_or_insert_function(
-            builder.module,
-            ir.FunctionType(_I32X8, [_I32X8, i8p, _I32X8, _I32X8, ir.IntType(8)]),
-            "llvm.x86.avx2.gather.d.d.256",
-        )
-        absolute = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(_I32X8, [_I32X8, ir.IntType(1)]), "llvm.abs.v8i32"
-        )
-        zero, all_lanes = ir.Constant(_I32X8, None), ir.Constant(_I32X8, [-1] * CHUNK)
-        shift = ir.Constant(_I32X8, [BOUND_SHIFT] * CHUNK)
-        base = builder.bitcast(x_a.data, i8p)
-        total = cgutils.alloca_once_value(builder, zero)
-        bound = cgutils.alloca_once_value(builder, zero)
-
-        def load_lanes(array, dtype, offset):
-            vector = ir.VectorType(ir.IntType(dtype.bitwidth), CHUNK)
-            pointer = builder.bitcast(builder.gep(array.data, [offset]), vector.as_pointer())
-            value = builder.load(pointer, align=1)
-            return value if dtype.bitwidth == 32 else builder.sext(value, _I32X8)
-
-        with cgutils.for_range(builder, width) as loop:
-            offset = builder.add(start, builder.mul(loop.index, ir.Constant(start.type, CHUNK)))
-            w = load_lanes(vals_a, signature.args[0].dtype, offset)
-            index = load_lanes(cols_a, signature.args[1].dtype, offset)
-            xs = builder.call(gather, [zero, base, index, all_lanes, ir.Constant(ir.IntType(8), 4)])
-            product = builder.mul(w, xs)
-            builder.store(builder.add(builder.load(total), product), total)
-            magnitude = builder.call(absolute, [product, ir.Constant(ir.IntType(1), 0)])
-            high = builder.lshr(magnitude, shift)
-            builder.store(builder.add(builder.load(bound), high), bound)
-        for array, value in ((sums_a, total), (bounds_a, bound)):
-            pointer = builder.bitcast(array.data, _I32X8.as_pointer())
-            builder.store(builder.load(value), pointer, align=4)
-        return context.get_dummy_value()
-
-    return types.void(vals, cols, x, start, width, sums, bounds), codegen
-
-
-@numba.njit(cache=True)
-def _chunk_lanes_portable(vals, cols, x, start, width, sums, bounds):  # pragma: no cover
-    """Plain-loop body of :func:`_chunk_lanes` (any CPU)."""
-    sums[:] = 0
-    bounds[:] = 0
-    for k in range(width):
-        base = start + k * CHUNK
-        for lane in range(CHUNK):
-            p = np.int32(vals[base + lane]) * x[cols[base + lane]]
-            sums[lane] += p
-            bounds[lane] += abs(p) >> BOUND_SHIFT
-
-
 def _host_has_avx2() -> bool:
-    """Whether numba compiles for this host and the host has AVX2 (``vpgatherdd``)."""
+    """Whether numba compiles for this host and the host has AVX2 (``vpshufb`` on 256 bits)."""
     if numba.config.CPU_NAME or not llvmlite.binding.get_process_triple().startswith("x86_64"):
         return False
     return bool(llvmlite.binding.get_host_cpu_features().get("avx2", False))
 
 
-_chunk_lanes = _chunk_lanes_avx2 if _host_has_avx2() else _chunk_lanes_portable
-"""``_chunk_lanes(vals, cols, x, start, width, sums, bounds)``: one SELL chunk, the entries
-``vals/cols[start : start + CHUNK * width]`` (column-major, lane = row of the chunk), times the
-int32 vector x: each row's sum of products and its sum of ``|product| >> BOUND_SHIFT`` (int32,
-CHUNK long each). Callers guarantee that every product fits int32 (max |w| times max |x|
-within 32 bits). A row of n entries has sum of |products| < ``(bound + n) << BOUND_SHIFT``;
-when that is within 32 bits, no partial sum left 32 bits and the int32 sum is exact."""
+class TileMatrix(NamedTuple):
+    """A matrix in tiles of pair slots (see the module docstring), plus the CSR copy for the
+    exact path. Group g's pair slots are ``group_ptr[g] : group_ptr[g + 1]``."""
 
-
-class SellMatrix(NamedTuple):
-    """A matrix in SELL-C-σ layout (C = :data:`CHUNK`, rows sorted by length), plus the CSR
-    copy the saturating fallback walks. Chunk q holds the rows ``perm[q*C : (q+1)*C]``; its
-    entries are ``vals/cols[chunk_ptr[q] : chunk_ptr[q+1]]``, entry k of lane l at
-    ``chunk_ptr[q] + k*C + l`` (padding: weight 0, column 0)."""
-
-    chunk_ptr: np.ndarray  # int64 [chunks + 1]
-    vals: np.ndarray  # int16/int32 weight codes
-    cols: np.ndarray  # int16/int32 column indices
-    perm: np.ndarray  # int64 [rows]: the row held by each chunk slot
+    group_ptr: np.ndarray  # int64 [groups + 1]
+    block: np.ndarray  # int16/int32 [slots]: the column block of each pair slot
+    index: np.ndarray  # uint8 [slots, 4 * LANES]: vpshufb byte indices
+    weight: np.ndarray  # int16 [slots, 2 * LANES]: the pairs of weights
+    columns: int  # the length of the vector it multiplies
     wmax: int  # the largest |weight|
+    group_l1: np.ndarray  # int64 [groups]: the largest row L1 norm of each group
     row_ptr: np.ndarray  # CSR copy: int64 [rows + 1]
-    csr_cols: np.ndarray
-    csr_vals: np.ndarray
+    cols: np.ndarray
+    vals: np.ndarray
+    row_l1: np.ndarray  # int64 [rows]: each row's sum of |weight|
+
+
+_I8X16 = ir.VectorType(ir.IntType(8), 16)
+_I8X32 = ir.VectorType(ir.IntType(8), 32)
+_I16X16 = ir.VectorType(ir.IntType(16), 16)
+_I32X8 = ir.VectorType(ir.IntType(32), LANES)
+
+
+def _group_codegen(bounded: bool):
+    """LLVM IR of the AVX2 group loop: per pair slot ``vbroadcasti128`` of the block's
+    activations, ``vpshufb``, ``vpmaddwd``, ``vpaddd``; ``bounded`` adds the same on the
+    magnitudes (``vpabsw`` of the weights) into the bound lanes."""
+
+    def codegen(context, builder, signature, args):
+        arrays = [
+            context.make_array(signature.args[i])(context, builder, args[i])
+            for i in (0, 1, 2, 3, 4, 7, 8)
+        ]
+        block_a, index_a, weight_a, table_a, magnitude_a, sums_a, bounds_a = arrays
+        start, stop = args[5], args[6]
+        shuffle = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(_I8X32, [_I8X32, _I8X32]), "llvm.x86.avx2.pshuf.b"
+        )
+        multiply_add = cgutils.get_or_insert_function(
+            builder.module,
+            ir.FunctionType(_I32X8, [_I16X16, _I16X16]),
+            "llvm.x86.avx2.pmadd.wd",
+        )
+        absolute = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(_I16X16, [_I16X16, ir.IntType(1)]), "llvm.abs.v16i16"
+        )
+        i8p = ir.IntType(8).as_pointer()
+        both_halves = ir.Constant(ir.VectorType(ir.IntType(32), 32), list(range(16)) * 2)
+        total = cgutils.alloca_once_value(builder, ir.Constant(_I32X8, None))
+        bound = cgutils.alloca_once_value(builder, ir.Constant(_I32X8, None))
+
+        def lookup(array, b, indices):  # the block's 8 int16 codes, picked per lane
+            row = builder.gep(builder.bitcast(array.data, i8p), [b])
+            window = builder.load(builder.bitcast(row, _I8X16.as_pointer()), align=1)
+            table = builder.shuffle_vector(window, window, both_halves)
+            return builder.bitcast(builder.call(shuffle, [table, indices]), _I16X16)
+
+        def vector_at(array, offset, vector):
+            pointer = builder.gep(builder.bitcast(array.data, i8p), [offset])
+            return builder.load(builder.bitcast(pointer, vector.as_pointer()), align=1)
+
+        one = ir.Constant(start.type, 1)
+        with cgutils.for_range_slice(builder, start, stop, one, inc=True) as (s, _):
+            b = builder.sext(builder.load(builder.gep(block_a.data, [s])), s.type)
+            b = builder.mul(b, ir.Constant(s.type, 2 * BLOCK))  # byte offset of the block
+            offset = builder.mul(s, ir.Constant(s.type, 32))
+            indices = vector_at(index_a, offset, _I8X32)
+            weights = vector_at(weight_a, offset, _I16X16)
+            pair_sums = builder.call(multiply_add, [lookup(table_a, b, indices), weights])
+            builder.store(builder.add(builder.load(total), pair_sums), total)
+            if bounded:
+                magnitudes = builder.call(absolute, [weights, ir.Constant(ir.IntType(1), 0)])
+                high = builder.call(multiply_add, [lookup(magnitude_a, b, indices), magnitudes])
+                builder.store(builder.add(builder.load(bound), high), bound)
+        for array, value in ((sums_a, total), (bounds_a, bound)):
+            pointer = builder.bitcast(array.data, _I32X8.as_pointer())
+            builder.store(builder.load(value), pointer, align=4)
+        return context.get_dummy_value()
+
+    return codegen
+
+
+def _group_intrinsic(bounded: bool):
+    """A numba intrinsic ``(block, index, weight, table, magnitude, start, stop, sums,
+    bounds)`` running :func:`_group_codegen`."""
+
+    def typer(typingctx, block, index, weight, table, magnitude, start, stop, sums, bounds):
+        arguments = (block, index, weight, table, magnitude, start, stop, sums, bounds)
+        return types.void(*arguments), _group_codegen(bounded)
+
+    return intrinsic(typer)
 
 
 @numba.njit(cache=True)
-def sell_vector_kernel(m, x):  # pragma: no cover - compiled
-    """SELL matrix ``m`` times one vector x [cols] int64: accumulators [rows] int64 and the
-    clamp count (same integers and count as the saturating column-order sum)."""
-    rows, chunks = m.perm.size, m.chunk_ptr.size - 1
+def _group_portable(block, index, weight, table, magnitude, start, stop, sums, bounds):
+    """Plain-loop body of :func:`_group` and :func:`_group_bounded` (any CPU)."""  # noqa: D401
+    sums[:] = 0
+    bounds[:] = 0
+    for s in range(start, stop):
+        base = np.int64(block[s]) * BLOCK
+        for lane in range(LANES):
+            for half in range(2):
+                column = base + (index[s, 4 * lane + 2 * half] >> 1)
+                w = np.int32(weight[s, 2 * lane + half])
+                sums[lane] += w * table[column]
+                bounds[lane] += abs(w) * magnitude[column]
+
+
+if _host_has_avx2():
+    _group, _group_bounded = _group_intrinsic(False), _group_intrinsic(True)
+else:
+    _group = _group_bounded = _group_portable
+"""``_group(block, index, weight, table, magnitude, start, stop, sums, bounds)``: the pair
+slots ``start:stop`` of one row group times the activations ``table`` (int16, BLOCK per
+column block, zero-padded): each lane's int32 sum into ``sums`` [LANES]. ``_group_bounded``
+also sums ``|w| * magnitude[c]`` into ``bounds`` (``magnitude``: |x| >> s, so that with the
+row's L1 norm, ``(bound + L1) << s`` bounds the row's sum of |products|). Callers guarantee
+that neither lane sum can leave 32 bits."""
+
+
+@numba.njit(cache=True)
+def tile_vector_kernel(m, x):  # pragma: no cover - compiled
+    """:class:`TileMatrix` ``m`` times one vector x [columns] int64: accumulators [rows] int64
+    and the clamp count (the integers and count of the saturating column-order sum).
+
+    A group whose rows' L1 norms times max |x| fit 32 bits runs :func:`_group`; any other runs
+    :func:`_group_bounded`, whose bound with s the smallest shift that keeps the bound lanes in
+    32 bits (``max L1 * (max|x| >> s)``) clears most rows; a row it does not clear is summed
+    with :func:`_row_product`."""
+    rows, groups = m.row_ptr.size - 1, m.group_ptr.size - 1
     acc = np.empty(rows, dtype=np.int64)
     xmax = np.max(np.abs(x)) if x.size else 0
     clamps = 0
-    longest = (m.chunk_ptr[1] - m.chunk_ptr[0]) // CHUNK if chunks else 0  # sorted: first
-    if not _product_fits(m.wmax, xmax) or longest >= 1 << (31 - BOUND_SHIFT):
-        # a product or a lane's bound may not fit int32: every row on the exact path
-        for r in range(rows):
-            acc[r], k = _row_product(m.row_ptr, m.csr_cols, m.csr_vals, x, r)
+    if xmax > INT16_MAX + 1 or np.min(x) < INT16_MIN or m.wmax > INT16_MAX:
+        for r in range(rows):  # codes the lanes do not hold
+            acc[r], k = _row_product(m.row_ptr, m.cols, m.vals, x, r)
             clamps += k
         return acc, clamps
-    x32 = x.astype(np.int32)
-    sums = np.empty(CHUNK, dtype=np.int32)
-    bounds = np.empty(CHUNK, dtype=np.int32)
-    for q in range(chunks):
-        width = (m.chunk_ptr[q + 1] - m.chunk_ptr[q]) // CHUNK
-        _chunk_lanes(m.vals, m.cols, x32, m.chunk_ptr[q], width, sums, bounds)
-        for slot in range(q * CHUNK, min((q + 1) * CHUNK, rows)):
-            r, lane = m.perm[slot], slot - q * CHUNK
-            entries = m.row_ptr[r + 1] - m.row_ptr[r]
-            if (np.int64(bounds[lane]) + entries) << BOUND_SHIFT <= ACC_MAX:  # cannot clamp
+    limit = ACC_MAX // xmax if xmax else 1 << 62  # row_l1 <= limit: the row cannot clamp
+    shift, l1_max = 0, np.max(m.group_l1) if groups else 0
+    while (xmax >> shift) > INT16_MAX or l1_max * (xmax >> shift) > ACC_MAX:
+        shift += 1
+    padded = -(-m.columns // BLOCK) * BLOCK
+    table = np.zeros(padded, dtype=np.int16)
+    magnitude = np.zeros(padded, dtype=np.int16)
+    for j in range(m.columns):
+        table[j] = x[j]
+        magnitude[j] = abs(x[j]) >> shift
+    sums = np.empty(LANES, dtype=np.int32)
+    bounds = np.zeros(LANES, dtype=np.int32)
+    for g in range(groups):
+        start, stop = m.group_ptr[g], m.group_ptr[g + 1]
+        static = m.group_l1[g] <= limit
+        if static:
+            _group(m.block, m.index, m.weight, table, magnitude, start, stop, sums, bounds)
+        else:
+            _group_bounded(m.block, m.index, m.weight, table, magnitude, start, stop, sums, bounds)
+        for lane in range(min(LANES, rows - g * LANES)):
+            r = g * LANES + lane
+            # static: L1 norm times max |x| fits; else sum |p| <= (bound + L1) << shift fits
+            if static or (np.int64(bounds[lane]) + m.row_l1[r]) << shift <= ACC_MAX:
                 acc[r] = sums[lane]
             else:
-                acc[r], k = _row_saturating(m.row_ptr, m.csr_cols, m.csr_vals, x, r)
+                acc[r], k = _row_product(m.row_ptr, m.cols, m.vals, x, r)
                 clamps += k
     return acc, clamps
 
@@ -330,46 +386,63 @@ def _row_major(matrix: SparseMatrix) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return cached
 
 
-def sell_layout(matrix: SparseMatrix) -> SellMatrix:
-    """The SELL-C-σ copy of ``matrix`` (see :class:`SellMatrix`), cached on the matrix."""
-    cached = matrix.cache.get("sell")
-    if cached is None:
-        row_ptr, cols, vals, _ = _row_major(matrix)
-        rows = matrix.shape[0]
-        lengths = np.diff(row_ptr)
-        perm = np.argsort(-lengths, kind="stable")  # σ = all rows: longest first
-        chunks = -(-rows // CHUNK)
-        widths = np.zeros(chunks * CHUNK, dtype=np.int64)
-        widths[:rows] = lengths[perm]
-        chunk_ptr = np.zeros(chunks + 1, dtype=np.int64)
-        np.cumsum(CHUNK * widths.reshape(chunks, CHUNK).max(axis=1, initial=0), out=chunk_ptr[1:])
-        slot = np.empty(rows, dtype=np.int64)
-        slot[perm] = np.arange(rows)
-        row_of_entry = np.repeat(np.arange(rows), lengths)
-        k = np.arange(row_ptr[-1]) - row_ptr[row_of_entry]  # entry's position within its row
-        where = chunk_ptr[slot[row_of_entry] // CHUNK] + k * CHUNK + slot[row_of_entry] % CHUNK
-        sell_vals = np.zeros(chunk_ptr[-1], dtype=vals.dtype)
-        sell_cols = np.zeros(chunk_ptr[-1], dtype=cols.dtype)
-        sell_vals[where], sell_cols[where] = vals, cols
-        cached = SellMatrix(
-            chunk_ptr,
-            sell_vals,
-            sell_cols,
-            perm.astype(np.int64),
-            int(np.abs(vals.astype(np.int64)).max(initial=0)),
-            row_ptr,
-            cols,
-            vals,
-        )
-        matrix.cache["sell"] = cached
+def tile_layout(matrix: SparseMatrix) -> TileMatrix:
+    """The tiled copy of ``matrix`` (see :class:`TileMatrix`), cached on the matrix."""
+    cached = matrix.cache.get("tiles")
+    if cached is not None:
+        return cached
+    row_ptr, cols, vals, row_l1 = _row_major(matrix)
+    rows, columns = matrix.shape
+    groups, blocks = -(-rows // LANES), -(-columns // BLOCK)
+    row = np.repeat(np.arange(rows), np.diff(row_ptr))
+    col = cols.astype(np.int64)
+    lane, block = row % LANES, col // BLOCK
+    tile = (row // LANES) * blocks + block  # row-major over (group, block)
+    # entry's rank within its (row, block) run: entries are sorted by row, then column
+    run = row * blocks + block
+    first = np.ones(run.size, dtype=bool)
+    first[1:] = run[1:] != run[:-1]
+    position = np.arange(run.size)
+    rank = position - np.maximum.accumulate(np.where(first, position, 0))
+    per_lane = np.bincount(tile * LANES + lane, minlength=groups * blocks * LANES)
+    pairs = (per_lane.reshape(groups * blocks, LANES).max(axis=1) + 1) // 2
+    tile_start = np.zeros(groups * blocks + 1, dtype=np.int64)
+    np.cumsum(pairs, out=tile_start[1:])
+    slots = int(tile_start[-1])
+    slot, half = tile_start[tile] + rank // 2, rank % 2
+    weight = np.zeros((slots, 2 * LANES), dtype=np.int16)
+    index = np.zeros((slots, 4 * LANES), dtype=np.uint8)
+    weight[slot, 2 * lane + half] = vals  # the CSC encoding holds codes of at most 16 bits
+    offset = 2 * (col % BLOCK)
+    index[slot, 4 * lane + 2 * half] = offset
+    index[slot, 4 * lane + 2 * half + 1] = offset + 1
+    group_ptr = tile_start[::blocks] if blocks else np.zeros(groups + 1, dtype=np.int64)
+    block_type = np.int16 if blocks <= INT16_MAX else np.int32
+    slot_block = np.repeat(np.tile(np.arange(blocks), groups), pairs).astype(block_type)
+    group_l1 = np.zeros(groups * LANES, dtype=np.int64)
+    group_l1[:rows] = row_l1
+    cached = TileMatrix(
+        np.ascontiguousarray(group_ptr, dtype=np.int64),
+        slot_block,
+        index,
+        weight,
+        columns,
+        int(np.abs(vals.astype(np.int64)).max(initial=0)),
+        group_l1.reshape(groups, LANES).max(axis=1, initial=0),
+        row_ptr,
+        cols,
+        vals,
+        row_l1,
+    )
+    matrix.cache["tiles"] = cached
     return cached
 
 
 def _accumulate(matrix: SparseMatrix, x: np.ndarray) -> tuple[np.ndarray, int]:
     """Accumulators [N, rows] of x [N, cols] int64 (a view of one contiguous array) and the
-    clamp count: the SELL kernel for one vector, the CSR kernel for several."""
+    clamp count: the tile kernel for one vector, the CSR kernel for several."""
     if x.shape[0] == 1:
-        acc, clamps = sell_vector_kernel(sell_layout(matrix), x[0])
+        acc, clamps = tile_vector_kernel(tile_layout(matrix), x[0])
         return acc[None, :], clamps
     row_ptr, cols, vals, row_l1 = _row_major(matrix)
     acc, clamps = _csr_kernel(row_ptr, cols, vals, row_l1, np.ascontiguousarray(x.T))
