@@ -51,69 +51,100 @@ from lstmforge.engine.plans import block_constants
 from lstmforge.engine.spmv import (
     BACKENDS,
     _clamp,
-    _shift_round,
     spmv_fast,
     spmv_fast_requantized,
 )
 
 
+@numba.njit(inline="always")
+def _shift_parts(shift):  # pragma: no cover - compiled
+    """A loop-invariant :func:`~lstmforge.engine.spmv._shift_round` amount as ``(left, right,
+    rounding)``, so that :func:`_shift_by` needs no branch (and the loops vectorize)."""
+    left, right = max(-shift, 0), max(shift, 0)
+    return left, right, (1 << right) >> 1
+
+
+@numba.njit(inline="always")
+def _shift_by(x, parts):  # pragma: no cover - compiled
+    """``shift_round(x, shift)`` (round half up) with ``parts = _shift_parts(shift)``."""
+    return ((x << parts[0]) + parts[2]) >> parts[1]
+
+
+@numba.njit(inline="always")
+def _with_peephole(partial, weight, c, parts, lo, hi, on):  # pragma: no cover - compiled
+    """``partial + sat_P(rq_P(weight * c))`` and its clamp count, or ``partial`` and 0 where
+    the gate has no peephole (``on``: 0 or 1)."""
+    term, clamped = _clamp(_shift_by(weight * c, parts), lo, hi)
+    return partial + term * on, clamped * on
+
+
 @numba.njit(cache=True)
 def _cell_kernel(partial, c_prev, peep, peep_on, peep_shift, sig, tanh, fmts):  # pragma: no cover
-    """The element-wise unit of :meth:`IntegerDatapath.cell` for gates [N, 4H], one pass.
+    """The element-wise unit of :meth:`IntegerDatapath.cell` for gates [N, 4H].
 
     ``peep`` [3, H]: the ci, cf, co peephole codes (``peep_on`` says which exist, ``peep_shift``
     their requantization shifts into P); ``sig``, ``tanh``: each unit's output for every P code,
     from the most negative up (one load per activation); ``fmts``: (P bits, f * c shift,
     i * g shift, C bits, cell-to-P shift, hidden shift, M bits), the shifts of
     :class:`~lstmforge.engine.fixed_point.LSTMShifts`. Returns ``m``, ``c_t`` and the clamp
-    counts (ci, cf, co, preactivation, cell, cell_to_tanh, hidden). Every parameter and count is
-    a scalar inside the loop.
+    counts (ci, cf, co, preactivation, cell, cell_to_tanh, hidden).
+
+    Per sequence it makes five passes over the cells, the arithmetic ones without branches so
+    that they vectorize: the i, f, g pre-activations; their table lookups; ``c_t``, the o
+    pre-activation and ``c_t`` into P; their lookups; ``m_t``.
     """
     n, hidden = c_prev.shape
     p_bits, f_shift, ig_shift, c_bits, tanh_shift, m_shift, m_bits = fmts
     p_lo, p_hi = -(1 << (p_bits - 1)), (1 << (p_bits - 1)) - 1
     c_lo, c_hi = -(1 << (c_bits - 1)), (1 << (c_bits - 1)) - 1
     m_lo, m_hi = -(1 << (m_bits - 1)), (1 << (m_bits - 1)) - 1
-    on_i, on_f, on_o = peep_on[0], peep_on[1], peep_on[2]
-    shift_i, shift_f, shift_o = peep_shift[0], peep_shift[1], peep_shift[2]
+    on_i, on_f, on_o = np.int64(peep_on[0]), np.int64(peep_on[1]), np.int64(peep_on[2])
+    shift_i, shift_f = _shift_parts(peep_shift[0]), _shift_parts(peep_shift[1])
+    shift_o = _shift_parts(peep_shift[2])
+    fc, ig = _shift_parts(f_shift), _shift_parts(ig_shift)
+    to_p, to_m = _shift_parts(tanh_shift), _shift_parts(m_shift)
     m = np.empty((n, hidden), dtype=np.int64)
     c_new = np.empty((n, hidden), dtype=np.int64)
+    # per cell: table offsets, then the units' outputs
+    i, f, g = np.empty(hidden, np.int64), np.empty(hidden, np.int64), np.empty(hidden, np.int64)
+    o, tc = np.empty(hidden, np.int64), np.empty(hidden, np.int64)
     n_ci = n_cf = n_co = n_pre = n_cell = n_tanh = n_hidden = 0
     for b in range(n):
         for j in range(hidden):
             c = c_prev[b, j]
-            s_i = partial[b, j]
-            s_f = partial[b, hidden + j]
-            if on_i:
-                t, k = _clamp(_shift_round(peep[0, j] * c, shift_i), p_lo, p_hi)
-                s_i += t
-                n_ci += k
-            if on_f:
-                t, k = _clamp(_shift_round(peep[1, j] * c, shift_f), p_lo, p_hi)
-                s_f += t
-                n_cf += k
+            s_i, k_ci = _with_peephole(partial[b, j], peep[0, j], c, shift_i, p_lo, p_hi, on_i)
+            s_f, k_cf = _with_peephole(
+                partial[b, hidden + j], peep[1, j], c, shift_f, p_lo, p_hi, on_f
+            )
             s_i, k_i = _clamp(s_i, p_lo, p_hi)
             s_f, k_f = _clamp(s_f, p_lo, p_hi)
             s_g, k_g = _clamp(partial[b, 2 * hidden + j], p_lo, p_hi)
-            i = np.int64(sig[s_i - p_lo])
-            f = np.int64(sig[s_f - p_lo])
-            g = np.int64(tanh[s_g - p_lo])
-            cn, k = _clamp(_shift_round(f * c, f_shift) + _shift_round(i * g, ig_shift), c_lo, c_hi)
+            n_ci += k_ci
+            n_cf += k_cf
+            n_pre += k_i + k_f + k_g
+            i[j], f[j], g[j] = s_i - p_lo, s_f - p_lo, s_g - p_lo
+        for j in range(hidden):
+            i[j], f[j], g[j] = sig[i[j]], sig[f[j]], tanh[g[j]]
+        for j in range(hidden):
+            cn, k = _clamp(
+                _shift_by(f[j] * c_prev[b, j], fc) + _shift_by(i[j] * g[j], ig), c_lo, c_hi
+            )
             n_cell += k
-            s_o = partial[b, 3 * hidden + j]
-            if on_o:
-                t, k = _clamp(_shift_round(peep[2, j] * cn, shift_o), p_lo, p_hi)
-                s_o += t
-                n_co += k
-            s_o, k_o = _clamp(s_o, p_lo, p_hi)
-            n_pre += k_i + k_f + k_g + k_o
-            o = np.int64(sig[s_o - p_lo])
-            ct, k = _clamp(_shift_round(cn, tanh_shift), p_lo, p_hi)
-            n_tanh += k
-            tc = np.int64(tanh[ct - p_lo])
-            m[b, j], k = _clamp(_shift_round(o * tc, m_shift), m_lo, m_hi)
-            n_hidden += k
             c_new[b, j] = cn
+            s_o, k_co = _with_peephole(
+                partial[b, 3 * hidden + j], peep[2, j], cn, shift_o, p_lo, p_hi, on_o
+            )
+            s_o, k_o = _clamp(s_o, p_lo, p_hi)
+            ct, k = _clamp(_shift_by(cn, to_p), p_lo, p_hi)
+            n_co += k_co
+            n_pre += k_o
+            n_tanh += k
+            o[j], tc[j] = s_o - p_lo, ct - p_lo
+        for j in range(hidden):
+            o[j], tc[j] = sig[o[j]], tanh[tc[j]]
+        for j in range(hidden):
+            m[b, j], k = _clamp(_shift_by(o[j] * tc[j], to_m), m_lo, m_hi)
+            n_hidden += k
     counts = np.array([n_ci, n_cf, n_co, n_pre, n_cell, n_tanh, n_hidden], dtype=np.int64)
     return m, c_new, counts
 
