@@ -51,30 +51,17 @@ from lstmforge.engine.plans import block_constants
 from lstmforge.engine.spmv import (
     BACKENDS,
     _clamp,
+    _shift_round,
     spmv_fast,
     spmv_fast_requantized,
 )
 
 
 @numba.njit(inline="always")
-def _shift_parts(shift):  # pragma: no cover - compiled
-    """A loop-invariant :func:`~lstmforge.engine.spmv._shift_round` amount as ``(left, right,
-    rounding)``, so that :func:`_shift_by` needs no branch (and the loops vectorize)."""
-    left, right = max(-shift, 0), max(shift, 0)
-    return left, right, (1 << right) >> 1
-
-
-@numba.njit(inline="always")
-def _shift_by(x, parts):  # pragma: no cover - compiled
-    """``shift_round(x, shift)`` (round half up) with ``parts = _shift_parts(shift)``."""
-    return ((x << parts[0]) + parts[2]) >> parts[1]
-
-
-@numba.njit(inline="always")
-def _with_peephole(partial, weight, c, parts, lo, hi, on):  # pragma: no cover - compiled
+def _with_peephole(partial, weight, c, shift, lo, hi, on):  # pragma: no cover - compiled
     """``partial + sat_P(rq_P(weight * c))`` and its clamp count, or ``partial`` and 0 where
     the gate has no peephole (``on``: 0 or 1)."""
-    term, clamped = _clamp(_shift_by(weight * c, parts), lo, hi)
+    term, clamped = _clamp(_shift_round(weight * c, shift), lo, hi)
     return partial + term * on, clamped * on
 
 
@@ -99,10 +86,7 @@ def _cell_kernel(partial, c_prev, peep, peep_on, peep_shift, sig, tanh, fmts):  
     c_lo, c_hi = -(1 << (c_bits - 1)), (1 << (c_bits - 1)) - 1
     m_lo, m_hi = -(1 << (m_bits - 1)), (1 << (m_bits - 1)) - 1
     on_i, on_f, on_o = np.int64(peep_on[0]), np.int64(peep_on[1]), np.int64(peep_on[2])
-    shift_i, shift_f = _shift_parts(peep_shift[0]), _shift_parts(peep_shift[1])
-    shift_o = _shift_parts(peep_shift[2])
-    fc, ig = _shift_parts(f_shift), _shift_parts(ig_shift)
-    to_p, to_m = _shift_parts(tanh_shift), _shift_parts(m_shift)
+    shift_i, shift_f, shift_o = peep_shift[0], peep_shift[1], peep_shift[2]
     m = np.empty((n, hidden), dtype=np.int64)
     c_new = np.empty((n, hidden), dtype=np.int64)
     # per cell: table offsets, then the units' outputs
@@ -127,7 +111,9 @@ def _cell_kernel(partial, c_prev, peep, peep_on, peep_shift, sig, tanh, fmts):  
             i[j], f[j], g[j] = sig[i[j]], sig[f[j]], tanh[g[j]]
         for j in range(hidden):
             cn, k = _clamp(
-                _shift_by(f[j] * c_prev[b, j], fc) + _shift_by(i[j] * g[j], ig), c_lo, c_hi
+                _shift_round(f[j] * c_prev[b, j], f_shift) + _shift_round(i[j] * g[j], ig_shift),
+                c_lo,
+                c_hi,
             )
             n_cell += k
             c_new[b, j] = cn
@@ -135,7 +121,7 @@ def _cell_kernel(partial, c_prev, peep, peep_on, peep_shift, sig, tanh, fmts):  
                 partial[b, 3 * hidden + j], peep[2, j], cn, shift_o, p_lo, p_hi, on_o
             )
             s_o, k_o = _clamp(s_o, p_lo, p_hi)
-            ct, k = _clamp(_shift_by(cn, to_p), p_lo, p_hi)
+            ct, k = _clamp(_shift_round(cn, tanh_shift), p_lo, p_hi)
             n_co += k_co
             n_pre += k_o
             n_tanh += k
@@ -143,7 +129,7 @@ def _cell_kernel(partial, c_prev, peep, peep_on, peep_shift, sig, tanh, fmts):  
         for j in range(hidden):
             o[j], tc[j] = sig[o[j]], tanh[tc[j]]
         for j in range(hidden):
-            m[b, j], k = _clamp(_shift_by(o[j] * tc[j], to_m), m_lo, m_hi)
+            m[b, j], k = _clamp(_shift_round(o[j] * tc[j], m_shift), m_lo, m_hi)
             n_hidden += k
     counts = np.array([n_ci, n_cf, n_co, n_pre, n_cell, n_tanh, n_hidden], dtype=np.int64)
     return m, c_new, counts

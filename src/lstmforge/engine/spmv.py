@@ -70,10 +70,11 @@ def _clamp(v, lo, hi):  # pragma: no cover - compiled
 
 @numba.njit(inline="always")
 def _shift_round(x, shift):  # pragma: no cover - compiled
-    """:func:`~lstmforge.engine.fixed_point.shift_round` on one integer."""
-    if shift > 0:
-        return (x + (1 << (shift - 1))) >> shift
-    return x << (-shift)
+    """:func:`~lstmforge.engine.fixed_point.shift_round` on one integer, without a branch (a
+    loop with a fixed shift vectorizes): ``((x << max(-shift, 0)) + r) >> max(shift, 0)``, r
+    the half of the step that a right shift drops (0 for a left shift)."""
+    right = max(shift, 0)
+    return ((x << max(-shift, 0)) + ((1 << right) >> 1)) >> right
 
 
 def spmv_reference(
