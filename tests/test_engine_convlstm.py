@@ -16,6 +16,7 @@ from engine_checks import (
 )
 from lstmforge.compress import compress_model, load
 from lstmforge.engine import run
+from lstmforge.engine.fixed_point import SaturationCounter
 from lstmforge.engine.lowering import patches, to_channels_first
 from lstmforge.errors import InputError
 from lstmforge.nn.convlstm import ConvLSTM
@@ -60,6 +61,34 @@ def forecaster():
     x = torch.rand(2, 4, 1, 6, 6)
     cm = compress_model(model, density=0.4, num_pes=4, calibration=x)
     return model, x, cm
+
+
+@pytest.mark.parametrize("peephole", [True, "channel", False])
+def test_compiled_cell_equals_the_numpy_cell_with_saturation(peephole):
+    """The fast backend's compiled element-wise unit (gates flattened per sequence, Hadamard or
+    per-channel peepholes broadcast) gives the NumPy unit's integers and clamp counts per site,
+    on a model whose pre-activations, cell states and peephole terms saturate."""
+    torch.manual_seed(6)
+    module = ConvLSTM(2, [4, 3], [3, 1], num_layers=2, frame_size=(5, 4), peephole=peephole)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.mul_(60.0)
+    x = torch.randn(2, 3, 2, 5, 4, generator=torch.Generator().manual_seed(7))
+    cm = compress_model(module, density=0.8, num_pes=2, calibration=x * 0.05)
+    results, counters = [], []
+    for backend in ("reference", "fast"):
+        counter = SaturationCounter()
+        results.append(run(cm, x * 3, backend=backend, counter=counter))
+        counters.append(counter)
+    (y_ref, s_ref), (y_fast, s_fast) = results
+    np.testing.assert_array_equal(y_fast, y_ref)
+    for (h, c), (h_ref, c_ref) in zip(s_fast, s_ref, strict=True):
+        np.testing.assert_array_equal(h, h_ref)
+        np.testing.assert_array_equal(c, c_ref)
+    assert dict(counters[1].items()) == dict(counters[0].items())
+    sites = ["l0.preactivation", "l1.preactivation"] + ["weight_ci_l1"] * bool(peephole)
+    for site in sites:
+        assert counters[0][f"<root>.{site}"] > 0, site
 
 
 def test_fast_equals_reference_and_streaming(forecaster):

@@ -151,7 +151,7 @@ def _layer_args(dp: IntegerDatapath, config: dict[str, Any], k: int) -> Compiled
     """The constant arguments of :func:`_lstm_layer_kernel` for layer k, the cell's count
     sites, or None where the compiled layer does not cover it."""
     proj, out_key = config["proj_size"], f"l{k}.output"
-    cell = dp.cell_kernel_args(k, "gate" if proj else out_key, config["hidden_size"])
+    cell = dp.cell_kernel_args(k, "gate" if proj else out_key, (config["hidden_size"],))
     hh_shift = dp.requantize_shift(f"weight_hh_l{k}", out_key, "pre")
     hr_shift = dp.requantize_shift(f"weight_hr_l{k}", "gate", out_key) if proj else 0
     if cell is None or hh_shift is None or hr_shift is None:

@@ -22,9 +22,10 @@ only :mod:`lstmforge.engine.fixed_point` and :mod:`lstmforge.engine.activation_u
 Every shift amount comes from :mod:`lstmforge.engine.fixed_point` (``matvec_shift`` for the
 SpMV, ``LSTMShifts`` for the cell), for the NumPy expression and the compiled kernels alike.
 
-On the ``"fast"`` backend an LSTM cell (gates [N, 4H], P of at most 16 bits, no trace) runs as
-one numba kernel, :func:`_cell_kernel`, which computes the same integers and the same
-saturation counts per site as the NumPy expression of :meth:`IntegerDatapath.cell`; the
+On the ``"fast"`` backend the cell of an LSTM (gates [N, 4H]) or a ConvLSTM (gates
+[N, 4 Hc, H, W], flattened per sequence), P of at most 16 bits, no trace, runs as one numba
+kernel, :func:`_cell_kernel`, which computes the same integers and the same saturation counts
+per site as the NumPy expression of :meth:`IntegerDatapath.cell`; the
 ``"reference"`` backend always uses the NumPy expression.
 """
 
@@ -135,6 +136,14 @@ def _cell_kernel(partial, c_prev, peep, peep_on, peep_shift, sig, tanh, fmts):  
     return m, c_new, counts
 
 
+def _broadcasts_to(shape: tuple[int, ...], state: tuple[int, ...]) -> bool:
+    """Whether an array of ``shape`` broadcasts to ``state`` (as the NumPy unit multiplies)."""
+    try:
+        return np.broadcast_shapes(shape, state) == state
+    except ValueError:
+        return False
+
+
 FULL_TABLE_BITS = 16
 """The compiled cell takes P formats up to this width: each activation unit is tabulated over
 every P code (2**16 entries of 16 bits: 128 KiB per unit), whatever its kind."""
@@ -182,7 +191,7 @@ class IntegerDatapath:
         self.units = self.constants.units
         self.pre = self.constants.pre
         self.gate = self.constants.gate
-        self._fused: dict[tuple[int, str], tuple | None] = self.constants.fused
+        self._fused: dict[tuple, tuple | None] = self.constants.fused
         self._shifts: dict[tuple[int, str], LSTMShifts] = self.constants.shifts
         self.counter = counter if counter is not None else SaturationCounter()
         self.trace = trace
@@ -275,27 +284,29 @@ class IntegerDatapath:
             return 0
         return rescale(vector.codes * c, shift, self.pre, self.counter, self.prefix + name)
 
-    def cell_kernel_args(self, layer: int, hidden_key: str, hidden: int) -> tuple | None:
-        """``(args, order)``: the constant arguments of :func:`_cell_kernel` for a layer, and
-        ``(site, count index)`` in the order the NumPy unit records its sites (None: the kernel
-        does not cover this unit)."""
-        key = (layer, hidden_key)
+    def cell_kernel_args(self, layer: int, hidden_key: str, state: tuple[int, ...]) -> tuple | None:
+        """``(args, order)``: the constant arguments of :func:`_cell_kernel` for a layer whose
+        cell state (one sequence) has shape ``state`` — ``(H,)`` for an LSTM, ``(Hc, H, W)``
+        for a ConvLSTM, flattened for the kernel, peepholes broadcast to it — and ``(site,
+        count index)`` in the order the NumPy unit records its sites (None: the kernel does not
+        cover this unit)."""
+        key = (layer, hidden_key, state)
         if key in self._fused:
             return self._fused[key]
         args = None
         names = [f"weight_c{g}_l{layer}" for g in "ifo"]
         vectors = [self.block.vectors.get(name) for name in names]
         if self.pre.bits <= FULL_TABLE_BITS and all(
-            v is None or v.codes.shape == (hidden,) for v in vectors
+            v is None or _broadcasts_to(v.codes.shape, state) for v in vectors
         ):
             cell, hid = self.fmt(f"l{layer}.cell"), self.fmt(hidden_key)
             shifts = self.lstm_shifts(layer, hidden_key)
-            peep = np.zeros((3, hidden), dtype=np.int64)
+            peep = np.zeros((3, int(np.prod(state))), dtype=np.int64)
             on = np.zeros(3, dtype=np.bool_)
             shift = np.zeros(3, dtype=np.int64)
             for g, vector in enumerate(vectors):
                 if vector is not None:
-                    peep[g], on[g] = vector.codes, True
+                    peep[g], on[g] = np.broadcast_to(vector.codes, state).reshape(-1), True
                     shift[g] = shifts.peepholes[g]
             tables = _full_tables(self.units)
             fmts = np.array(
@@ -330,17 +341,18 @@ class IntegerDatapath:
         self, partial: np.ndarray, c_prev: np.ndarray, layer: int, hidden_key: str
     ) -> tuple[np.ndarray, np.ndarray]:
         """The element-wise unit (module docstring); gates on axis 1. Returns ``(m_t, c_t)``."""
-        if self.backend == "fast" and self.trace is None and partial.ndim == 2:
-            fused = self.cell_kernel_args(layer, hidden_key, c_prev.shape[1])
-            if fused is not None:
+        if self.backend == "fast" and self.trace is None:
+            fused = self.cell_kernel_args(layer, hidden_key, c_prev.shape[1:])
+            if fused is not None:  # one sequence's gates and state, each flattened
                 args, order = fused
+                n = c_prev.shape[0]
                 m, c_new, counts = _cell_kernel(
-                    np.ascontiguousarray(partial, dtype=np.int64),
-                    np.ascontiguousarray(c_prev, dtype=np.int64),
+                    np.ascontiguousarray(partial, dtype=np.int64).reshape(n, -1),
+                    np.ascontiguousarray(c_prev, dtype=np.int64).reshape(n, -1),
                     *args,
                 )
                 self.record(order, counts)
-                return m, c_new
+                return m.reshape(c_prev.shape), c_new.reshape(c_prev.shape)
         cell = self.fmt(f"l{layer}.cell")
         shifts = self.lstm_shifts(layer, hidden_key)
         ci, cf, co = shifts.peepholes

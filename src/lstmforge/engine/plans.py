@@ -39,7 +39,7 @@ class BlockConstants:
         self.units: ActivationUnits = cm.activation_units()
         self.pre = cm.activation.input_format
         self.gate = cm.activation.output_format
-        self.fused: dict[tuple[int, str], tuple | None] = {}  # element-wise kernel arguments
+        self.fused: dict[tuple, tuple | None] = {}  # element-wise kernel arguments
         self.shifts: dict[tuple[int, str], Any] = {}  # LSTMShifts per (layer, hidden key)
         self.layers: dict[str, Any] = {}  # the compiled LSTM layers' arguments
 
