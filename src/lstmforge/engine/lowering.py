@@ -20,7 +20,8 @@ from lstmforge.errors import InputError
 
 
 def patches(x: np.ndarray, kernel_size: int, row_padding: str = "zeros") -> np.ndarray:
-    """Patch vectors of x [N, C, H, W]: returns [N * H * W, C * k * k], pixels in row-major order.
+    """Patch vectors of x [N, C, H, W]: returns [N * H * W, C * k * k], pixels in row-major order
+    (the transpose of a C-contiguous [C * k * k, N * H * W] array).
 
     Works for integer codes and floats alike (zero padding and wrapping are exact in both).
     ``kernel_size`` must be odd: 'same' padding keeps H x W only then. ``row_padding``:
@@ -49,9 +50,10 @@ def patches(x: np.ndarray, kernel_size: int, row_padding: str = "zeros") -> np.n
     else:
         padded = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
     windows = sliding_window_view(padded, (kernel_size, kernel_size), axis=(2, 3))  # N C H W k k
-    return np.ascontiguousarray(windows.transpose(0, 2, 3, 1, 4, 5)).reshape(
-        n * h * w, c * kernel_size**2
-    )
+    # one copy in (channel, kernel row, kernel column) x pixel order, its rows contiguous runs
+    # of the padded frames; returned transposed (a view): the layout the CSR kernel reads
+    columns = np.ascontiguousarray(windows.transpose(1, 4, 5, 0, 2, 3))
+    return columns.reshape(c * kernel_size**2, n * h * w).T
 
 
 def to_channels_first(rows: np.ndarray, n: int, h: int, w: int) -> np.ndarray:
