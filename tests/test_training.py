@@ -191,6 +191,10 @@ def test_save_checkpoint_round_trips_and_load_weights_names_misfits(tmp_path):
     masked = save_checkpoint(module, tmp_path / "step.ckpt")  # as a prune-retrain step saves
     with pytest.raises(InputError, match="inside a prune-retrain schedule.*retrained.ckpt"):
         load_weights(_Regressor(), load_checkpoint(masked, task="toy"), masked)
+    assert load_checkpoint(path)["hparams"]["task"] == "toy"  # any task
+    torch.save({"state_dict": {}, "hyper_parameters": {}}, tmp_path / "untasked.ckpt")
+    with pytest.raises(InputError, match="records no task"):
+        load_checkpoint(tmp_path / "untasked.ckpt")
     with pytest.raises(InputError, match="records no task"):
         save_checkpoint(torch.nn.Linear(2, 2), tmp_path / "plain.ckpt")
     assert not (tmp_path / "plain.ckpt").exists()

@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import copy
 import logging
-import pickle
 import time
 import warnings
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +30,7 @@ from lstmforge.compress.retrain import matrix_parameters, prune_retrain
 from lstmforge.compress.sensitivity import allocate_densities, measure_sensitivity
 from lstmforge.engine.activation_units import ActivationConfig
 from lstmforge.errors import InputError
-from lstmforge.training import save_checkpoint
+from lstmforge.training import load_checkpoint, save_checkpoint
 
 
 def evaluations(balanced: bool) -> list[str]:
@@ -50,20 +48,6 @@ def stage_names(
     if evaluate:
         names += [f"evaluate {name}" for name in evaluations(balanced)]
     return names
-
-
-def checkpoint_task(path: Path) -> str:
-    """The ``hparams["task"]`` recorded in a checkpoint (read with ``weights_only=True``)."""
-    if not Path(path).is_file():
-        raise InputError(f"{path}: checkpoint file not found")
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, OSError) as err:
-        raise InputError(f"{path}: not a readable checkpoint ({type(err).__name__})") from None
-    task = (raw.get("hyper_parameters") or {}).get("task") if isinstance(raw, dict) else None
-    if not isinstance(task, str):
-        raise InputError(f"{path}: checkpoint records no task (hparams['task'])")
-    return task
 
 
 def retrained_path(out: Path) -> Path:
@@ -240,7 +224,7 @@ def compress_checkpoint(
             f"checkpoint ({retrained.name} belongs to --out {Path(out).name}); choose another --out"
         )
     stage("load")
-    task = checkpoint_task(checkpoint)
+    task = load_checkpoint(checkpoint)["hparams"]["task"]
     spec = get_task(task)
     module = spec.load_module(checkpoint)
     hparams = dict(module.hparams)

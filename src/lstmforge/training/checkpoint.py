@@ -20,11 +20,13 @@ from lstmforge.errors import InputError
 from lstmforge.io import atomic_path
 
 
-def load_checkpoint(path: str | Path, task: str, arch: str | None = None) -> dict[str, Any]:
+def load_checkpoint(
+    path: str | Path, task: str | None = None, arch: str | None = None
+) -> dict[str, Any]:
     """Load ``path`` and return ``{"hparams": dict, "state_dict": dict, "epoch": int}``.
 
-    ``task`` is the ``hparams["task"]`` the checkpoint must carry (e.g. ``"nowcast"``);
-    ``arch``, when given, must equal ``hparams["arch"]``.
+    ``task`` is the ``hparams["task"]`` the checkpoint must carry (e.g. ``"nowcast"``; None:
+    any task, but it must record one); ``arch``, when given, must equal ``hparams["arch"]``.
     """
     path = Path(path)
     if not path.is_file():
@@ -39,7 +41,9 @@ def load_checkpoint(path: str | Path, task: str, arch: str | None = None) -> dic
         raise InputError(f"{path}: not a lstmforge checkpoint (no 'state_dict')")
     hparams = dict(raw.get("hyper_parameters") or {})
     found = hparams.get("task")
-    if found != task:
+    if task is None and not isinstance(found, str):
+        raise InputError(f"{path}: checkpoint records no task (hparams['task'])")
+    if task is not None and found != task:
         raise InputError(f"{path}: checkpoint is from task {found!r}, expected {task!r}")
     if arch is not None and hparams.get("arch") != arch:
         raise InputError(
