@@ -318,7 +318,7 @@ def tile_vector_kernel(m, x):  # pragma: no cover - compiled
     acc = np.empty(rows, dtype=np.int64)
     xmax = np.max(np.abs(x)) if x.size else 0
     clamps = 0
-    if xmax > INT16_MAX + 1 or np.min(x) < INT16_MIN or m.wmax > INT16_MAX:
+    if x.size and (np.max(x) > INT16_MAX or np.min(x) < INT16_MIN) or m.wmax > INT16_MAX:
         for r in range(rows):  # codes the lanes do not hold
             acc[r], k = _row_product(m.row_ptr, m.cols, m.vals, x, r)
             clamps += k
