@@ -1,5 +1,6 @@
 """Fixed-point rules and activation units, against hand-worked values and scipy."""
 
+import numba
 import numpy as np
 import pytest
 from scipy.special import expit
@@ -20,6 +21,7 @@ from lstmforge.engine.fixed_point import (
     saturating_add,
     shift_round,
 )
+from lstmforge.engine.spmv import _shift_round
 from lstmforge.errors import InputError
 
 
@@ -27,6 +29,23 @@ def test_round_half_up_and_exact_left_shift():
     x = np.array([5, -5, 6, -6, 7, -7, 4, -4])  # /4 -> 1.25 -1.25 1.5 -1.5 1.75 -1.75 1 -1
     assert shift_round(x, 2).tolist() == [1, -1, 2, -1, 2, -2, 1, -1]
     assert shift_round(3, -4) == 48 and shift_round(-3, 0) == -3
+
+
+@numba.njit
+def _compiled_shift_round(x, shift):
+    out = np.empty_like(x)
+    for k in range(x.size):
+        out[k] = _shift_round(x[k], shift)
+    return out
+
+
+def test_compiled_shift_round_equals_shift_round_at_every_shift():
+    """The kernels' branch-free rounding shift, from left shifts of 63 to right shifts of 63."""
+    rng = np.random.default_rng(0)
+    wide = np.concatenate([rng.integers(-(2**62), 2**62, 200), [0, 1, -1, 2**62 - 1, -(2**62)]])
+    for shift in range(-63, 64):
+        x = wide >> max(-shift, 0) + 1 if shift < 0 else wide  # left shifts stay in int64
+        np.testing.assert_array_equal(_compiled_shift_round(x, shift), shift_round(x, shift))
 
 
 def test_saturation_and_counter():

@@ -296,11 +296,15 @@ class IntegerDatapath:
         args = None
         names = [f"weight_c{g}_l{layer}" for g in "ifo"]
         vectors = [self.block.vectors.get(name) for name in names]
-        if self.pre.bits <= FULL_TABLE_BITS and all(
-            v is None or _broadcasts_to(v.codes.shape, state) for v in vectors
+        shifts = self.lstm_shifts(layer, hidden_key)
+        used = [s for s in shifts.peepholes if s is not None]
+        used += [shifts.forget, shifts.input_gate, shifts.cell_to_pre, shifts.hidden]
+        if (
+            self.pre.bits <= FULL_TABLE_BITS
+            and all(-32 < s < 62 for s in used)  # int64 shifts, as requantize_shift
+            and all(v is None or _broadcasts_to(v.codes.shape, state) for v in vectors)
         ):
             cell, hid = self.fmt(f"l{layer}.cell"), self.fmt(hidden_key)
-            shifts = self.lstm_shifts(layer, hidden_key)
             peep = np.zeros((3, int(np.prod(state))), dtype=np.int64)
             on = np.zeros(3, dtype=np.bool_)
             shift = np.zeros(3, dtype=np.int64)

@@ -74,7 +74,8 @@ def _shift_round(x, shift):  # pragma: no cover - compiled
     loop with a fixed shift vectorizes): ``((x << max(-shift, 0)) + r) >> max(shift, 0)``, r
     the half of the step that a right shift drops (0 for a left shift)."""
     right = max(shift, 0)
-    return ((x << max(-shift, 0)) + ((1 << right) >> 1)) >> right
+    half = (1 << max(right - 1, 0)) * min(right, 1)  # 2**(right - 1), or 0
+    return ((x << max(-shift, 0)) + half) >> right
 
 
 def spmv_reference(
