@@ -8,9 +8,10 @@ order, and the accumulator saturates after every addition.
   each column's CSC entries (``pos += rel_index + 1``), padding entries included (they add 0).
 * :func:`spmv_fast` computes the same integers with numba kernels. A row whose worst case
   (its L1 norm times max |x|, or a bound on its sum of |products|) cannot leave the 32-bit range
-  can never saturate, so its sum may be formed in any order; any other row is summed in
-  increasing column order with the saturating accumulator (:func:`_row_saturating`), which
-  gives identical results and clamp counts.
+  can never saturate, so its sum may be formed in any order; any other row goes to
+  :func:`_row_product` (the exact bound, and if it could leave 32 bits the sum in increasing
+  column order with the saturating accumulator, :func:`_row_saturating`), which gives
+  identical results and clamp counts.
 * One vector (batch 1, the recurrent products) goes through :func:`tile_vector_kernel` on a
   tiled copy of the matrix (:class:`TileMatrix`). Gathering an activation per stored weight
   (``vpgatherdd``) costs about 1.3 cycles per weight on the machines we measured
@@ -29,7 +30,8 @@ order, and the accumulator saturates after every addition.
   it is; in a group with any other row, the lanes also sum |w| times |x| (shifted right just
   enough to stay in 32 bits) in the same way, a bound on each row's sum of |products|, and a
   row whose bound could leave 32 bits is summed with :func:`_row_product`, as is every row
-  when an activation code is wider than 16 bits.
+  when an activation code does not fit int16 or the matrix holds a weight code of -32768
+  (whose square ``vpmaddwd`` cannot add twice).
 * Several vectors go through :func:`_csr_kernel` on a row-major (CSR) copy, multiplying each
   weight into all vectors at once.
 
@@ -281,9 +283,11 @@ def _group_intrinsic(bounded: bool):
 
 @numba.njit(cache=True)
 def _group_portable(block, index, weight, table, magnitude, start, stop, sums, bounds):
-    """Plain-loop body of :func:`_group` and :func:`_group_bounded` (any CPU)."""  # noqa: D401
+    """Plain-loop body of :func:`_group` and :func:`_group_bounded` (any CPU); the bounds
+    only where ``magnitude`` is given (not empty)."""
     sums[:] = 0
     bounds[:] = 0
+    bounded = magnitude.size > 0
     for s in range(start, stop):
         base = np.int64(block[s]) * BLOCK
         for lane in range(LANES):
@@ -291,7 +295,8 @@ def _group_portable(block, index, weight, table, magnitude, start, stop, sums, b
                 column = base + (index[s, 4 * lane + 2 * half] >> 1)
                 w = np.int32(weight[s, 2 * lane + half])
                 sums[lane] += w * table[column]
-                bounds[lane] += abs(w) * magnitude[column]
+                if bounded:
+                    bounds[lane] += abs(w) * magnitude[column]
 
 
 if _host_has_avx2():
@@ -303,7 +308,8 @@ slots ``start:stop`` of one row group times the activations ``table`` (int16, BL
 column block, zero-padded): each lane's int32 sum into ``sums`` [LANES]. ``_group_bounded``
 also sums ``|w| * magnitude[c]`` into ``bounds`` (``magnitude``: |x| >> s, so that with the
 row's L1 norm, ``(bound + L1) << s`` bounds the row's sum of |products|). Callers guarantee
-that neither lane sum can leave 32 bits."""
+that the bound lanes stay in 32 bits, and take a sum lane only where it cannot have left them
+(the static bound, or the row's bound)."""
 
 
 @numba.njit(cache=True)
@@ -330,9 +336,9 @@ def tile_vector_kernel(m, x):  # pragma: no cover - compiled
         shift += 1
     padded = -(-m.columns // BLOCK) * BLOCK
     table = np.zeros(padded, dtype=np.int16)
-    magnitude = np.zeros(padded, dtype=np.int16)
-    for j in range(m.columns):
-        table[j] = x[j]
+    table[: m.columns] = x[: m.columns]
+    magnitude = np.zeros(padded if l1_max > limit else 0, dtype=np.int16)  # bounded groups only
+    for j in range(magnitude.size and m.columns):
         magnitude[j] = abs(x[j]) >> shift
     sums = np.empty(LANES, dtype=np.int32)
     bounds = np.zeros(LANES, dtype=np.int32)
@@ -414,7 +420,7 @@ def tile_layout(matrix: SparseMatrix) -> TileMatrix:
     slot, half = tile_start[tile] + rank // 2, rank % 2
     weight = np.zeros((slots, 2 * LANES), dtype=np.int16)
     index = np.zeros((slots, 4 * LANES), dtype=np.uint8)
-    weight[slot, 2 * lane + half] = vals  # the CSC encoding holds codes of at most 16 bits
+    weight[slot, 2 * lane + half] = vals  # codes of at most 16 bits (the CSC encoding's rule)
     offset = 2 * (col % BLOCK)
     index[slot, 4 * lane + 2 * half] = offset
     index[slot, 4 * lane + 2 * half + 1] = offset + 1
