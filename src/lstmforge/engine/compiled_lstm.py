@@ -52,7 +52,8 @@ def _lstm_layer_kernel(from_input, h, c, valid, w_hh, bias, cell, proj):  # prag
             acc, k = tile_vector_kernel(w_hh[0], h[b])
             counts[0] += k
             counts[1] += requantize_kernel(acc, w_hh[1], w_hh[2])
-            partial[b] = from_input[b, t] + acc + bias
+            for j in range(gates):  # no temporaries
+                partial[b, j] = from_input[b, t, j] + acc[j] + bias[j]
         m, c_new, cell_counts = _cell_kernel(partial, c, *cell)
         counts[4:] += cell_counts
         for b in range(batch):
