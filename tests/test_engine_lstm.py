@@ -307,6 +307,15 @@ def test_compiled_layers_equal_reference_with_saturation_everywhere(proj):
     assert np.all(y_ref[1, 2:] == 0)  # past the length: zeros, state held
 
 
+def test_compiled_layers_refuse_a_state_of_another_shape(cm, x):
+    """The compiled layers write the state in place: a misfitting one is refused first."""
+    block, x_np = cm.blocks[0], x.double().numpy()
+    dp = IntegerDatapath(cm, block, "fast")
+    h = np.zeros((2, x_np.shape[0], 8))
+    with pytest.raises(InputError, match="LSTM state: expected h"):
+        run_lstm_compiled(dp, block.config, x_np, (h, np.zeros((2, x_np.shape[0] + 1, 16))))
+
+
 def test_compiled_layers_decline_what_they_do_not_cover(cm, x):
     block, x_np = cm.blocks[0], x.double().numpy()
     for dp in (

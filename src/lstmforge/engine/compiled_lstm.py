@@ -239,17 +239,19 @@ def run_lstm_compiled(
     h_n = np.empty((len(layers), batch, out_size))
     c_n = np.empty((len(layers), batch, hidden))
     counter = dp.counter
+    if state is not None and (np.shape(state[0]) != h_n.shape or np.shape(state[1]) != c_n.shape):
+        raise InputError(  # the kernels write the state in place: shapes first
+            f"LSTM state: expected h {list(h_n.shape)} and c {list(c_n.shape)}, "
+            f"got {list(np.shape(state[0]))} and {list(np.shape(state[1]))}"
+        )
     for k, layer in enumerate(layers):
         out_key = f"l{k}.output"
-        in_call = layer.w_ih is not None  # the state crosses the edge inside the call
-        if in_call:
+        if layer.w_ih is not None:  # the state crosses the edge inside the call
             if state is None:
                 h0, c0 = np.zeros((batch, out_size)), np.zeros((batch, hidden))
             else:
                 h0 = np.ascontiguousarray(state[0][k], dtype=np.float64)
                 c0 = np.ascontiguousarray(state[1][k], dtype=np.float64)
-            in_call = h0.shape == h_n[k].shape and c0.shape == c_n[k].shape
-        if in_call:
             seq, counts, status = _lstm_layer_edges(
                 seq,
                 layer.w_ih,
@@ -278,27 +280,17 @@ def run_lstm_compiled(
         else:
             h, c = initial_lstm_state(dp, state, k, batch, out_size, hidden)
             h, c = np.array(h, dtype=np.int64), np.array(c, dtype=np.int64)  # updated in place
-            if layer.w_ih is not None:
-                seq, counts = _lstm_layer_with_input(
-                    seq, layer.w_ih, h, c, valid, layer.w_hh, layer.bias, layer.cell, layer.w_hr
-                )
-                counter.record(layer.sites[0], counts[0])
-                counter.record(layer.sites[1], counts[1])
-                counts = counts[2:]
-            else:
-                from_input = dp.matvec(
-                    f"weight_ih_l{k}", seq.reshape(batch * steps, -1), src, "pre"
-                )
-                seq, counts = _lstm_layer_kernel(
-                    np.ascontiguousarray(from_input.reshape(batch, steps, -1), dtype=np.int64),
-                    h,
-                    c,
-                    valid,
-                    layer.w_hh,
-                    layer.bias,
-                    layer.cell,
-                    layer.w_hr,
-                )
+            from_input = dp.matvec(f"weight_ih_l{k}", seq.reshape(batch * steps, -1), src, "pre")
+            seq, counts = _lstm_layer_kernel(
+                np.ascontiguousarray(from_input.reshape(batch, steps, -1), dtype=np.int64),
+                h,
+                c,
+                valid,
+                layer.w_hh,
+                layer.bias,
+                layer.cell,
+                layer.w_hr,
+            )
             h_n[k] = dp.leave(h, out_key)
             c_n[k] = dp.leave(c, f"l{k}.cell")
         counter.record(layer.sites[2], counts[0])
