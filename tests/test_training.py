@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import logging
 import time
 
 import lightning as L
@@ -70,8 +71,12 @@ def test_history_pairs_each_epochs_training_and_validation_scores(tmp_path):
         assert "val_loss" in record
 
 
-def test_fit_writes_checkpoints_history_and_config(tmp_path):
-    result = fit(_Regressor(), _Data(), TrainConfig(out_dir=tmp_path, max_epochs=3, progress=False))
+def test_fit_writes_checkpoints_history_and_config(tmp_path, caplog):
+    with caplog.at_level(logging.INFO, logger="lightning.pytorch"):
+        result = fit(
+            _Regressor(), _Data(), TrainConfig(out_dir=tmp_path, max_epochs=3, progress=False)
+        )
+    assert not [r for r in caplog.records if "Tip:" in r.getMessage()]  # no sales pitch
     assert result.best_checkpoint == tmp_path / "checkpoints" / "best.ckpt"
     assert result.best_checkpoint.is_file() and result.last_checkpoint.is_file()
     history = json.loads((tmp_path / "history.json").read_text())["epochs"]

@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
+import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -48,6 +49,15 @@ from lstmforge.training.checkpoint import load_checkpoint
 LAST = "last.ckpt"
 INTERRUPTED = "interrupted.ckpt"
 BEST = "best.ckpt"
+
+
+def _not_a_tip(record: logging.LogRecord) -> bool:
+    """Lightning logs a "💡 Tip: try installing ..." line (a suggestion to install one of its
+    cloud services) for every Trainer; it says nothing about the run, so it is dropped."""
+    return not record.getMessage().startswith("💡 Tip:")
+
+
+logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_not_a_tip)
 
 
 @dataclass
