@@ -124,6 +124,10 @@ def test_transcribe_and_profile(trained, corpus, tmp_path, capsys):
     }  # fmt: skip
     assert sum(report["share_percent"].values()) == pytest.approx(100.0)
     assert report["lstm_share_percent"] == pytest.approx(report["share_percent"]["lstm_layer_0"])
+    page = tmp_path / "profile.html"  # `lstmforge report` shows the stages
+    code, _, _ = run_cli(["report", profile_json, "--out", page], capsys)
+    text = page.read_text()
+    assert code == 0 and "Speech pipeline profile: LSTM" in text and "<td>lstm_layer_0</td>" in text
     # an untrained model of a named configuration, timed on the corpus' test files
     code, out, _ = run_cli(
         ["speech", "profile", "--config", "small", "--data", corpus, "--utterances", 1,

@@ -21,6 +21,7 @@ SIGNATURES: dict[str, frozenset[str]] = {
     "simulate": frozenset({"cycles_per_frame", "pe_utilisation", "cycle_breakdown", "timeline"}),
     "sweep": frozenset({"points", "pareto_front"}),
     "speech-evaluate": frozenset({"per", "substitution_rate", "deletion_rate", "insertion_rate"}),
+    "speech-profile": frozenset({"seconds", "share_percent", "lstm_share_percent"}),
     "emg-evaluate": frozenset({"subjects", "summary"}),
     "nowcast-evaluate": frozenset({"results", "arch", "dataset"}),
     "export-c": frozenset({"prefix", "files", "memory_bytes"}),

@@ -257,6 +257,22 @@ def export_c(data: dict[str, Any], figures: Path) -> list[Section]:
     ]
 
 
+def speech_profile(data: dict[str, Any], figures: Path) -> list[Section]:
+    """``lstmforge speech profile --json``: where the recogniser's time goes, stage by stage
+    (ESE's motivation: the LSTM layers dominate)."""
+    per_utterance = 1000.0 / data["utterances"]
+    rows = [
+        (stage, seconds * per_utterance, data["share_percent"][stage])
+        for stage, seconds in data["seconds"].items()
+    ]
+    rows.append(("total", data["total_seconds"] * per_utterance, 100.0))
+    heading = (
+        f"Speech pipeline profile: LSTM {data['lstm_share_percent']:.1f}% of the time, "
+        f"real-time factor {data['real_time_factor']:.3f}"
+    )
+    return [(heading, html.table(["stage", "ms / utterance", "share %"], rows))]
+
+
 def rtl(data: dict[str, Any], figures: Path) -> list[Section]:
     """``lstmforge rtl --json``: the design's parameters and, after ``--synth``, the resources
     of every module and of one channel (``num_pes`` PEs and one element-wise unit)."""
@@ -283,6 +299,7 @@ BUILDERS: dict[str, Callable[[dict[str, Any], Path], list[Section]]] = {
     "simulate": simulate,
     "sweep": sweep,
     "speech-evaluate": speech_evaluate,
+    "speech-profile": speech_profile,
     "emg-evaluate": emg_evaluate,
     "nowcast-evaluate": nowcast_evaluate,
     "export-c": export_c,
