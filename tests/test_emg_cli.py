@@ -78,6 +78,9 @@ def test_stream_reports_latency_and_matches_offline(trained, tmp_path, capsys):
     summary = json.loads(path.read_text())
     assert summary["windows"] > 100 and summary["latency_mean_ms"] > 0
     assert summary["max_abs_diff_vs_offline"] < 1e-3
+    page = tmp_path / "stream.html"  # `lstmforge report` shows the latency against the period
+    status, _, _ = run_cli(["report", str(path), "--out", str(page)], capsys)
+    assert status == 0 and "EMG streaming: subject" in page.read_text()
     status, _, err = run_cli(["emg", "stream", "--checkpoint", ckpt, "--subject", "7"], capsys)
     assert status == 2 and "--subject: 7" in err
 

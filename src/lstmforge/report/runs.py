@@ -23,6 +23,7 @@ SIGNATURES: dict[str, frozenset[str]] = {
     "speech-evaluate": frozenset({"per", "substitution_rate", "deletion_rate", "insertion_rate"}),
     "speech-profile": frozenset({"seconds", "share_percent", "lstm_share_percent"}),
     "emg-evaluate": frozenset({"subjects", "summary"}),
+    "emg-stream": frozenset({"latency_mean_ms", "window_period_ms", "max_abs_diff_vs_offline"}),
     "nowcast-evaluate": frozenset({"results", "arch", "dataset"}),
     "export-c": frozenset({"prefix", "files", "memory_bytes"}),
     "rtl": frozenset({"design", "verilog"}),

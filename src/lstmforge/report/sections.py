@@ -257,6 +257,23 @@ def export_c(data: dict[str, Any], figures: Path) -> list[Section]:
     ]
 
 
+LATENCY_STATS = ("mean", "p50", "p95", "max")
+
+
+def emg_stream(data: dict[str, Any], figures: Path) -> list[Section]:
+    """``lstmforge emg stream --json``: the causal, window-by-window run's latency against the
+    window period (the real-time budget of a myoelectric controller)."""
+    rows = [
+        ("windows", data["windows"]),
+        ("window period (ms)", data["window_period_ms"]),
+        *((f"latency {stat} (ms)", data[f"latency_{stat}_ms"]) for stat in LATENCY_STATS),
+        ("mean latency / window period", data["real_time_factor"]),
+        ("max |stream - offline|", data["max_abs_diff_vs_offline"]),
+    ]
+    heading = f"EMG streaming: subject {data['subject']}, recording {data['recording']}"
+    return [(heading, html.table(["", "value"], rows))]
+
+
 def speech_profile(data: dict[str, Any], figures: Path) -> list[Section]:
     """``lstmforge speech profile --json``: where the recogniser's time goes, stage by stage
     (ESE's motivation: the LSTM layers dominate)."""
@@ -301,6 +318,7 @@ BUILDERS: dict[str, Callable[[dict[str, Any], Path], list[Section]]] = {
     "speech-evaluate": speech_evaluate,
     "speech-profile": speech_profile,
     "emg-evaluate": emg_evaluate,
+    "emg-stream": emg_stream,
     "nowcast-evaluate": nowcast_evaluate,
     "export-c": export_c,
     "rtl": rtl,
