@@ -7,15 +7,16 @@
 * :func:`trace_diff`: where two back ends (or modes) first disagree.
 
 ``run``/``substitute``/``trace_diff`` are imported lazily, so that :mod:`lstmforge.compress`
-can use the fixed-point rules without a circular import. Importing the package first drops
-numba's cached kernels if any engine source changed (:mod:`~lstmforge.engine.kernel_cache`).
+can use the fixed-point rules without a circular import. Importing the package first makes
+numba stamp the engine's cached kernels with all engine sources
+(:mod:`~lstmforge.engine.kernel_cache`).
 """
 
 from typing import Any
 
-from lstmforge.engine.kernel_cache import drop_stale_kernels
+from lstmforge.engine.kernel_cache import install
 
-drop_stale_kernels()
+install()
 
 _LAZY = {
     "run": "lstmforge.engine.runner",

@@ -1,45 +1,78 @@
-"""Keeping numba's on-disk cache of the engine's kernels in step with the engine's sources.
+"""Numba's on-disk cache of the engine's kernels, stamped with all engine sources.
 
-Numba (``cache=True``) stores each compiled kernel next to its module, in ``__pycache__``, and
-reuses it while *that module's* file is unchanged. The engine's kernels call kernels of other
-engine modules and compile them in (``compiled_lstm`` calls ``spmv`` and ``integer_datapath``),
-so an edit of one module could leave another module's cached kernel running the old code.
-:func:`drop_stale_kernels` removes the engine's cached kernels whenever any engine source
-differs from the sources they were built from (a SHA-256 over all of them, kept beside the
-cache). A read-only install leaves the files alone; numba then caches elsewhere by itself.
+Numba (``cache=True``) reuses a cached kernel while the file that defines it keeps its
+modification time and size. The engine's kernels compile in kernels of other engine modules
+(``compiled_lstm`` calls ``spmv`` and ``integer_datapath``), so an edit of one module would
+leave another module's cached kernel running the old code. :class:`EngineSourcesLocator` makes
+numba stamp every engine kernel with a SHA-256 over all engine sources instead, wherever numba
+keeps the cache (beside the module, ``NUMBA_CACHE_DIR`` or the user-wide directory): a kernel
+cached from other sources — also by a process still running on old ones — is stale, and is
+compiled again. It wraps the locator numba would have chosen; :func:`install` puts it first in
+numba's list of cache locators (``numba.core.caching.CacheImpl._locator_classes``; ``_CacheImpl``
+before numba 0.68).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from pathlib import Path
 
-ENGINE = Path(__file__).parent
-CACHE = ENGINE / "__pycache__"
-STAMP = CACHE / "engine-sources.sha256"
+from numba.core import caching
+
+ENGINE = Path(__file__).resolve().parent
+CACHE_IMPL = getattr(caching, "CacheImpl", None) or caching._CacheImpl  # renamed in numba 0.68
 
 
-def sources_digest() -> str:
-    """SHA-256 of every engine module's source, in name order."""
+@functools.lru_cache(maxsize=1)
+def sources_digest() -> str | None:
+    """SHA-256 of every engine module's source, in name order, read once per process (None
+    where one cannot be read: numba's own stamps then apply)."""
     digest = hashlib.sha256()
-    for path in sorted(ENGINE.glob("*.py")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    try:
+        for path in sorted(ENGINE.glob("*.py")):
+            if path.name.startswith(".") or not path.is_file():  # editor lock files, links
+                continue
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    except OSError:
+        return None
     return digest.hexdigest()
 
 
-def drop_stale_kernels() -> None:
-    """Remove the cached kernels (``*.nbi``, ``*.nbc``) when the sources changed since the
-    stamp was written, then write the stamp."""
-    digest = sources_digest()
-    try:
-        if STAMP.read_text() == digest:
-            return
-    except OSError:
-        pass  # no stamp yet: whatever is cached is of unknown sources
-    try:
-        for path in [*CACHE.glob("*.nbi"), *CACHE.glob("*.nbc")]:
-            path.unlink(missing_ok=True)
-        CACHE.mkdir(exist_ok=True)
-        STAMP.write_text(digest)
-    except OSError:
-        pass
+class EngineSourcesLocator(caching._CacheLocator):
+    """The cache location numba would choose for an engine kernel, with the engine's sources
+    digest as the kernel's source stamp."""
+
+    def __init__(self, inner: caching._CacheLocator, stamp: str) -> None:
+        self._inner = inner
+        self._stamp = stamp
+
+    def ensure_cache_path(self) -> None:
+        self._inner.ensure_cache_path()
+
+    def get_cache_path(self) -> str:
+        return self._inner.get_cache_path()
+
+    def get_source_stamp(self) -> str:
+        return self._stamp
+
+    def get_disambiguator(self) -> str:
+        return self._inner.get_disambiguator()
+
+    @classmethod
+    def from_function(cls, py_func, py_file):
+        """A locator for functions defined in the engine's modules, else None."""
+        if Path(py_file).resolve().parent != ENGINE or sources_digest() is None:
+            return None
+        for other in CACHE_IMPL._locator_classes:
+            inner = None if other is cls else other.from_function(py_func, py_file)
+            if inner is not None:
+                return cls(inner, sources_digest())
+        return None
+
+
+def install() -> None:
+    """Put :class:`EngineSourcesLocator` first among numba's cache locators (once)."""
+    locators = CACHE_IMPL._locator_classes
+    if EngineSourcesLocator not in locators:
+        locators.insert(0, EngineSourcesLocator)
