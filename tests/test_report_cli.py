@@ -151,6 +151,12 @@ def test_demo_summary_gives_the_demo_sections(outputs, tmp_path):
             '{"points": [{"density": 0.1}], "pareto_front": []}',
             "sweep JSON with a missing or malformed field",
         ),
+        (  # a hand-edited profile of no utterances: a section that would divide by 0
+            '{"seconds": {"lstm_layer_0": 1.0}, "share_percent": {"lstm_layer_0": 100.0},'
+            ' "lstm_share_percent": 100.0, "total_seconds": 1.0, "real_time_factor": 0.1,'
+            ' "utterances": 0}',
+            "speech-profile JSON with a missing or malformed field (ZeroDivisionError",
+        ),
     ],
 )
 def test_bad_json_exits_2_naming_the_file(outputs, tmp_path, capsys, content, message):

@@ -113,4 +113,4 @@ def test_synth_reports_units_and_channel(tmp_path, monkeypatch):
     text = page.read_text()
     assert "RTL design: one channel of 2 PEs" in text and "elementwise_unit_l0" in text
     assert "<td>channel</td><td>41</td><td>21</td><td>15</td><td>5</td>" in text
-    assert "-top &lt;module&gt;" in text
+    assert "-top &lt;module&gt;" in text and "2 × sparse_pe, 1 × elementwise_unit_l0" in text

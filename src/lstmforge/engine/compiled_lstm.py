@@ -239,7 +239,9 @@ def run_lstm_compiled(
     h_n = np.empty((len(layers), batch, out_size))
     c_n = np.empty((len(layers), batch, hidden))
     counter = dp.counter
-    if state is not None and (np.shape(state[0]) != h_n.shape or np.shape(state[1]) != c_n.shape):
+    if state is not None and (
+        len(state) != 2 or np.shape(state[0]) != h_n.shape or np.shape(state[1]) != c_n.shape
+    ):
         raise InputError(  # the kernels write the state in place: shapes first
             f"LSTM state: expected h {list(h_n.shape)} and c {list(c_n.shape)}, "
             f"got {list(np.shape(state[0]))} and {list(np.shape(state[1]))}"

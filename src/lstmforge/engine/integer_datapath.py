@@ -136,6 +136,12 @@ def _cell_kernel(partial, c_prev, peep, peep_on, peep_shift, sig, tanh, fmts):  
     return m, c_new, counts
 
 
+def kernel_shift(shift: int) -> bool:
+    """Whether the compiled kernels take this rounding shift: -32 < shift < 62, so that the
+    shifted int64 codes and the rounding half stay in range."""
+    return -32 < shift < 62
+
+
 def _broadcasts_to(shape: tuple[int, ...], state: tuple[int, ...]) -> bool:
     """Whether an array of ``shape`` broadcasts to ``state`` (as the NumPy unit multiplies)."""
     try:
@@ -232,7 +238,7 @@ class IntegerDatapath:
         """The shift that requantizes ``W[name] @ v`` (v of format ``src``) into ``dst``, when
         the compiled kernels can apply it (int64 shifts), else None."""
         shift = matvec_shift(self.block.matrices[name].fmt, self.fmt(src), self.fmt(dst))
-        return shift if -32 < shift < 62 else None
+        return shift if kernel_shift(shift) else None
 
     def matvec(self, name: str, v: np.ndarray, src: str, dst: str) -> np.ndarray:
         """``W[name] @ v`` for v [N, cols] of format ``src``: rows of format ``dst`` [N, rows]."""
@@ -301,7 +307,7 @@ class IntegerDatapath:
         used += [shifts.forget, shifts.input_gate, shifts.cell_to_pre, shifts.hidden]
         if (
             self.pre.bits <= FULL_TABLE_BITS
-            and all(-32 < s < 62 for s in used)  # int64 shifts, as requantize_shift
+            and all(kernel_shift(s) for s in used)
             and all(v is None or _broadcasts_to(v.codes.shape, state) for v in vectors)
         ):
             cell, hid = self.fmt(f"l{layer}.cell"), self.fmt(hidden_key)

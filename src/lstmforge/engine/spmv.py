@@ -338,8 +338,9 @@ def tile_vector_kernel(m, x):  # pragma: no cover - compiled
     table = np.zeros(padded, dtype=np.int16)
     table[: m.columns] = x[: m.columns]
     magnitude = np.zeros(padded if l1_max > limit else 0, dtype=np.int16)  # bounded groups only
-    for j in range(magnitude.size and m.columns):
-        magnitude[j] = abs(x[j]) >> shift
+    if magnitude.size:
+        for j in range(m.columns):
+            magnitude[j] = abs(x[j]) >> shift
     sums = np.empty(LANES, dtype=np.int32)
     bounds = np.zeros(LANES, dtype=np.int32)
     for g in range(groups):

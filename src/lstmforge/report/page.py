@@ -17,13 +17,24 @@ from lstmforge.report import html
 from lstmforge.report.runs import Run
 from lstmforge.report.sections import BUILDERS, Section
 
+MALFORMED = (
+    KeyError,
+    TypeError,
+    ValueError,
+    IndexError,
+    AttributeError,
+    StopIteration,
+    ArithmeticError,  # e.g. a count of 0 that a section divides by
+)
+"""What a section builder raises on a JSON object with a missing or malformed field."""
+
 
 def run_sections(run: Run, figures: Path) -> list[Section]:
     """The sections of one run, drawing its figures into ``figures``."""
     figures.mkdir(parents=True, exist_ok=True)
     try:
         return BUILDERS[run.kind](run.data, figures)
-    except (KeyError, TypeError, ValueError, IndexError, AttributeError, StopIteration) as err:
+    except MALFORMED as err:
         raise InputError(
             f"{run.name}: {run.kind} JSON with a missing or malformed field "
             f"({type(err).__name__}: {err})"

