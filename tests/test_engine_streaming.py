@@ -160,6 +160,9 @@ def test_bad_input_gives_the_same_messages():
         (np.where(np.arange(5) == 2, np.nan, x[:, :1]), None, r"^engine input x: expected finite"),
         (x[:, :1, :4], None, r"^engine block 'rnn': expected x \[B, T, 5\], got \[2, 1, 4\]"),
         (x[:, :1], (h, c[:, :, :5]), r"^engine block 'rnn': expected state \(h \[2, 2, 40\]"),
+        (x[:, :1], 3.0, r"^engine block 'rnn': expected state \(h"),  # not a pair at all
+        (x[:, :1], {"h": h, "c": c}, r"^engine block 'rnn': expected state \(h"),
+        (x[:, :1], ([[0.0, 1.0], [2.0]], c), r"^engine block 'rnn': expected state \(h"),  # ragged
         (x[:, :1], (h + np.inf, c), r"^engine state h: expected finite"),
         (x[:, :1], (h, c * np.nan), r"^engine state c: expected finite"),
     ]

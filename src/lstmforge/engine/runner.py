@@ -61,7 +61,11 @@ def _check_lstm_input(block: Block, x: np.ndarray, state: Any) -> None:
         layers, batch = cfg["num_layers"], x.shape[0]
         expect_h = (layers, batch, cfg["proj_size"] or cfg["hidden_size"])
         expect_c = (layers, batch, cfg["hidden_size"])
-        if len(state) != 2 or np.shape(state[0]) != expect_h or np.shape(state[1]) != expect_c:
+        try:  # a pair of arrays (or nested lists, tensors) of these shapes
+            shapes = tuple(np.shape(part) for part in state)
+        except (TypeError, ValueError, KeyError, IndexError):  # no sequence, ragged lists
+            shapes = None
+        if shapes != (expect_h, expect_c):
             raise InputError(
                 f"engine block {block.name!r}: expected state (h {list(expect_h)}, c {list(expect_c)})"
             )
