@@ -21,7 +21,10 @@ from pathlib import Path
 from numba.core import caching
 
 ENGINE = Path(__file__).resolve().parent
-CACHE_IMPL = getattr(caching, "CacheImpl", None) or caching._CacheImpl  # renamed in numba 0.68
+# numba's cache internals (CacheImpl was _CacheImpl before numba 0.68); if a later numba moves
+# them, install() does nothing and numba's own stamps apply
+CACHE_IMPL = getattr(caching, "CacheImpl", None) or getattr(caching, "_CacheImpl", None)
+LOCATOR_BASE = getattr(caching, "_CacheLocator", object)
 
 
 @functools.lru_cache(maxsize=1)
@@ -39,11 +42,11 @@ def sources_digest() -> str | None:
     return digest.hexdigest()
 
 
-class EngineSourcesLocator(caching._CacheLocator):
+class EngineSourcesLocator(LOCATOR_BASE):
     """The cache location numba would choose for an engine kernel, with the engine's sources
     digest as the kernel's source stamp."""
 
-    def __init__(self, inner: caching._CacheLocator, stamp: str) -> None:
+    def __init__(self, inner: LOCATOR_BASE, stamp: str) -> None:
         self._inner = inner
         self._stamp = stamp
 
@@ -73,6 +76,6 @@ class EngineSourcesLocator(caching._CacheLocator):
 
 def install() -> None:
     """Put :class:`EngineSourcesLocator` first among numba's cache locators (once)."""
-    locators = CACHE_IMPL._locator_classes
-    if EngineSourcesLocator not in locators:
+    locators = getattr(CACHE_IMPL, "_locator_classes", None)
+    if isinstance(locators, list) and EngineSourcesLocator not in locators:
         locators.insert(0, EngineSourcesLocator)
