@@ -27,6 +27,24 @@ from lstmforge.engine.lowering import patches, to_channels_first
 from lstmforge.errors import InputError
 
 
+def check_lstm_state(name: str, config: dict[str, Any], batch: int, state: Any) -> None:
+    """A given LSTM state must be a pair (h [L, B, R], c [L, B, H]) of arrays (or nested
+    lists, tensors) of block ``name``'s configuration: an :class:`InputError` otherwise."""
+    if state is None:
+        return
+    layers = config["num_layers"]
+    expect_h = (layers, batch, config["proj_size"] or config["hidden_size"])
+    expect_c = (layers, batch, config["hidden_size"])
+    try:
+        shapes = tuple(np.shape(part) for part in state)
+    except (TypeError, ValueError, KeyError, IndexError):  # no sequence, ragged lists
+        shapes = None
+    if shapes != (expect_h, expect_c):
+        raise InputError(
+            f"engine block {name!r}: expected state (h {list(expect_h)}, c {list(expect_c)})"
+        )
+
+
 def initial_lstm_state(
     dp: Any,
     state: tuple[np.ndarray, np.ndarray] | None,

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import numba
 import numpy as np
 
-from lstmforge.engine.blocks import initial_lstm_state
+from lstmforge.engine.blocks import check_lstm_state, initial_lstm_state
 from lstmforge.engine.edge import edge_constants, quantize_kernel
 from lstmforge.engine.integer_datapath import IntegerDatapath, _cell_kernel
 from lstmforge.engine.spmv import (
@@ -239,13 +239,7 @@ def run_lstm_compiled(
     h_n = np.empty((len(layers), batch, out_size))
     c_n = np.empty((len(layers), batch, hidden))
     counter = dp.counter
-    if state is not None and (
-        len(state) != 2 or np.shape(state[0]) != h_n.shape or np.shape(state[1]) != c_n.shape
-    ):
-        raise InputError(  # the kernels write the state in place: shapes first
-            f"LSTM state: expected h {list(h_n.shape)} and c {list(c_n.shape)}, "
-            f"got {list(np.shape(state[0]))} and {list(np.shape(state[1]))}"
-        )
+    check_lstm_state(dp.block.name, config, batch, state)  # the kernels write it in place
     for k, layer in enumerate(layers):
         out_key = f"l{k}.output"
         if layer.w_ih is not None:  # the state crosses the edge inside the call

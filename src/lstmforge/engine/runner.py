@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from lstmforge.compress.artifact import Block, CompressedModel
-from lstmforge.engine.blocks import run_convlstm, run_linear, run_lstm
+from lstmforge.engine.blocks import check_lstm_state, run_convlstm, run_linear, run_lstm
 from lstmforge.engine.compiled_lstm import run_lstm_compiled
 from lstmforge.engine.fixed_point import SaturationCounter
 from lstmforge.engine.float_datapath import FloatDatapath
@@ -57,18 +57,7 @@ def _check_lstm_input(block: Block, x: np.ndarray, state: Any) -> None:
         raise InputError(
             f"engine block {block.name!r}: expected x [B, T, {cfg['input_size']}], got {list(x.shape)}"
         )
-    if state is not None:
-        layers, batch = cfg["num_layers"], x.shape[0]
-        expect_h = (layers, batch, cfg["proj_size"] or cfg["hidden_size"])
-        expect_c = (layers, batch, cfg["hidden_size"])
-        try:  # a pair of arrays (or nested lists, tensors) of these shapes
-            shapes = tuple(np.shape(part) for part in state)
-        except (TypeError, ValueError, KeyError, IndexError):  # no sequence, ragged lists
-            shapes = None
-        if shapes != (expect_h, expect_c):
-            raise InputError(
-                f"engine block {block.name!r}: expected state (h {list(expect_h)}, c {list(expect_c)})"
-            )
+    check_lstm_state(block.name, cfg, x.shape[0], state)
 
 
 def _check_convlstm_input(block: Block, x: np.ndarray | None) -> None:
