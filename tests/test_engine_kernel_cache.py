@@ -37,3 +37,29 @@ def test_the_digest_follows_every_source_and_skips_lock_files(tmp_path, monkeypa
         assert digest() != first
     finally:
         kernel_cache.sources_digest.cache_clear()
+
+
+def test_cache_files_carry_the_digest_and_stale_ones_are_removed(tmp_path):
+    """numba unpickles an index before it compares stamps, so an index written by other
+    sources (naming a class they no longer have) must never be read: the digest is in the
+    file names, and before a write the files of other digests (or none) go."""
+    locator = spmv._row_product._cache._impl.locator
+    digest = kernel_cache.sources_digest()[: kernel_cache.DIGEST_CHARS]
+    assert locator.get_disambiguator().endswith("-" + digest)
+    digits = "1234567890123456"  # a digest may be all digits
+    names = {
+        "spmv.tile_vector_kernel-316.py311.nbi": False,  # before digests were in the names
+        "spmv.tile_vector_kernel-316.py311.1.nbc": False,
+        "compiled_lstm._lstm_layer_kernel-35-0123456789abcdef.py311.nbi": False,
+        f"compiled_lstm._lstm_layer_kernel-35-{digest}.py311.nbi": True,
+        f"compiled_lstm._lstm_layer_kernel-35-{digest}.py311.2.nbc": True,
+        "elsewhere.kernel-3.py311.nbi": True,  # not an engine module
+        "notes.txt": True,
+    }
+    for name in names:
+        (tmp_path / name).write_bytes(b"")
+    kernel_cache.remove_stale_files(str(tmp_path), digest)
+    assert {p.name for p in tmp_path.iterdir()} == {n for n, kept in names.items() if kept}
+    (tmp_path / f"spmv.f-12-{digits}.py311.nbi").write_bytes(b"")
+    kernel_cache.remove_stale_files(str(tmp_path), digits)
+    assert (tmp_path / f"spmv.f-12-{digits}.py311.nbi").exists()

@@ -10,12 +10,19 @@ cached from other sources — also by a process still running on old ones — is
 compiled again. It wraps the locator numba would have chosen; :func:`install` puts it first in
 numba's list of cache locators (``numba.core.caching.CacheImpl._locator_classes``; ``_CacheImpl``
 before numba 0.68).
+
+The digest is also part of the cache files' names: numba unpickles a kernel's index before it
+compares stamps, and an index written by other sources can name a class those sources no
+longer have (an AttributeError from inside numba, not a recompile). Before it writes, the
+locator removes the engine's cache files that other sources (or a release without the digest
+in its names) left in that directory.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import re
 from pathlib import Path
 
 from numba.core import caching
@@ -25,6 +32,12 @@ ENGINE = Path(__file__).resolve().parent
 # them, install() does nothing and numba's own stamps apply
 CACHE_IMPL = getattr(caching, "CacheImpl", None) or getattr(caching, "_CacheImpl", None)
 LOCATOR_BASE = getattr(caching, "_CacheLocator", object)
+DIGEST_CHARS = 16  # of the digest, in the file names
+# numba's file names: "<module>.<qualname>-<disambiguator>.py<version>...", the disambiguator
+# being the first line number, here followed by "-<digest>"
+CACHE_FILE = re.compile(
+    rf"^(?P<module>\w+)\.[^-]+-\d+(?:-(?P<digest>[0-9a-f]{{{DIGEST_CHARS}}}))?\.py\d"
+)
 
 
 @functools.lru_cache(maxsize=1)
@@ -52,6 +65,7 @@ class EngineSourcesLocator(LOCATOR_BASE):
 
     def ensure_cache_path(self) -> None:
         self._inner.ensure_cache_path()
+        remove_stale_files(self._inner.get_cache_path(), self._stamp[:DIGEST_CHARS])
 
     def get_cache_path(self) -> str:
         return self._inner.get_cache_path()
@@ -60,7 +74,7 @@ class EngineSourcesLocator(LOCATOR_BASE):
         return self._stamp
 
     def get_disambiguator(self) -> str:
-        return self._inner.get_disambiguator()
+        return f"{self._inner.get_disambiguator()}-{self._stamp[:DIGEST_CHARS]}"
 
     @classmethod
     def from_function(cls, py_func, py_file):
@@ -72,6 +86,20 @@ class EngineSourcesLocator(LOCATOR_BASE):
             if inner is not None:
                 return cls(inner, sources_digest())
         return None
+
+
+@functools.cache
+def remove_stale_files(cache_path: str, digest: str) -> None:
+    """Remove the engine's cache files in ``cache_path`` that carry another digest or none
+    (once per directory and process; a file another process removes first is skipped)."""
+    modules = {path.stem for path in ENGINE.glob("*.py")}
+    try:
+        for path in Path(cache_path).iterdir():
+            name = CACHE_FILE.match(path.name)
+            if name and name["module"] in modules and name["digest"] != digest:
+                path.unlink(missing_ok=True)
+    except OSError:  # unreadable directory: numba reports what it cannot write
+        pass
 
 
 def install() -> None:
