@@ -10,7 +10,7 @@ One thread, batch 1, 11% density (32 PEs, balanced). Compares, per time step:
 Each path is timed ``--repeats`` times in turn (so all see the same load) and the best run is
 kept, both in wall time and in this process's CPU time (``time.process_time``, which leaves
 out the time the process waits for a core on a shared machine). It also reports the engine's
-recurrent products (the tile kernel, one vector) in ns per stored weight.
+recurrent products (the window kernel, one vector) in ns per stored weight.
 
 Run: ``.venv/bin/python benchmarks/bench_engine.py [--steps 200] [--repeats 5]``.
 Prints one JSON object; results go to docs/benchmarks.md by hand with the machine.
@@ -31,7 +31,7 @@ from arguments import positive_int
 from lstmforge.compress import compress_model
 from lstmforge.engine import run
 from lstmforge.engine.float_datapath import sigmoid
-from lstmforge.engine.spmv import TileMatrix, tile_layout, tile_vector_kernel
+from lstmforge.engine.spmv import WindowMatrix, window_layout, window_vector_kernel
 from lstmforge.nn import LSTM
 
 INPUT, HIDDEN, PROJ, DENSITY, PES = 153, 1024, 512, 0.11, 32
@@ -50,12 +50,13 @@ def best_of(repeats: int, paths: dict) -> dict[str, tuple[float, float]]:
     return best
 
 
-def ns_per_weight(layout: TileMatrix, x: np.ndarray, weights: int, repeats: int) -> float:
-    """Best time of one :func:`tile_vector_kernel` call over ``repeats`` calls, per weight."""
+def ns_per_weight(layout: WindowMatrix, x: np.ndarray, weights: int, repeats: int) -> float:
+    """Best time of one :func:`window_vector_kernel` call over ``repeats`` calls, per weight."""
     best = float("inf")
+    acc = np.empty(layout.row_ptr.size - 1, dtype=np.int64)
     for _ in range(repeats):
         start = time.perf_counter()
-        tile_vector_kernel(layout, x)
+        window_vector_kernel(layout, x, acc)
         best = min(best, time.perf_counter() - start)
     return 1e9 * best / weights
 
@@ -117,7 +118,7 @@ def main() -> None:
     for name in ("weight_hh_l0", "weight_hr_l0"):
         matrix = block.matrices[name]
         x_codes = np.random.default_rng(1).integers(-3000, 3000, matrix.shape[1])
-        recurrent[name] = ns_per_weight(tile_layout(matrix), x_codes, matrix.nonzeros, 50)
+        recurrent[name] = ns_per_weight(window_layout(matrix), x_codes, matrix.nonzeros, 50)
     nonzeros = sum(m.nonzeros for m in cm.blocks[0].matrices.values())
     print(
         json.dumps(

@@ -5,6 +5,7 @@ golden per-PE reference loop (the fast path must match it bit for bit), and an e
 derived from the formats.
 """
 
+import numba
 import numpy as np
 import pytest
 import torch
@@ -22,14 +23,18 @@ from lstmforge.engine.fixed_point import QFormat, SaturationCounter, requantize
 from lstmforge.engine.float_datapath import FloatDatapath
 from lstmforge.engine.integer_datapath import IntegerDatapath
 from lstmforge.engine.spmv import (
+    BIAS,
     BLOCK,
     LANES,
-    _group_portable,
+    WINDOW,
+    _window,
+    _window_portable,
+    _window_tracked,
     spmv_fast,
     spmv_fast_requantized,
     spmv_reference,
-    tile_layout,
-    tile_vector_kernel,
+    window_layout,
+    window_vector_kernel,
 )
 from lstmforge.errors import InputError
 from lstmforge.nn import LSTM
@@ -185,21 +190,38 @@ def test_spmv_fast_single_vector_equals_reference_when_accumulators_saturate():
         assert not v.any() or any(ref_counter[f"rq{s}"] > 0 for s in (3, 0, -2))
 
 
-def _tile_dense(layout, shape):
-    """Decode a tiled layout back to dense codes, checking each pair slot's byte indices."""
+def _window_columns(layout, s):
+    """The columns [LANES, 2] that slot s's byte indices point at, checking the form of those
+    of stored weights (the others are padding: weight 0)."""
+    index = layout.index[s].reshape(LANES, 2, 2).astype(np.int64)
+    stored = layout.weight[s].reshape(LANES, 2) != 0
+    assert np.all((index[..., 1] == index[..., 0] + 1)[stored])  # both bytes of one code
+    assert np.all((index & 0x70) == 0)  # only the low nibble and the half bit
+    return layout.start[s] + (index[..., 0] & 15) // 2 + BLOCK * (index[..., 0] >> 7)
+
+
+def _window_dense(layout, shape):
+    """Decode a windowed layout back to dense codes, checking that each slot's window starts
+    at one of its nonzeros and that every row's nonzeros come in column order."""
     dense = np.zeros(shape, dtype=np.int64)
     for g in range(layout.group_ptr.size - 1):
+        last = np.full(LANES, -1)
         for s in range(layout.group_ptr[g], layout.group_ptr[g + 1]):
-            index = layout.index[s].reshape(LANES, 2, 2).astype(np.int64)
-            columns = layout.block[s] * BLOCK + index[..., 0] // 2
-            weights = layout.weight[s].reshape(LANES, 2)
-            stored = weights != 0  # the others are padding (weight 0, any index)
-            assert np.all((index[..., 1] == index[..., 0] + 1)[stored])  # both bytes of x[c]
+            columns, weights = _window_columns(layout, s), layout.weight[s].reshape(LANES, 2)
+            stored = weights != 0  # the others are padding (weight 0)
+            assert np.all(
+                (columns[stored] >= layout.start[s]) & (columns[stored] < layout.start[s] + WINDOW)
+            )
+            assert layout.start[s] in columns[stored]  # the window starts at a nonzero
             for lane in range(LANES):
                 row = g * LANES + lane
+                mine = columns[lane][stored[lane]]
                 if row >= shape[0]:
-                    assert not weights[lane].any()  # lanes past the last row are padding
+                    assert mine.size == 0  # lanes past the last row are padding
                     continue
+                assert np.all(np.diff(np.concatenate([[last[lane]], mine])) > 0)
+                if mine.size:
+                    last[lane] = mine[-1]
                 np.add.at(dense[row], columns[lane], weights[lane])
     return dense
 
@@ -224,17 +246,13 @@ def _adversarial(rng):
     }
 
 
-def test_tile_layout_round_trip_and_kernels_on_adversarial_matrices():
+def test_window_layout_round_trip_and_kernels_on_adversarial_matrices():
     rng = np.random.default_rng(5)
     for name, codes in _adversarial(rng).items():
         matrix = SparseMatrix.from_codes(codes, QFormat(12, 11), 3, codes.shape)
-        layout = tile_layout(matrix)
-        np.testing.assert_array_equal(_tile_dense(layout, codes.shape), codes, err_msg=name)
-        rows, cols = codes.shape
-        padded = np.zeros((-(-rows // LANES) * LANES, -(-cols // BLOCK) * BLOCK), dtype=np.int64)
-        padded[:rows, :cols] = codes != 0
-        per_lane = padded.reshape(padded.shape[0] // LANES, LANES, -1, BLOCK).sum(axis=3)
-        assert layout.block.size == ((per_lane.max(axis=1) + 1) // 2).sum()  # no extra slots
+        layout = window_layout(matrix)
+        np.testing.assert_array_equal(_window_dense(layout, codes.shape), codes, err_msg=name)
+        cols = codes.shape[1]
         for x in (
             rng.choice([-32768, 32767], size=cols),
             np.full(cols, -32768),
@@ -244,7 +262,8 @@ def test_tile_layout_round_trip_and_kernels_on_adversarial_matrices():
         ):
             ref_counter, fast_counter = SaturationCounter(), SaturationCounter()
             ref = spmv_reference(matrix, x[None, :], ref_counter, "acc")[0]
-            acc, clamps = tile_vector_kernel(layout, x)
+            acc = np.full(codes.shape[0], 99, dtype=np.int64)
+            clamps = window_vector_kernel(layout, x, acc)
             np.testing.assert_array_equal(acc, ref, err_msg=name)
             assert clamps == ref_counter["acc"], name
             np.testing.assert_array_equal(
@@ -253,26 +272,59 @@ def test_tile_layout_round_trip_and_kernels_on_adversarial_matrices():
             assert fast_counter == ref_counter
 
 
-def test_portable_group_kernel_equals_the_dense_product():
-    """The plain-loop group body (hosts without AVX2) gives each row's exact sum and bound
-    (no bound where no magnitudes are given: every row of the call clears the static bound)."""
-    codes = _adversarial(np.random.default_rng(6))["random"]
-    layout = tile_layout(SparseMatrix.from_codes(codes, QFormat(12, 11), 2, codes.shape))
-    x = np.random.default_rng(7).integers(-3000, 3000, size=codes.shape[1])
-    shift = 3
-    expected, high = codes @ x, np.abs(codes) @ (np.abs(x) >> shift)
-    table = np.zeros(-(-x.size // BLOCK) * BLOCK, dtype=np.int16)
-    table[: x.size] = x
-    magnitude = np.abs(table) >> shift
-    sums, bounds = np.empty(LANES, dtype=np.int32), np.empty(LANES, dtype=np.int32)
-    for g in range(layout.group_ptr.size - 1):
-        start, stop = layout.group_ptr[g], layout.group_ptr[g + 1]
-        rows = np.arange(g * LANES, min((g + 1) * LANES, codes.shape[0]))
-        for given, high_expected in ((magnitude, high[rows]), (magnitude[:0], 0)):  # no bounds
-            arrays = (layout.block, layout.index, layout.weight, table, given)
-            _group_portable(*arrays, start, stop, sums, bounds)
-            np.testing.assert_array_equal(sums[: rows.size], expected[rows])
-            np.testing.assert_array_equal(bounds[: rows.size], high_expected)
+def test_windows_fill_more_lanes_than_fixed_tiles():
+    """On an 11%-dense random pattern the sliding windows need far fewer pair slots than
+    fixed 8 x 8 tiles would (a tile needs half its longest row, rounded up)."""
+    rng = np.random.default_rng(9)
+    codes = np.where(rng.random((512, 256)) < 0.11, rng.integers(1, 2048, (512, 256)), 0)
+    layout = window_layout(SparseMatrix.from_codes(codes, QFormat(12, 11), 4, codes.shape))
+    per_tile = (codes != 0).reshape(64, LANES, 32, BLOCK).sum(axis=3).max(axis=1)
+    tile_slots = ((per_tile + 1) // 2).sum()
+    fill = np.count_nonzero(codes) / (2 * LANES * layout.start.size)
+    assert layout.start.size < 0.65 * tile_slots and fill > 0.5
+
+
+@numba.njit
+def _call_window(start, index, weight, table, first, stop, out):
+    _window(start, index, weight, table, first, stop, out)
+
+
+@numba.njit
+def _call_window_tracked(start, index, weight, table, first, stop, out):
+    _window_tracked(start, index, weight, table, first, stop, out)
+
+
+def test_window_group_kernels_sum_and_flag_each_lane():
+    """The compiled group loops (AVX2 where the host has it) and the plain loop give each
+    lane BIAS plus its exact sum (modulo 2**32) and, tracked, a flag whose sign bit is set
+    exactly where a running sum at a slot boundary left [-2**30, 2**30)."""
+    rng = np.random.default_rng(6)
+    codes = np.zeros((16, 40), dtype=np.int64)
+    codes[:8, ::2] = 2047  # 20 nonzeros a row: up to 20 * 2047 * 32767 > 2**30
+    codes[8:] = rng.choice([-2048, 0, 0, 2047], size=(8, 40))
+    layout = window_layout(SparseMatrix.from_codes(codes, QFormat(12, 11), 2, codes.shape))
+    for x in (rng.integers(-3000, 3000, size=40), np.full(40, 32767), np.full(40, -32768)):
+        table = np.zeros(x.size + WINDOW, dtype=np.int16)
+        table[: x.size] = x
+        for g in range(2):
+            first, stop = layout.group_ptr[g], layout.group_ptr[g + 1]
+            running, left = np.zeros(LANES, dtype=np.int64), np.zeros(LANES, dtype=bool)
+            for s in range(first, stop):  # the slot boundaries, from the decoded layout
+                weights = layout.weight[s].reshape(LANES, 2).astype(np.int64)
+                running += (weights * x[np.minimum(_window_columns(layout, s), x.size - 1)]).sum(1)
+                left |= (running < -(1 << 30)) | (running >= 1 << 30)
+            rows = slice(g * LANES, (g + 1) * LANES)
+            wrapped = (codes[rows] @ x + BIAS + (1 << 31)) % (1 << 32) - (1 << 31)
+            np.testing.assert_array_equal(running, codes[rows] @ x)
+            assert g == 1 or x[0] != 32767 or left.all()  # the test reaches the flag
+            for kernel in (_call_window, _call_window_tracked, _window_portable):
+                out = np.full(2 * LANES, 7, dtype=np.int32)
+                kernel(layout.start, layout.index, layout.weight, table, first, stop, out)
+                np.testing.assert_array_equal(out[:LANES], wrapped)
+                if kernel is _call_window and _window is not _window_portable:
+                    assert not out[LANES:].any()  # untracked: no flags
+                else:
+                    np.testing.assert_array_equal(out[LANES:] < 0, left)
 
 
 @pytest.mark.parametrize("proj", [0, 40])

@@ -3,7 +3,7 @@ compiled: one numba call per layer and utterance on the integer datapath's fast 
 
 Per step and sequence, :func:`_lstm_layer_kernel` does what ``run_lstm`` asks of
 :class:`~lstmforge.engine.integer_datapath.IntegerDatapath` — the recurrent product
-(:func:`~lstmforge.engine.spmv.tile_vector_kernel`) and its requantization into P, the exact sum
+(:func:`~lstmforge.engine.spmv.window_vector_kernel`) and its requantization into P, the exact sum
 with the input product and the bias, the element-wise unit
 (:func:`~lstmforge.engine.integer_datapath._cell_kernel`), the projection and its
 requantization — with the same integers and the same clamp counts per site, recorded in the
@@ -26,8 +26,8 @@ from lstmforge.engine.spmv import (
     _row_major,
     requantize_kernel,
     spmv_fast,
-    tile_layout,
-    tile_vector_kernel,
+    window_layout,
+    window_vector_kernel,
 )
 from lstmforge.errors import InputError
 
@@ -36,8 +36,8 @@ from lstmforge.errors import InputError
 def _lstm_layer_kernel(from_input, h, c, valid, w_hh, bias, cell, proj):  # pragma: no cover
     """One layer over all steps. ``from_input`` [B, T, 4H]: the requantized input products;
     ``h`` [B, R], ``c`` [B, H]: the state, updated in place; ``valid`` [B, T]; ``w_hh``:
-    ``(tiled matrix, shift, P bits)``; ``bias`` [4H] (P codes); ``cell``: the arguments of
-    ``_cell_kernel`` after the gates and the cell state; ``proj``: ``(tiled matrix, shift,
+    ``(windowed matrix, shift, P bits)``; ``bias`` [4H] (P codes); ``cell``: the arguments of
+    ``_cell_kernel`` after the gates and the cell state; ``proj``: ``(windowed matrix, shift,
     output bits)`` or None (no projection: r_t = m_t).
 
     Returns the outputs [B, T, R] and the clamp counts (hh accumulate, hh requantize,
@@ -46,11 +46,12 @@ def _lstm_layer_kernel(from_input, h, c, valid, w_hh, bias, cell, proj):  # prag
     batch, steps, gates = from_input.shape
     y = np.zeros((batch, steps, h.shape[1]), dtype=np.int64)
     partial = np.empty((batch, gates), dtype=np.int64)
+    acc = np.empty(gates, dtype=np.int64)
+    out = np.empty(h.shape[1], dtype=np.int64)
     counts = np.zeros(11, dtype=np.int64)
     for t in range(steps):
         for b in range(batch):
-            acc, k = tile_vector_kernel(w_hh[0], h[b])
-            counts[0] += k
+            counts[0] += window_vector_kernel(w_hh[0], h[b], acc)
             counts[1] += requantize_kernel(acc, w_hh[1], w_hh[2])
             for j in range(gates):  # no temporaries
                 partial[b, j] = from_input[b, t, j] + acc[j] + bias[j]
@@ -58,10 +59,9 @@ def _lstm_layer_kernel(from_input, h, c, valid, w_hh, bias, cell, proj):  # prag
         counts[4:] += cell_counts
         for b in range(batch):
             if proj is None:
-                out = m[b]
+                out[:] = m[b]
             else:
-                out, k = tile_vector_kernel(proj[0], m[b])
-                counts[2] += k
+                counts[2] += window_vector_kernel(proj[0], m[b], out)
                 counts[3] += requantize_kernel(out, proj[1], proj[2])
             if valid[b, t]:
                 h[b] = out
@@ -74,11 +74,12 @@ def _lstm_layer_kernel(from_input, h, c, valid, w_hh, bias, cell, proj):  # prag
 def _input_product(seq, w_ih, shift, bits):  # pragma: no cover - compiled
     """``W_ih`` times the inputs seq [N, I] int64, requantized into P as
     :meth:`~lstmforge.engine.integer_datapath.IntegerDatapath.matvec` does on the fast backend
-    (one vector: the tile kernel; several: the CSR kernel). ``w_ih``: ``(tiled matrix, (row_ptr,
-    cols, vals, row_l1))``. Returns [N, rows] and the accumulate and requantize clamp counts."""
+    (one vector: the window kernel; several: the CSR kernel). ``w_ih``: ``(windowed matrix,
+    (row_ptr, cols, vals, row_l1))``. Returns [N, rows] and the accumulate and requantize clamp
+    counts."""
     if seq.shape[0] == 1:
-        acc, clamps = tile_vector_kernel(w_ih[0], seq[0])
-        out = acc.reshape(1, -1)
+        out = np.empty((1, w_ih[1][0].size - 1), dtype=np.int64)
+        clamps = window_vector_kernel(w_ih[0], seq[0], out[0])
     else:
         row_ptr, cols, vals, row_l1 = w_ih[1]
         acc_t, clamps = _csr_kernel(row_ptr, cols, vals, row_l1, np.ascontiguousarray(seq.T))
@@ -137,12 +138,12 @@ class CompiledLayer(NamedTuple):
     """The constant arguments of one compiled layer (built once per block, see
     :func:`compiled_layers`) and the sites its clamp counts go to."""
 
-    w_ih: tuple | None  # ((tiled, CSR arrays), shift, P bits), or None: product in Python
-    w_hh: tuple  # (tiled matrix, shift, P bits)
+    w_ih: tuple | None  # ((windowed, CSR arrays), shift, P bits), or None: product in Python
+    w_hh: tuple  # (windowed matrix, shift, P bits)
     bias: np.ndarray  # [4H] P codes
     cell: tuple  # the arguments of _cell_kernel after the gates and the cell state
     order: list  # (site, index into the cell counts) in the NumPy unit's order
-    w_hr: tuple | None  # (tiled matrix, shift, output bits), or None (no projection)
+    w_hr: tuple | None  # (windowed matrix, shift, output bits), or None (no projection)
     sites: tuple[str, ...]  # ih, hh, hr: accumulate and requantize sites
     edges: tuple[float, ...]  # the state's formats at the edge (see _lstm_layer_edges)
     state_sites: tuple[str, str]  # where the state's quantization clamps are counted
@@ -159,16 +160,16 @@ def _layer_args(dp: IntegerDatapath, config: dict[str, Any], k: int) -> Compiled
         return None
     matrices = dp.block.matrices
     pre_bits = dp.fmt("pre").bits
-    w_hh = (tile_layout(matrices[f"weight_hh_l{k}"]), hh_shift, pre_bits)
+    w_hh = (window_layout(matrices[f"weight_hh_l{k}"]), hh_shift, pre_bits)
     w_hr = None
     if proj:
-        w_hr = (tile_layout(matrices[f"weight_hr_l{k}"]), hr_shift, dp.fmt(out_key).bits)
+        w_hr = (window_layout(matrices[f"weight_hr_l{k}"]), hr_shift, dp.fmt(out_key).bits)
     ih_name = f"weight_ih_l{k}"
     ih_shift = dp.requantize_shift(ih_name, "input" if k == 0 else f"l{k - 1}.output", "pre")
     w_ih = None
     if ih_shift is not None:  # else: the product and its rescale as the datapath does them
         ih = matrices[ih_name]
-        w_ih = ((tile_layout(ih), _row_major(ih)), ih_shift, pre_bits)
+        w_ih = ((window_layout(ih), _row_major(ih)), ih_shift, pre_bits)
     bias = (
         dp.bias(f"bias_l{k}", (-1,))
         if config["bias"]

@@ -2,7 +2,7 @@
 
 Running a block needs constants that depend only on the artifact: the activation units and
 their full tables, the element-wise unit's shifts and kernel arguments, the compiled layers'
-arguments (tiled layouts, requantization shifts, biases, site names). Streaming callers run one
+arguments (windowed layouts, requantization shifts, biases, site names). Streaming callers run one
 frame per call, so :func:`block_constants` builds them on the first call and hands the same
 :class:`BlockConstants` to every later one.
 
@@ -15,7 +15,7 @@ of them is another object or the config differs. It is keyed by the identity of 
 the block, holds them only weakly (an entry goes when either is collected) and holds the
 objects it was derived from strongly, so that no identity it compares can be reused while it
 exists. Writing into an artifact's arrays in place is refused (:class:`CompressedModel` makes
-them read-only), so neither these constants nor the tiled and CSR copies
+them read-only), so neither these constants nor the windowed and CSR copies
 :mod:`lstmforge.engine.spmv` caches on each matrix can go stale that way.
 """
 

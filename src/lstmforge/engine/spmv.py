@@ -12,26 +12,27 @@ order, and the accumulator saturates after every addition.
   :func:`_row_product` (the exact bound, and if it could leave 32 bits the sum in increasing
   column order with the saturating accumulator, :func:`_row_saturating`), which gives
   identical results and clamp counts.
-* One vector (batch 1, the recurrent products) goes through :func:`tile_vector_kernel` on a
-  tiled copy of the matrix (:class:`TileMatrix`). Gathering an activation per stored weight
-  (``vpgatherdd``) costs about 1.3 cycles per weight on the machines we measured
-  (docs/benchmarks.md); here the activations come from a register instead. The matrix is cut
-  into groups of :data:`LANES` rows and blocks of :data:`BLOCK` columns, and the 8 activations
-  of a block (16 bytes of int16 codes) are the table of one ``vpshufb`` indexed by column
-  offsets within the block: ESE's idea of short relative indices into a local window of the
-  input (Han et al., FPGA 2017, §4). The nonzeros of one (row group, column block) tile are
-  stored as *pair slots*: in pair slot k, lane l (row ``8 g + l``) holds the lane's nonzeros
-  2k and 2k + 1 of that tile, their weights ``[w, w']`` (int16) and the byte indices of their
-  activations in the block's table, ``[2c, 2c + 1, 2c', 2c' + 1]``; a tile has as many pair
-  slots as half its longest row, rounded up, and missing entries are weight 0. One step is a
-  ``vbroadcasti128`` of the block's activations, a ``vpshufb`` that picks each lane's two,
-  and a ``vpmaddwd`` that adds both products into the lane's int32 accumulator
-  (:func:`_group`). A row whose L1 norm times max |x| fits 32 bits is taken from the tiles as
-  it is; in a group with any other row, the lanes also sum |w| times |x| (shifted right just
-  enough to stay in 32 bits) in the same way, a bound on each row's sum of |products|, and a
-  row whose bound could leave 32 bits is summed with :func:`_row_product`, as is every row
-  when an activation code does not fit int16 or the matrix holds a weight code of -32768
-  (whose square ``vpmaddwd`` cannot add twice).
+* One vector (batch 1, the recurrent products) goes through :func:`window_vector_kernel`
+  on a windowed copy of the matrix (:class:`WindowMatrix`). Gathering an activation per
+  stored weight (``vpgatherdd``) costs about 1.3 cycles per weight on the machines we
+  measured (docs/benchmarks.md); here the activations come from registers instead: ESE's
+  idea of short relative indices into a local window of the input (Han et al., FPGA 2017,
+  §4). Rows go in groups of :data:`LANES`, one per int32 lane; a group's nonzeros are stored
+  as *pair slots*, each with a window of :data:`WINDOW` columns that starts anywhere (the
+  smallest column the group has left, :func:`_window_slots`): in a slot, lane l holds up to
+  two of its row's next nonzeros inside the window, their weights ``[w, w']`` (int16) and
+  the byte indices of their activations, ``[2c, 2c + 1, 2c', 2c' + 1]`` modulo 16 with bit 7
+  set for the window's second half (missing entries: weight 0). One slot is two
+  ``vbroadcasti128`` of the window's halves (8 activations each), a ``vpshufb`` on each
+  (``vpshufb`` writes 0 where bit 7 is set, so each picks its own half), a ``vpor``, and a
+  ``vpmaddwd`` that adds both products into the lane's accumulator. Windows that slide to
+  the next nonzeros fill 58% of the lanes on an 11%-dense random matrix, against 33% for
+  fixed 8 × 8 tiles. A row whose L1 norm times max |x| fits 32 bits is taken as the lanes
+  sum it; in a group with any other row, the lanes also keep the OR of their running totals
+  (one ``vpor``), which proves the others exact (see :func:`window_vector_kernel`), and a
+  row it does not is summed with :func:`_row_product`, as is every row when an activation
+  code does not fit int16 or the matrix holds a weight code of -32768 (whose square
+  ``vpmaddwd`` cannot add twice).
 * Several vectors go through :func:`_csr_kernel` on a row-major (CSR) copy, multiplying each
   weight into all vectors at once.
 
@@ -57,8 +58,10 @@ from lstmforge.engine.fixed_point import ACCUMULATOR_BITS, SaturationCounter, sa
 ACC_MAX = (1 << (ACCUMULATOR_BITS - 1)) - 1
 BOUND_SHIFT = 16  # bound lanes sum |product| >> 16, so that they stay in int32
 ACC_MIN = -(1 << (ACCUMULATOR_BITS - 1))
-LANES = 8  # rows per tile group: the int32 lanes of one AVX2 register
-BLOCK = 8  # columns per tile block: 8 int16 activations, one 16-byte vpshufb table
+LANES = 8  # rows per group: the int32 lanes of one AVX2 register
+BLOCK = 8  # 8 int16 activations: one 16-byte vpshufb table
+WINDOW = 2 * BLOCK  # columns a pair slot reaches: two tables
+BIAS = 1 << 30  # where the window lanes start (see window_vector_kernel)
 INT16_MIN, INT16_MAX = -(1 << 15), (1 << 15) - 1
 
 
@@ -188,13 +191,13 @@ def _host_has_avx2() -> bool:
     return bool(llvmlite.binding.get_host_cpu_features().get("avx2", False))
 
 
-class TileMatrix(NamedTuple):
-    """A matrix in tiles of pair slots (see the module docstring), plus the CSR copy for the
+class WindowMatrix(NamedTuple):
+    """A matrix as windowed pair slots (see the module docstring), plus the CSR copy for the
     exact path. Group g's pair slots are ``group_ptr[g] : group_ptr[g + 1]``."""
 
     group_ptr: np.ndarray  # int64 [groups + 1]
-    block: np.ndarray  # int16/int32 [slots]: the column block of each pair slot
-    index: np.ndarray  # uint8 [slots, 4 * LANES]: vpshufb byte indices
+    start: np.ndarray  # int32 [slots]: the first column of each slot's window
+    index: np.ndarray  # uint8 [slots, 4 * LANES]: vpshufb byte indices (bit 7: second half)
     weight: np.ndarray  # int16 [slots, 2 * LANES]: the pairs of weights
     columns: int  # the length of the vector it multiplies
     wmax: int  # the largest |weight|
@@ -205,24 +208,79 @@ class TileMatrix(NamedTuple):
     row_l1: np.ndarray  # int64 [rows]: each row's sum of |weight|
 
 
+@numba.njit(cache=True)
+def _window_slots(row_ptr, cols, vals):  # pragma: no cover - compiled
+    """The pair slots of a CSR matrix: ``(group_ptr, start, index, weight)``.
+
+    Per group of LANES rows, greedily: the window starts at the smallest column not yet
+    taken in any of the group's rows, and each row puts into the slot its next one or two
+    nonzeros that fall inside the window's WINDOW columns. A first pass counts the slots, a
+    second fills them."""
+    rows = row_ptr.size - 1
+    groups = -(-rows // LANES)
+    group_ptr = np.zeros(groups + 1, dtype=np.int64)
+    nxt = np.empty(LANES, dtype=np.int64)  # each lane's next nonzero
+    end = np.empty(LANES, dtype=np.int64)
+    start = np.zeros(0, dtype=np.int32)
+    index = np.zeros((0, 4 * LANES), dtype=np.uint8)
+    weight = np.zeros((0, 2 * LANES), dtype=np.int16)
+    for fill in (False, True):
+        if fill:
+            slots = group_ptr[groups]
+            start = np.zeros(slots, dtype=np.int32)
+            index = np.zeros((slots, 4 * LANES), dtype=np.uint8)
+            weight = np.zeros((slots, 2 * LANES), dtype=np.int16)
+        s = 0
+        for g in range(groups):
+            for lane in range(LANES):
+                r = min(g * LANES + lane, rows)  # lanes past the last row: empty
+                nxt[lane], end[lane] = row_ptr[r], row_ptr[min(r + 1, rows)]
+            while True:
+                first = -1
+                for lane in range(LANES):
+                    if nxt[lane] < end[lane]:
+                        col = np.int64(cols[nxt[lane]])
+                        first = col if first < 0 else min(first, col)
+                if first < 0:
+                    break
+                for lane in range(LANES):
+                    for half in range(2):
+                        e = nxt[lane]
+                        if e == end[lane] or np.int64(cols[e]) >= first + WINDOW:
+                            break
+                        if fill:
+                            offset = np.int64(cols[e]) - first
+                            code = 2 * (offset % BLOCK) + 128 * (offset // BLOCK)
+                            index[s, 4 * lane + 2 * half] = code
+                            index[s, 4 * lane + 2 * half + 1] = code + 1
+                            weight[s, 2 * lane + half] = vals[e]
+                        nxt[lane] = e + 1
+                if fill:
+                    start[s] = first
+                s += 1
+            group_ptr[g + 1] = s
+    return group_ptr, start, index, weight
+
+
 _I8X16 = ir.VectorType(ir.IntType(8), 16)
 _I8X32 = ir.VectorType(ir.IntType(8), 32)
 _I16X16 = ir.VectorType(ir.IntType(16), 16)
 _I32X8 = ir.VectorType(ir.IntType(32), LANES)
 
 
-def _group_codegen(bounded: bool):
-    """LLVM IR of the AVX2 group loop: per pair slot ``vbroadcasti128`` of the block's
-    activations, ``vpshufb``, ``vpmaddwd``, ``vpaddd``; ``bounded`` adds the same on the
-    magnitudes (``vpabsw`` of the weights) into the bound lanes."""
+def _window_codegen(tracked: bool):
+    """LLVM IR of the AVX2 group loop: per pair slot two ``vbroadcasti128`` of the window's
+    halves, a ``vpshufb`` on each (the index with bit 7 flipped for the second), ``vpor``,
+    ``vpmaddwd``, ``vpaddd`` into lanes that start at :data:`BIAS`; ``tracked`` adds a
+    ``vpor`` of every new total into the flag lanes."""
 
     def codegen(context, builder, signature, args):
         arrays = [
             context.make_array(signature.args[i])(context, builder, args[i])
-            for i in (0, 1, 2, 3, 4, 7, 8)
+            for i in (0, 1, 2, 3, 6)
         ]
-        block_a, index_a, weight_a, table_a, magnitude_a, sums_a, bounds_a = arrays
-        start, stop = args[5], args[6]
+        start_a, index_a, weight_a, table_a, out_a = arrays
+        first, stop = args[4], args[5]
         shuffle = cgutils.get_or_insert_function(
             builder.module, ir.FunctionType(_I8X32, [_I8X32, _I8X32]), "llvm.x86.avx2.pshuf.b"
         )
@@ -231,134 +289,130 @@ def _group_codegen(bounded: bool):
             ir.FunctionType(_I32X8, [_I16X16, _I16X16]),
             "llvm.x86.avx2.pmadd.wd",
         )
-        absolute = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(_I16X16, [_I16X16, ir.IntType(1)]), "llvm.abs.v16i16"
-        )
         i8p = ir.IntType(8).as_pointer()
         both_halves = ir.Constant(ir.VectorType(ir.IntType(32), 32), list(range(16)) * 2)
-        total = cgutils.alloca_once_value(builder, ir.Constant(_I32X8, None))
-        bound = cgutils.alloca_once_value(builder, ir.Constant(_I32X8, None))
-
-        def lookup(array, b, indices):  # the block's 8 int16 codes, picked per lane
-            row = builder.gep(builder.bitcast(array.data, i8p), [b])
-            window = builder.load(builder.bitcast(row, _I8X16.as_pointer()), align=1)
-            table = builder.shuffle_vector(window, window, both_halves)
-            return builder.bitcast(builder.call(shuffle, [table, indices]), _I16X16)
+        flip = ir.Constant(_I8X32, [-128] * 32)
+        total = cgutils.alloca_once_value(builder, ir.Constant(_I32X8, [BIAS] * LANES))
+        flags = cgutils.alloca_once_value(builder, ir.Constant(_I32X8, None))
 
         def vector_at(array, offset, vector):
             pointer = builder.gep(builder.bitcast(array.data, i8p), [offset])
             return builder.load(builder.bitcast(pointer, vector.as_pointer()), align=1)
 
-        one = ir.Constant(start.type, 1)
-        with cgutils.for_range_slice(builder, start, stop, one, inc=True) as (s, _):
-            b = builder.sext(builder.load(builder.gep(block_a.data, [s])), s.type)
-            b = builder.mul(b, ir.Constant(s.type, 2 * BLOCK))  # byte offset of the block
+        def half_table(offset):  # 8 int16 codes, the same in both 128-bit halves
+            window = vector_at(table_a, offset, _I8X16)
+            return builder.shuffle_vector(window, window, both_halves)
+
+        with cgutils.for_range_slice(builder, first, stop, ir.Constant(first.type, 1)) as (s, _):
+            column = builder.sext(builder.load(builder.gep(start_a.data, [s])), s.type)
+            low = builder.add(column, column)  # byte offset of the window
+            high = builder.add(low, ir.Constant(s.type, 2 * BLOCK))
             offset = builder.mul(s, ir.Constant(s.type, 32))
             indices = vector_at(index_a, offset, _I8X32)
+            picked = builder.or_(
+                builder.call(shuffle, [half_table(low), indices]),
+                builder.call(shuffle, [half_table(high), builder.xor(indices, flip)]),
+            )
             weights = vector_at(weight_a, offset, _I16X16)
-            pair_sums = builder.call(multiply_add, [lookup(table_a, b, indices), weights])
-            builder.store(builder.add(builder.load(total), pair_sums), total)
-            if bounded:
-                magnitudes = builder.call(absolute, [weights, ir.Constant(ir.IntType(1), 0)])
-                high = builder.call(multiply_add, [lookup(magnitude_a, b, indices), magnitudes])
-                builder.store(builder.add(builder.load(bound), high), bound)
-        for array, value in ((sums_a, total), (bounds_a, bound)):
-            pointer = builder.bitcast(array.data, _I32X8.as_pointer())
-            builder.store(builder.load(value), pointer, align=4)
+            pair_sums = builder.call(multiply_add, [builder.bitcast(picked, _I16X16), weights])
+            new_total = builder.add(builder.load(total), pair_sums)
+            builder.store(new_total, total)
+            if tracked:
+                builder.store(builder.or_(builder.load(flags), new_total), flags)
+        out = builder.bitcast(out_a.data, _I32X8.as_pointer())
+        builder.store(builder.load(total), out, align=4)
+        builder.store(
+            builder.load(flags), builder.gep(out, [ir.Constant(ir.IntType(64), 1)]), align=4
+        )
         return context.get_dummy_value()
 
     return codegen
 
 
-def _group_intrinsic(bounded: bool):
-    """A numba intrinsic ``(block, index, weight, table, magnitude, start, stop, sums,
-    bounds)`` running :func:`_group_codegen`."""
+def _window_intrinsic(tracked: bool):
+    """A numba intrinsic ``(start, index, weight, table, first, stop, out)`` running
+    :func:`_window_codegen`."""
 
-    def typer(typingctx, block, index, weight, table, magnitude, start, stop, sums, bounds):
-        arguments = (block, index, weight, table, magnitude, start, stop, sums, bounds)
-        return types.void(*arguments), _group_codegen(bounded)
+    def typer(typingctx, start, index, weight, table, first, stop, out):
+        return types.void(start, index, weight, table, first, stop, out), _window_codegen(tracked)
 
     return intrinsic(typer)
 
 
+@numba.njit(inline="always")
+def _wrap32(v):  # pragma: no cover - compiled
+    """v modulo 2**32 as a signed 32-bit value (what an int32 lane holds)."""
+    return ((v + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
+
+
 @numba.njit(cache=True)
-def _group_portable(block, index, weight, table, magnitude, start, stop, sums, bounds):
-    """Plain-loop body of :func:`_group` and :func:`_group_bounded` (any CPU); the bounds
-    only where ``magnitude`` is given (not empty)."""
-    sums[:] = 0
-    bounds[:] = 0
-    bounded = magnitude.size > 0
-    for s in range(start, stop):
-        base = np.int64(block[s]) * BLOCK
-        for lane in range(LANES):
+def _window_portable(start, index, weight, table, first, stop, out):  # pragma: no cover
+    """Plain-loop body of :func:`_window` (any CPU), tracked: the same lanes and flags."""
+    for lane in range(LANES):
+        total, flags = np.int64(BIAS), np.int64(0)
+        for s in range(first, stop):
+            pair = np.int64(0)
             for half in range(2):
-                column = base + (index[s, 4 * lane + 2 * half] >> 1)
-                w = np.int32(weight[s, 2 * lane + half])
-                sums[lane] += w * table[column]
-                if bounded:
-                    bounds[lane] += abs(w) * magnitude[column]
+                code = np.int64(index[s, 4 * lane + 2 * half])
+                column = start[s] + (code & 15) // 2 + BLOCK * (code >> 7)
+                pair += np.int64(weight[s, 2 * lane + half]) * table[column]
+            total = _wrap32(total + pair)
+            flags |= total
+        out[lane], out[LANES + lane] = total, flags
 
 
 if _host_has_avx2():
-    _group, _group_bounded = _group_intrinsic(False), _group_intrinsic(True)
+    _window, _window_tracked = _window_intrinsic(False), _window_intrinsic(True)
 else:
-    _group = _group_bounded = _group_portable
-"""``_group(block, index, weight, table, magnitude, start, stop, sums, bounds)``: the pair
-slots ``start:stop`` of one row group times the activations ``table`` (int16, BLOCK per
-column block, zero-padded): each lane's int32 sum into ``sums`` [LANES]. ``_group_bounded``
-also sums ``|w| * magnitude[c]`` into ``bounds`` (``magnitude``: |x| >> s, so that with the
-row's L1 norm, ``(bound + L1) << s`` bounds the row's sum of |products|). Callers guarantee
-that the bound lanes stay in 32 bits, and take a sum lane only where it cannot have left them
-(the static bound, or the row's bound)."""
+    _window = _window_tracked = _window_portable
+"""``_window(start, index, weight, table, first, stop, out)``: the pair slots ``first:stop``
+of one row group times the activations ``table`` (int16, zero-padded by WINDOW): into ``out``
+[2 * LANES] int32, each lane's BIAS plus its sum (modulo 2**32), then (``_window_tracked``
+only; else 0) the OR of the lane's totals after every slot, whose sign bit says that a sum at
+a slot boundary left [-2**30, 2**30)."""
 
 
 @numba.njit(cache=True)
-def tile_vector_kernel(m, x):  # pragma: no cover - compiled
-    """:class:`TileMatrix` ``m`` times one vector x [columns] int64: accumulators [rows] int64
-    and the clamp count (the integers and count of the saturating column-order sum).
+def window_vector_kernel(m, x, acc):  # pragma: no cover - compiled
+    """:class:`WindowMatrix` ``m`` times one vector x [columns] int64 into ``acc`` [rows]
+    int64; returns the clamp count (the integers and count of the saturating column-order
+    sum).
 
-    A group whose rows' L1 norms times max |x| fit 32 bits runs :func:`_group`; any other runs
-    :func:`_group_bounded`, whose bound with s the smallest shift that keeps the bound lanes in
-    32 bits (``max L1 * (max|x| >> s)``) clears most rows; a row it does not clear is summed
-    with :func:`_row_product`."""
+    A group whose rows' L1 norms times max |x| fit 32 bits cannot clamp and runs
+    :func:`_window`; any other runs :func:`_window_tracked`, and a lane whose flag is clear
+    is exact too. Each slot adds a pair of products (each under 2**30 in magnitude) to the
+    biased lane; while every slot-boundary sum stays in [-2**30, 2**30), a partial sum after
+    one more product stays under 2**31, so the saturating accumulator never clamps. The first
+    boundary sum outside lies within 2**31 of the last inside, so its biased total shows the
+    sign bit whether or not the int32 lane wrapped. A flagged row is summed with
+    :func:`_row_product`."""
     rows, groups = m.row_ptr.size - 1, m.group_ptr.size - 1
-    acc = np.empty(rows, dtype=np.int64)
     xmax = np.max(np.abs(x)) if x.size else 0
     clamps = 0
     if x.size and (np.max(x) > INT16_MAX or np.min(x) < INT16_MIN) or m.wmax > INT16_MAX:
         for r in range(rows):  # codes the lanes do not hold
             acc[r], k = _row_product(m.row_ptr, m.cols, m.vals, x, r)
             clamps += k
-        return acc, clamps
+        return clamps
     limit = ACC_MAX // xmax if xmax else 1 << 62  # row_l1 <= limit: the row cannot clamp
-    shift, l1_max = 0, np.max(m.group_l1) if groups else 0
-    while (xmax >> shift) > INT16_MAX or l1_max * (xmax >> shift) > ACC_MAX:
-        shift += 1
-    padded = -(-m.columns // BLOCK) * BLOCK
-    table = np.zeros(padded, dtype=np.int16)
+    table = np.zeros(m.columns + WINDOW, dtype=np.int16)
     table[: m.columns] = x[: m.columns]
-    magnitude = np.zeros(padded if l1_max > limit else 0, dtype=np.int16)  # bounded groups only
-    if magnitude.size:
-        for j in range(m.columns):
-            magnitude[j] = abs(x[j]) >> shift
-    sums = np.empty(LANES, dtype=np.int32)
-    bounds = np.zeros(LANES, dtype=np.int32)
+    out = np.empty(2 * LANES, dtype=np.int32)
     for g in range(groups):
-        start, stop = m.group_ptr[g], m.group_ptr[g + 1]
+        first, stop = m.group_ptr[g], m.group_ptr[g + 1]
         static = m.group_l1[g] <= limit
         if static:
-            _group(m.block, m.index, m.weight, table, magnitude, start, stop, sums, bounds)
+            _window(m.start, m.index, m.weight, table, first, stop, out)
         else:
-            _group_bounded(m.block, m.index, m.weight, table, magnitude, start, stop, sums, bounds)
+            _window_tracked(m.start, m.index, m.weight, table, first, stop, out)
         for lane in range(min(LANES, rows - g * LANES)):
             r = g * LANES + lane
-            # static: L1 norm times max |x| fits; else sum |p| <= (bound + L1) << shift fits
-            if static or (np.int64(bounds[lane]) + m.row_l1[r]) << shift <= ACC_MAX:
-                acc[r] = sums[lane]
+            if static or out[LANES + lane] >= 0:
+                acc[r] = _wrap32(np.int64(out[lane]) - BIAS)
             else:
                 acc[r], k = _row_product(m.row_ptr, m.cols, m.vals, x, r)
                 clamps += k
-    return acc, clamps
+    return clamps
 
 
 @numba.njit(cache=True)
@@ -395,64 +449,34 @@ def _row_major(matrix: SparseMatrix) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return cached
 
 
-def tile_layout(matrix: SparseMatrix) -> TileMatrix:
-    """The tiled copy of ``matrix`` (see :class:`TileMatrix`), cached on the matrix."""
-    cached = matrix.cache.get("tiles")
-    if cached is not None:
-        return cached
-    row_ptr, cols, vals, row_l1 = _row_major(matrix)
-    rows, columns = matrix.shape
-    groups, blocks = -(-rows // LANES), -(-columns // BLOCK)
-    row = np.repeat(np.arange(rows), np.diff(row_ptr))
-    col = cols.astype(np.int64)
-    lane, block = row % LANES, col // BLOCK
-    tile = (row // LANES) * blocks + block  # row-major over (group, block)
-    # entry's rank within its (row, block) run: entries are sorted by row, then column
-    run = row * blocks + block
-    first = np.ones(run.size, dtype=bool)
-    first[1:] = run[1:] != run[:-1]
-    position = np.arange(run.size)
-    rank = position - np.maximum.accumulate(np.where(first, position, 0))
-    per_lane = np.bincount(tile * LANES + lane, minlength=groups * blocks * LANES)
-    pairs = (per_lane.reshape(groups * blocks, LANES).max(axis=1) + 1) // 2
-    tile_start = np.zeros(groups * blocks + 1, dtype=np.int64)
-    np.cumsum(pairs, out=tile_start[1:])
-    slots = int(tile_start[-1])
-    slot, half = tile_start[tile] + rank // 2, rank % 2
-    weight = np.zeros((slots, 2 * LANES), dtype=np.int16)
-    index = np.zeros((slots, 4 * LANES), dtype=np.uint8)
-    weight[slot, 2 * lane + half] = vals  # codes of at most 16 bits (the CSC encoding's rule)
-    offset = 2 * (col % BLOCK)
-    index[slot, 4 * lane + 2 * half] = offset
-    index[slot, 4 * lane + 2 * half + 1] = offset + 1
-    group_ptr = tile_start[::blocks] if blocks else np.zeros(groups + 1, dtype=np.int64)
-    block_type = np.int16 if blocks <= INT16_MAX else np.int32
-    slot_block = np.repeat(np.tile(np.arange(blocks), groups), pairs).astype(block_type)
-    group_l1 = np.zeros(groups * LANES, dtype=np.int64)
-    group_l1[:rows] = row_l1
-    cached = TileMatrix(
-        np.ascontiguousarray(group_ptr, dtype=np.int64),
-        slot_block,
-        index,
-        weight,
-        columns,
-        int(np.abs(vals.astype(np.int64)).max(initial=0)),
-        group_l1.reshape(groups, LANES).max(axis=1, initial=0),
-        row_ptr,
-        cols,
-        vals,
-        row_l1,
-    )
-    matrix.cache["tiles"] = cached
+def window_layout(matrix: SparseMatrix) -> WindowMatrix:
+    """The windowed copy of ``matrix`` (see :class:`WindowMatrix`), cached on the matrix."""
+    cached = matrix.cache.get("windows")
+    if cached is None:
+        row_ptr, cols, vals, row_l1 = _row_major(matrix)
+        groups = -(-matrix.shape[0] // LANES)
+        group_l1 = np.zeros(groups * LANES, dtype=np.int64)
+        group_l1[: matrix.shape[0]] = row_l1
+        cached = WindowMatrix(
+            *_window_slots(row_ptr, cols, vals),
+            matrix.shape[1],
+            int(np.abs(vals.astype(np.int64)).max(initial=0)),
+            group_l1.reshape(groups, LANES).max(axis=1, initial=0),
+            row_ptr,
+            cols,
+            vals,
+            row_l1,
+        )
+        matrix.cache["windows"] = cached
     return cached
 
 
 def _accumulate(matrix: SparseMatrix, x: np.ndarray) -> tuple[np.ndarray, int]:
     """Accumulators [N, rows] of x [N, cols] int64 (a view of one contiguous array) and the
-    clamp count: the tile kernel for one vector, the CSR kernel for several."""
+    clamp count: the window kernel for one vector, the CSR kernel for several."""
     if x.shape[0] == 1:
-        acc, clamps = tile_vector_kernel(tile_layout(matrix), x[0])
-        return acc[None, :], clamps
+        acc = np.empty((1, matrix.shape[0]), dtype=np.int64)
+        return acc, window_vector_kernel(window_layout(matrix), x[0], acc[0])
     row_ptr, cols, vals, row_l1 = _row_major(matrix)
     acc, clamps = _csr_kernel(row_ptr, cols, vals, row_l1, np.ascontiguousarray(x.T))
     return acc.T, clamps
