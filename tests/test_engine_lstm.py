@@ -270,6 +270,8 @@ def test_window_layout_round_trip_and_kernels_on_adversarial_matrices():
                 spmv_fast(matrix, x[None, :], fast_counter, "acc")[0], ref
             )
             assert fast_counter == ref_counter
+        with pytest.raises(ValueError, match="does not fit the matrix"):  # never reads past x
+            window_vector_kernel(layout, np.zeros(cols + 1, dtype=np.int64), acc)
 
 
 def test_windows_fill_more_lanes_than_fixed_tiles():
@@ -285,13 +287,13 @@ def test_windows_fill_more_lanes_than_fixed_tiles():
 
 
 @numba.njit
-def _call_window(start, index, weight, table, first, stop, out):
-    _window(start, index, weight, table, first, stop, out)
+def _call_window(start, index, weight, table, first, stop, sums, flags, group):
+    _window(start, index, weight, table, first, stop, sums, flags, group)
 
 
 @numba.njit
-def _call_window_tracked(start, index, weight, table, first, stop, out):
-    _window_tracked(start, index, weight, table, first, stop, out)
+def _call_window_tracked(start, index, weight, table, first, stop, sums, flags, group):
+    _window_tracked(start, index, weight, table, first, stop, sums, flags, group)
 
 
 def test_window_group_kernels_sum_and_flag_each_lane():
@@ -318,13 +320,15 @@ def test_window_group_kernels_sum_and_flag_each_lane():
             np.testing.assert_array_equal(running, codes[rows] @ x)
             assert g == 1 or x[0] != 32767 or left.all()  # the test reaches the flag
             for kernel in (_call_window, _call_window_tracked, _window_portable):
-                out = np.full(2 * LANES, 7, dtype=np.int32)
-                kernel(layout.start, layout.index, layout.weight, table, first, stop, out)
-                np.testing.assert_array_equal(out[:LANES], wrapped)
+                sums, flags = np.full(2 * LANES, 7, np.int32), np.full(2 * LANES, 7, np.int32)
+                arrays = (layout.start, layout.index, layout.weight, table)
+                kernel(*arrays, first, stop, sums, flags, g)
+                np.testing.assert_array_equal(sums[rows], wrapped)
+                assert np.all(sums[(1 - g) * LANES : (2 - g) * LANES] == 7)  # the other group
                 if kernel is _call_window and _window is not _window_portable:
-                    assert not out[LANES:].any()  # untracked: no flags
+                    assert not flags[rows].any()  # untracked: no flags
                 else:
-                    np.testing.assert_array_equal(out[LANES:] < 0, left)
+                    np.testing.assert_array_equal(flags[rows] < 0, left)
 
 
 @pytest.mark.parametrize("proj", [0, 40])

@@ -277,10 +277,10 @@ def _window_codegen(tracked: bool):
     def codegen(context, builder, signature, args):
         arrays = [
             context.make_array(signature.args[i])(context, builder, args[i])
-            for i in (0, 1, 2, 3, 6)
+            for i in (0, 1, 2, 3, 6, 7)
         ]
-        start_a, index_a, weight_a, table_a, out_a = arrays
-        first, stop = args[4], args[5]
+        start_a, index_a, weight_a, table_a, sums_a, flags_a = arrays
+        first, stop, group = args[4], args[5], args[8]
         shuffle = cgutils.get_or_insert_function(
             builder.module, ir.FunctionType(_I8X32, [_I8X32, _I8X32]), "llvm.x86.avx2.pshuf.b"
         )
@@ -319,22 +319,21 @@ def _window_codegen(tracked: bool):
             builder.store(new_total, total)
             if tracked:
                 builder.store(builder.or_(builder.load(flags), new_total), flags)
-        out = builder.bitcast(out_a.data, _I32X8.as_pointer())
-        builder.store(builder.load(total), out, align=4)
-        builder.store(
-            builder.load(flags), builder.gep(out, [ir.Constant(ir.IntType(64), 1)]), align=4
-        )
+        for array, value in ((sums_a, total), (flags_a, flags)):  # the group's LANES lanes
+            lanes = builder.gep(builder.bitcast(array.data, _I32X8.as_pointer()), [group])
+            builder.store(builder.load(value), lanes, align=4)
         return context.get_dummy_value()
 
     return codegen
 
 
 def _window_intrinsic(tracked: bool):
-    """A numba intrinsic ``(start, index, weight, table, first, stop, out)`` running
-    :func:`_window_codegen`."""
+    """A numba intrinsic ``(start, index, weight, table, first, stop, sums, flags, group)``
+    running :func:`_window_codegen`."""
 
-    def typer(typingctx, start, index, weight, table, first, stop, out):
-        return types.void(start, index, weight, table, first, stop, out), _window_codegen(tracked)
+    def typer(typingctx, start, index, weight, table, first, stop, sums, flags, group):
+        arguments = (start, index, weight, table, first, stop, sums, flags, group)
+        return types.void(*arguments), _window_codegen(tracked)
 
     return intrinsic(typer)
 
@@ -346,10 +345,10 @@ def _wrap32(v):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True)
-def _window_portable(start, index, weight, table, first, stop, out):  # pragma: no cover
+def _window_portable(start, index, weight, table, first, stop, sums, flags, group):
     """Plain-loop body of :func:`_window` (any CPU), tracked: the same lanes and flags."""
     for lane in range(LANES):
-        total, flags = np.int64(BIAS), np.int64(0)
+        total, flag = np.int64(BIAS), np.int64(0)
         for s in range(first, stop):
             pair = np.int64(0)
             for half in range(2):
@@ -357,19 +356,20 @@ def _window_portable(start, index, weight, table, first, stop, out):  # pragma: 
                 column = start[s] + (code & 15) // 2 + BLOCK * (code >> 7)
                 pair += np.int64(weight[s, 2 * lane + half]) * table[column]
             total = _wrap32(total + pair)
-            flags |= total
-        out[lane], out[LANES + lane] = total, flags
+            flag |= total
+        sums[group * LANES + lane], flags[group * LANES + lane] = total, flag
 
 
 if _host_has_avx2():
     _window, _window_tracked = _window_intrinsic(False), _window_intrinsic(True)
 else:
     _window = _window_tracked = _window_portable
-"""``_window(start, index, weight, table, first, stop, out)``: the pair slots ``first:stop``
-of one row group times the activations ``table`` (int16, zero-padded by WINDOW): into ``out``
-[2 * LANES] int32, each lane's BIAS plus its sum (modulo 2**32), then (``_window_tracked``
-only; else 0) the OR of the lane's totals after every slot, whose sign bit says that a sum at
-a slot boundary left [-2**30, 2**30)."""
+"""``_window(start, index, weight, table, first, stop, sums, flags, group)``: the pair slots
+``first:stop`` of row group ``group`` times the activations ``table`` (int16, zero-padded by
+WINDOW): into that group's LANES entries of ``sums`` (int32), each lane's BIAS plus its sum
+(modulo 2**32), and of ``flags`` (``_window_tracked``; ``_window`` writes 0) the OR of the
+lane's totals after every slot, whose sign bit says that a sum at a slot boundary left
+[-2**30, 2**30)."""
 
 
 @numba.njit(cache=True)
@@ -387,31 +387,34 @@ def window_vector_kernel(m, x, acc):  # pragma: no cover - compiled
     sign bit whether or not the int32 lane wrapped. A flagged row is summed with
     :func:`_row_product`."""
     rows, groups = m.row_ptr.size - 1, m.group_ptr.size - 1
-    xmax = np.max(np.abs(x)) if x.size else 0
-    clamps = 0
-    if x.size and (np.max(x) > INT16_MAX or np.min(x) < INT16_MIN) or m.wmax > INT16_MAX:
+    if x.size != m.columns or acc.size != rows:  # the loops below trust both sizes
+        raise ValueError("window_vector_kernel: x or acc does not fit the matrix")
+    table = np.zeros(m.columns + WINDOW, dtype=np.int16)
+    low = high = clamps = 0
+    for j in range(x.size):  # one pass: the range of x, and x into the table
+        low, high = min(low, x[j]), max(high, x[j])
+        table[j] = x[j]
+    if low < INT16_MIN or high > INT16_MAX or m.wmax > INT16_MAX:
         for r in range(rows):  # codes the lanes do not hold
             acc[r], k = _row_product(m.row_ptr, m.cols, m.vals, x, r)
             clamps += k
         return clamps
+    xmax = max(high, -low)
     limit = ACC_MAX // xmax if xmax else 1 << 62  # row_l1 <= limit: the row cannot clamp
-    table = np.zeros(m.columns + WINDOW, dtype=np.int16)
-    table[: m.columns] = x[: m.columns]
-    out = np.empty(2 * LANES, dtype=np.int32)
+    sums = np.empty(groups * LANES, dtype=np.int32)
+    flags = np.empty(groups * LANES, dtype=np.int32)
     for g in range(groups):
         first, stop = m.group_ptr[g], m.group_ptr[g + 1]
-        static = m.group_l1[g] <= limit
-        if static:
-            _window(m.start, m.index, m.weight, table, first, stop, out)
+        if m.group_l1[g] <= limit:
+            _window(m.start, m.index, m.weight, table, first, stop, sums, flags, g)
         else:
-            _window_tracked(m.start, m.index, m.weight, table, first, stop, out)
-        for lane in range(min(LANES, rows - g * LANES)):
-            r = g * LANES + lane
-            if static or out[LANES + lane] >= 0:
-                acc[r] = _wrap32(np.int64(out[lane]) - BIAS)
-            else:
-                acc[r], k = _row_product(m.row_ptr, m.cols, m.vals, x, r)
-                clamps += k
+            _window_tracked(m.start, m.index, m.weight, table, first, stop, sums, flags, g)
+    for r in range(rows):
+        acc[r] = _wrap32(np.int64(sums[r]) - BIAS)
+    for r in range(rows):
+        if flags[r] < 0:
+            acc[r], k = _row_product(m.row_ptr, m.cols, m.vals, x, r)
+            clamps += k
     return clamps
 
 
