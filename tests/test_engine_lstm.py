@@ -25,8 +25,11 @@ from lstmforge.engine.integer_datapath import IntegerDatapath
 from lstmforge.engine.spmv import (
     BIAS,
     BLOCK,
+    CHUNK,
     LANES,
     WINDOW,
+    _csr_kernel,
+    _row_major,
     _window,
     _window_portable,
     _window_tracked,
@@ -272,6 +275,31 @@ def test_window_layout_round_trip_and_kernels_on_adversarial_matrices():
             assert fast_counter == ref_counter
         with pytest.raises(ValueError, match="does not fit the matrix"):  # never reads past x
             window_vector_kernel(layout, np.zeros(cols + 1, dtype=np.int64), acc)
+
+
+def test_csr_kernel_on_adversarial_matrices_in_both_output_layouts():
+    """Several vectors (two chunks and a part) through the CSR kernel: the reference's
+    integers and clamp count, stored row by row ([rows, N]) or vector by vector (the
+    transpose of [N, rows])."""
+    rng = np.random.default_rng(11)
+    n = 2 * CHUNK + 5
+    for name, codes in _adversarial(rng).items():
+        matrix = SparseMatrix.from_codes(codes, QFormat(12, 11), 3, codes.shape)
+        row_ptr, cols, vals, row_l1 = _row_major(matrix)
+        for x in (
+            rng.choice([-32768, 32767], size=(n, codes.shape[1])),
+            rng.integers(-50, 50, size=(n, codes.shape[1])),
+            rng.integers(-40000, 40000, size=(n, codes.shape[1])),  # products over 2**30
+        ):
+            counter = SaturationCounter()
+            ref = spmv_reference(matrix, x, counter, "acc")
+            for out in (
+                np.empty((codes.shape[0], n), np.int64),
+                np.empty((n, codes.shape[0]), np.int64).T,
+            ):
+                clamps = _csr_kernel(row_ptr, cols, vals, row_l1, np.ascontiguousarray(x.T), out)
+                np.testing.assert_array_equal(out.T, ref, err_msg=name)
+                assert clamps == counter["acc"], name
 
 
 def test_windows_fill_more_lanes_than_fixed_tiles():

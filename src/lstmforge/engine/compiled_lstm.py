@@ -82,8 +82,8 @@ def _input_product(seq, w_ih, shift, bits):  # pragma: no cover - compiled
         clamps = window_vector_kernel(w_ih[0], seq[0], out[0])
     else:
         row_ptr, cols, vals, row_l1 = w_ih[1]
-        acc_t, clamps = _csr_kernel(row_ptr, cols, vals, row_l1, np.ascontiguousarray(seq.T))
-        out = np.ascontiguousarray(acc_t.T)
+        out = np.empty((seq.shape[0], row_ptr.size - 1), dtype=np.int64)
+        clamps = _csr_kernel(row_ptr, cols, vals, row_l1, np.ascontiguousarray(seq.T), out.T)
     return out, clamps, requantize_kernel(out.reshape(-1), shift, bits)
 
 

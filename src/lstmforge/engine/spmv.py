@@ -56,7 +56,7 @@ from lstmforge.compress.artifact import SparseMatrix
 from lstmforge.engine.fixed_point import ACCUMULATOR_BITS, SaturationCounter, saturate
 
 ACC_MAX = (1 << (ACCUMULATOR_BITS - 1)) - 1
-BOUND_SHIFT = 16  # bound lanes sum |product| >> 16, so that they stay in int32
+CHUNK = 32  # vectors per pass of the CSR kernel: 4 AVX2 registers of int32 lanes
 ACC_MIN = -(1 << (ACCUMULATOR_BITS - 1))
 LANES = 8  # rows per group: the int32 lanes of one AVX2 register
 BLOCK = 8  # 8 int16 activations: one 16-byte vpshufb table
@@ -132,56 +132,116 @@ def _row_product(row_ptr, cols, vals, x, r):  # pragma: no cover - compiled
     return s, 0
 
 
-@numba.njit(cache=True)
-def _csr_kernel(row_ptr, cols, vals, row_l1, xt):  # pragma: no cover - compiled
-    """CSR matrix times the vectors xt [cols, N]: accumulators [rows, N] and the clamp count.
+def _chunk_row_codegen(tracked: bool):
+    """LLVM IR of one CSR row times a chunk of vectors: per nonzero, the chunk's CHUNK int32
+    activations of its column times the weight, added into lanes that start at :data:`BIAS`;
+    ``tracked`` adds the OR of every new total into the flag lanes. Plain vector IR (LLVM
+    picks the instructions: ``vpmulld``, ``vpaddd``, ``vpor`` on AVX2)."""
+    lanes = ir.VectorType(ir.IntType(32), CHUNK)
 
-    Each row is formed one weight times all vectors in int32 lanes (``vpmulld``; AVX2 has no
-    64-bit multiply). A row whose L1 norm times max |x| fits the accumulator cannot clamp;
-    for the others each lane also sums ``|product| >> 16``, a bound on that vector's sum of
-    |products|, and only a vector whose bound could leave 32 bits
-    is summed again in column order with the saturating accumulator. Products that may not
-    fit int32 (weights or inputs wider than 16 bits) go that way at once."""
+    def codegen(context, builder, signature, args):
+        cols_a, vals_a, x_a, sums_a, flags_a = (
+            context.make_array(signature.args[i])(context, builder, args[i])
+            for i in (0, 1, 2, 5, 6)
+        )
+        first, stop, lane = args[3], args[4], args[7]
+        i32 = ir.IntType(32)
+
+        def as_i32(value):  # a weight code (int16 or int32)
+            return builder.sext(value, i32) if value.type.width < 32 else value
+
+        total = cgutils.alloca_once_value(builder, ir.Constant(lanes, [BIAS] * CHUNK))
+        flags = cgutils.alloca_once_value(builder, ir.Constant(lanes, None))
+        rows = builder.bitcast(x_a.data, lanes.as_pointer())  # x [columns, CHUNK] int32
+        with cgutils.for_range_slice(builder, first, stop, ir.Constant(first.type, 1)) as (e, _):
+            column = builder.sext(builder.load(builder.gep(cols_a.data, [e])), e.type)
+            x = builder.load(builder.gep(rows, [column]), align=4)
+            weight = as_i32(builder.load(builder.gep(vals_a.data, [e])))
+            splat = builder.insert_element(ir.Constant(lanes, None), weight, ir.Constant(i32, 0))
+            splat = builder.shuffle_vector(splat, splat, ir.Constant(lanes, None))
+            new_total = builder.add(builder.load(total), builder.mul(x, splat))
+            builder.store(new_total, total)
+            if tracked:
+                builder.store(builder.or_(builder.load(flags), new_total), flags)
+        for array, value in ((sums_a, total), (flags_a, flags)):  # row ``lane`` of each
+            row = builder.gep(builder.bitcast(array.data, lanes.as_pointer()), [lane])
+            builder.store(builder.load(value), row, align=4)
+        return context.get_dummy_value()
+
+    return codegen
+
+
+def _chunk_row_intrinsic(tracked: bool):
+    """A numba intrinsic ``(cols, vals, x, first, stop, sums, flags, lane)`` running
+    :func:`_chunk_row_codegen`: nonzeros ``first:stop`` of a CSR matrix times the chunk
+    ``x`` [columns, CHUNK] int32 into row ``lane`` of ``sums`` [LANES, CHUNK] int32 (BIAS
+    plus each sum, modulo 2**32) and of ``flags`` [LANES, CHUNK] int32 (0 where not
+    tracked)."""
+
+    def typer(typingctx, cols, vals, x, first, stop, sums, flags, lane):
+        arguments = (cols, vals, x, first, stop, sums, flags, lane)
+        return types.void(*arguments), _chunk_row_codegen(tracked)
+
+    return intrinsic(typer)
+
+
+_chunk_row, _chunk_row_tracked = _chunk_row_intrinsic(False), _chunk_row_intrinsic(True)
+
+
+@numba.njit(cache=True)
+def _csr_kernel(row_ptr, cols, vals, row_l1, xt, out):  # pragma: no cover - compiled
+    """CSR matrix times the vectors xt [cols, N] into ``out`` [rows, N] (any strides: the
+    transpose of a [N, rows] array too); returns the clamp count.
+
+    The vectors go in chunks of :data:`CHUNK`, copied into int32 (the chunk stays in cache
+    while every row reads it), and each row is formed one weight times the chunk's vectors
+    in int32 lanes (:func:`_chunk_row`). A row whose L1 norm times max |x| fits the
+    accumulator cannot clamp; for the others the lanes also keep the OR of their biased
+    running totals, as the window kernel does with pairs (see :func:`window_vector_kernel`):
+    with every product under 2**30 in magnitude, a lane whose flag is clear never left
+    [-2**30, 2**30) and is exact, and a flagged one is summed again in column order with the
+    saturating accumulator. Products that may not fit in 30 bits (weights or inputs wider than
+    16 bits) go that way at once."""
     rows, n = row_ptr.size - 1, xt.shape[1]
-    acc = np.zeros((rows, n), dtype=np.int64)
     xmax = np.max(np.abs(xt)) if xt.size else 0
     vmax = np.max(np.abs(vals.astype(np.int64))) if vals.size else 0
-    lanes = _product_fits(vmax, xmax)  # every product fits int32
-    x32 = xt.astype(np.int32) if lanes else np.zeros((0, n), dtype=np.int32)
-    line = np.zeros(n, dtype=np.int32)
-    bound = np.zeros(n, dtype=np.int32)
+    lanes = vmax == 0 or xmax < BIAS // vmax  # every product under 2**30 in magnitude
+    x32 = np.zeros((xt.shape[0], CHUNK), dtype=np.int32)  # zeros past the last vector
+    sums = np.empty((LANES, CHUNK), dtype=np.int32)
+    flags = np.empty((LANES, CHUNK), dtype=np.int32)
+    row_major = out.strides[1] <= out.strides[0]  # else store vector by vector
     clamps = 0
-    for r in range(rows):
-        length = row_ptr[r + 1] - row_ptr[r]
-        if not lanes or length >= 1 << 15:  # bound lanes could overflow: exact path
-            for b in range(n):
-                acc[r, b], k = _row_product(row_ptr, cols, vals, xt[:, b], r)
-                clamps += k
-            continue
-        line[:] = 0
-        if _product_fits(row_l1[r], xmax):  # no partial sum can clamp
-            for e in range(row_ptr[r], row_ptr[r + 1]):
-                v, xc = np.int32(vals[e]), x32[cols[e]]
-                for b in range(n):
-                    line[b] += v * xc[b]
-            for b in range(n):
-                acc[r, b] = line[b]
-            continue
-        bound[:] = 0
-        for e in range(row_ptr[r], row_ptr[r + 1]):
-            v, xc = np.int32(vals[e]), x32[cols[e]]
-            for b in range(n):
-                product = np.int32(v * xc[b])
-                line[b] += product
-                bound[b] += np.int32(abs(product)) >> BOUND_SHIFT
-        for b in range(n):
-            # sum |p| < sum((|p| >> 16) + 1) << 16: within 32 bits, no partial sum clamped
-            if (np.int64(bound[b]) + length) << BOUND_SHIFT <= ACC_MAX:
-                acc[r, b] = line[b]
+    for first in range(0, n, CHUNK):
+        width = min(CHUNK, n - first)
+        for j in range(xt.shape[0] if lanes else 0):
+            for b in range(width):
+                x32[j, b] = xt[j, first + b]
+        for top in range(0, rows, LANES):  # LANES rows of the chunk, then their stores
+            height, static = min(LANES, rows - top), lanes
+            for i in range(height):
+                r, start, stop = top + i, row_ptr[top + i], row_ptr[top + i + 1]
+                if not lanes:
+                    flags[i, :] = -1  # every vector of the row: exact path
+                elif _product_fits(row_l1[r], xmax):  # no partial sum can clamp
+                    _chunk_row(cols, vals, x32, start, stop, sums, flags, i)
+                else:
+                    _chunk_row_tracked(cols, vals, x32, start, stop, sums, flags, i)
+                    static = False
+            if row_major:
+                for i in range(height):
+                    for b in range(width):
+                        out[top + i, first + b] = _wrap32(np.int64(sums[i, b]) - BIAS)
             else:
-                acc[r, b], k = _row_product(row_ptr, cols, vals, xt[:, b], r)
-                clamps += k
-    return acc, clamps
+                for b in range(width):
+                    for i in range(height):
+                        out[top + i, first + b] = _wrap32(np.int64(sums[i, b]) - BIAS)
+            for i in range(0 if static else height):
+                for b in range(width):
+                    if flags[i, b] < 0:
+                        x = xt[:, first + b]
+                        out[top + i, first + b], k = _row_product(row_ptr, cols, vals, x, top + i)
+                        clamps += k
+    return clamps
 
 
 def _host_has_avx2() -> bool:
@@ -481,7 +541,8 @@ def _accumulate(matrix: SparseMatrix, x: np.ndarray) -> tuple[np.ndarray, int]:
         acc = np.empty((1, matrix.shape[0]), dtype=np.int64)
         return acc, window_vector_kernel(window_layout(matrix), x[0], acc[0])
     row_ptr, cols, vals, row_l1 = _row_major(matrix)
-    acc, clamps = _csr_kernel(row_ptr, cols, vals, row_l1, np.ascontiguousarray(x.T))
+    acc = np.empty((matrix.shape[0], x.shape[0]), dtype=np.int64)
+    clamps = _csr_kernel(row_ptr, cols, vals, row_l1, np.ascontiguousarray(x.T), acc)
     return acc.T, clamps
 
 
