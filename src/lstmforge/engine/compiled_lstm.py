@@ -22,6 +22,7 @@ from lstmforge.engine.blocks import check_lstm_state, initial_lstm_state
 from lstmforge.engine.edge import edge_constants, quantize_kernel
 from lstmforge.engine.integer_datapath import IntegerDatapath, _cell_kernel
 from lstmforge.engine.spmv import (
+    CHUNK,
     _csr_kernel,
     _row_major,
     requantize_kernel,
@@ -89,18 +90,31 @@ def _input_product(seq, w_ih, shift, bits):  # pragma: no cover - compiled
 
 @numba.njit(cache=True)
 def _lstm_layer_with_input(seq, w_ih, h, c, valid, w_hh, bias, cell, proj):  # pragma: no cover
-    """:func:`_input_product` of ``seq`` [B, T, I] (``w_ih``: its matrix, shift and P bits),
-    then :func:`_lstm_layer_kernel`, in one call. Returns the outputs and the clamp counts
-    (ih accumulate, ih requantize, then the eleven of :func:`_lstm_layer_kernel`)."""
-    batch, steps = seq.shape[0], seq.shape[1]
-    flat = np.ascontiguousarray(seq).reshape(batch * steps, seq.shape[2])
-    from_input, k_acc, k_rq = _input_product(flat, w_ih[0], w_ih[1], w_ih[2])
-    y, layer_counts = _lstm_layer_kernel(
-        from_input.reshape(batch, steps, -1), h, c, valid, w_hh, bias, cell, proj
-    )
-    counts = np.empty(13, dtype=np.int64)
-    counts[0], counts[1] = k_acc, k_rq
-    counts[2:] = layer_counts
+    """:func:`_input_product` of ``seq`` [B, T, I] (``w_ih``: its matrix, shift and P bits)
+    and :func:`_lstm_layer_kernel`, in one call, :data:`~lstmforge.engine.spmv.CHUNK` steps
+    at a time (the chunk's input products stay in cache until its steps use them). Returns
+    the outputs and the clamp counts (ih accumulate, ih requantize, then the eleven of
+    :func:`_lstm_layer_kernel`)."""
+    batch, steps, width = seq.shape
+    y = np.empty((batch, steps, h.shape[1]), dtype=np.int64)
+    counts = np.zeros(13, dtype=np.int64)
+    for first in range(0, steps, CHUNK):
+        last = min(first + CHUNK, steps)
+        flat = np.ascontiguousarray(seq[:, first:last]).reshape(-1, width)
+        from_input, k_acc, k_rq = _input_product(flat, w_ih[0], w_ih[1], w_ih[2])
+        y[:, first:last], chunk_counts = _lstm_layer_kernel(
+            from_input.reshape(batch, last - first, -1),
+            h,
+            c,
+            valid[:, first:last],
+            w_hh,
+            bias,
+            cell,
+            proj,
+        )
+        counts[0] += k_acc
+        counts[1] += k_rq
+        counts[2:] += chunk_counts
     return y, counts
 
 
