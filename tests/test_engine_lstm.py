@@ -391,6 +391,26 @@ def test_compiled_layers_equal_reference_with_saturation_everywhere(proj):
     assert np.all(y_ref[1, 2:] == 0)  # past the length: zeros, state held
 
 
+def test_compiled_layers_over_several_input_chunks(cm):
+    """The compiled layers form the input products CHUNK steps at a time: over three chunks,
+    with a sequence that ends inside the second, the step-by-step reference's integers and
+    clamp counts."""
+    block, lengths = cm.blocks[0], np.array([2 * CHUNK + 6, CHUNK + 3])
+    x = np.random.default_rng(12).normal(size=(2, 2 * CHUNK + 6, 5)) * 3
+    state = (np.full((2, 2, 8), 0.5), np.full((2, 2, 16), -0.25))
+    results, counters = [], []
+    for backend, runner in (("reference", run_lstm), ("fast", run_lstm_compiled)):
+        counters.append(SaturationCounter())
+        dp = IntegerDatapath(cm, block, backend, counters[-1])
+        results.append(runner(dp, block.config, x, state, lengths))
+    (y_ref, state_ref), (y_fast, state_fast) = results
+    np.testing.assert_array_equal(y_fast, y_ref)
+    for ref, fast in zip(state_ref, state_fast):
+        np.testing.assert_array_equal(fast, ref)
+    assert list(counters[1].items()) == list(counters[0].items())
+    assert np.all(y_ref[1, CHUNK + 3 :] == 0) and np.any(y_ref[1, CHUNK + 2])
+
+
 def test_compiled_layers_refuse_a_state_of_another_shape(cm, x):
     """The compiled layers write the state in place: a misfitting one is refused first."""
     block, x_np = cm.blocks[0], x.double().numpy()
