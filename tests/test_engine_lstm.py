@@ -15,11 +15,20 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from lstmforge.compress import compress_model, load
 from lstmforge.compress.artifact import SparseMatrix
 from lstmforge.compress.compressor import float_weights
-from lstmforge.engine import run, saturation_counts, substitute, trace_diff
+from lstmforge.engine import integer_datapath, run, saturation_counts, substitute, trace_diff
 from lstmforge.engine.activation_units import ActivationConfig
 from lstmforge.engine.blocks import run_lstm
+from lstmforge.engine.cell_kernel import (
+    TABLE_PAD,
+    _lookup_gates,
+    _lookup_gates_portable,
+    _lookup_output,
+    _lookup_output_portable,
+    cell_kernel,
+    lane_type,
+)
 from lstmforge.engine.compiled_lstm import run_lstm_compiled
-from lstmforge.engine.fixed_point import QFormat, SaturationCounter, requantize
+from lstmforge.engine.fixed_point import LSTMShifts, QFormat, SaturationCounter, requantize
 from lstmforge.engine.float_datapath import FloatDatapath
 from lstmforge.engine.integer_datapath import IntegerDatapath
 from lstmforge.engine.spmv import (
@@ -405,7 +414,7 @@ def test_compiled_layers_over_several_input_chunks(cm):
         results.append(runner(dp, block.config, x, state, lengths))
     (y_ref, state_ref), (y_fast, state_fast) = results
     np.testing.assert_array_equal(y_fast, y_ref)
-    for ref, fast in zip(state_ref, state_fast):
+    for ref, fast in zip(state_ref, state_fast, strict=True):
         np.testing.assert_array_equal(fast, ref)
     assert list(counters[1].items()) == list(counters[0].items())
     assert np.all(y_ref[1, CHUNK + 3 :] == 0) and np.any(y_ref[1, CHUNK + 2])
@@ -435,11 +444,18 @@ def test_compiled_layers_decline_what_they_do_not_cover(cm, x):
 
 @pytest.mark.parametrize("interpolate", [True, False])
 @pytest.mark.parametrize("proj", [8, 0])
-def test_fused_cell_kernel_equals_numpy_cell_on_saturating_inputs(model, x, interpolate, proj):
+@pytest.mark.parametrize(("hidden", "lanes"), [(16, None), (13, None), (13, np.int64)])
+def test_fused_cell_kernel_equals_numpy_cell_on_saturating_inputs(
+    model, x, interpolate, proj, hidden, lanes, monkeypatch
+):
     """The fast path's compiled element-wise unit gives the NumPy unit's integers and the same
-    saturation count at every site, on inputs that clamp at every saturation point."""
+    saturation count at every site, on inputs that clamp at every saturation point: in the
+    lanes the plan picks (int32 here) and in int64 lanes, with a cell count that does not fill
+    the last register of lanes."""
+    if lanes is not None:
+        monkeypatch.setattr(integer_datapath, "lane_type", lambda *args: lanes)
     torch.manual_seed(3)
-    net = LSTM(5, 16, num_layers=2, proj_size=proj).eval()
+    net = LSTM(5, hidden, num_layers=2, proj_size=proj).eval()
     with torch.no_grad():  # large peepholes: their products saturate too
         for name in ("weight_ci_l0", "weight_cf_l0", "weight_co_l0"):
             getattr(net, name).mul_(40)
@@ -448,9 +464,9 @@ def test_fused_cell_kernel_equals_numpy_cell_on_saturating_inputs(model, x, inte
     block = cm.blocks[0]
     rng = np.random.default_rng(4)
     pre, cell_fmt = cm.activation.input_format, block.formats["l0.cell"]
-    partial = rng.integers(2 * pre.min_code, 2 * pre.max_code + 1, size=(3, 64))
+    partial = rng.integers(2 * pre.min_code, 2 * pre.max_code + 1, size=(3, 4 * hidden))
     partial[0] = 0
-    c_prev = rng.integers(cell_fmt.min_code, cell_fmt.max_code + 1, size=(3, 16))
+    c_prev = rng.integers(cell_fmt.min_code, cell_fmt.max_code + 1, size=(3, hidden))
     c_prev[1, :4] = [cell_fmt.min_code, cell_fmt.max_code, 0, -1]
     hidden_key = "gate" if proj else "l0.output"
     results, counters = [], []
@@ -460,6 +476,9 @@ def test_fused_cell_kernel_equals_numpy_cell_on_saturating_inputs(model, x, inte
         results.append(dp.cell(partial, c_prev, 0, hidden_key))
         counters.append(counter)
         assert (dp._fused != {}) == (backend == "fast")  # the fast path used the kernel
+        if dp._fused:
+            (peep, *_), _ = dp._fused[(0, hidden_key, (hidden,))]
+            assert peep.dtype == (lanes or np.int32)
     for ref, fast in zip(results[0], results[1], strict=True):
         np.testing.assert_array_equal(fast, ref)
     assert counters[1] == counters[0]
@@ -467,6 +486,71 @@ def test_fused_cell_kernel_equals_numpy_cell_on_saturating_inputs(model, x, inte
     for site in ("preactivation", "cell"):
         assert counters[0][f"<root>.l0.{site}"] > 0, site
     assert "<root>.weight_ci_l0" in counters[0]  # peephole sites are recorded as well
+
+
+def test_lane_type_takes_int32_only_where_every_intermediate_fits():
+    shifts = LSTMShifts.from_formats(
+        QFormat(16, 12), QFormat(16, 15), QFormat(16, 11), QFormat(16, 15), (QFormat(12, 14),) * 3
+    )
+    peepholes = (QFormat(12, 14),) * 3
+    assert (
+        lane_type(QFormat(16, 12), QFormat(16, 11), QFormat(16, 15), peepholes, shifts, 32767)
+        is np.int32
+    )
+    wide_cell = LSTMShifts.from_formats(
+        QFormat(16, 12), QFormat(16, 15), QFormat(24, 11), QFormat(16, 15), (QFormat(12, 14),) * 3
+    )
+    assert (
+        lane_type(QFormat(16, 12), QFormat(24, 11), QFormat(16, 15), peepholes, wide_cell, 32767)
+        is np.int64
+    )
+    left_shift = LSTMShifts(peepholes=(None,) * 3, forget=0, input_gate=0, cell_to_pre=0, hidden=-2)
+    assert (
+        lane_type(QFormat(16, 12), QFormat(16, 11), QFormat(16, 15), (None,) * 3, left_shift, 32767)
+        is np.int64
+    )
+
+
+@numba.njit
+def _call_lookups(arrays, n):
+    _lookup_gates(arrays, n)
+    _lookup_output(arrays, n)
+
+
+def test_cell_lookups_and_their_portable_loops_agree():
+    """The gathers (AVX2 hosts) read a whole lane per entry and keep its low entry: the same
+    values as the plain loops, for int16 and int32 tables, in int32 and int64 lanes."""
+    rng = np.random.default_rng(13)
+    for table_type, lane_type_ in (
+        (np.int16, np.int32),
+        (np.int16, np.int64),
+        (np.int32, np.int64),
+    ):
+        info = np.iinfo(table_type)
+        tables = [
+            np.concatenate(
+                [rng.integers(info.min, info.max, 1 << 10), np.full(TABLE_PAD, 7)]
+            ).astype(table_type)
+            for _ in range(2)
+        ]
+        idx = rng.integers(0, 1 << 10, size=(5, 24)).astype(lane_type_)
+        idx[:, :2] = [0, (1 << 10) - 1]  # the first and the last entry
+        expected = np.zeros((5, 24), dtype=lane_type_)
+        _lookup_gates_portable((idx, expected, *tables), 21)
+        _lookup_output_portable((idx, expected, *tables), 21)
+        got = np.zeros((5, 24), dtype=lane_type_)
+        _call_lookups((idx, got, *tables), 21)
+        np.testing.assert_array_equal(got[:, :21], expected[:, :21])
+        assert expected[0, 1] == tables[0][(1 << 10) - 1] and expected[2, 0] == tables[1][0]
+
+
+def test_cell_kernel_refuses_a_pre_activation_beyond_three_codes(cm):
+    dp = IntegerDatapath(cm, cm.blocks[0], "fast")
+    (peep, sig, tanh, k), _ = dp.cell_kernel_args(0, "gate", (16,))
+    partial = np.zeros((1, 64), dtype=np.int64)
+    partial[0, 5] = 3 * int(k[0]) - 1
+    with pytest.raises(ValueError, match="beyond three P codes"):
+        cell_kernel(partial, np.zeros((1, 16), dtype=np.int64), peep, sig, tanh, k)
 
 
 def test_streaming_in_chunks_is_bit_exact(cm, x):

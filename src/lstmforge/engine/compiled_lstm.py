@@ -5,7 +5,7 @@ Per step and sequence, :func:`_lstm_layer_kernel` does what ``run_lstm`` asks of
 :class:`~lstmforge.engine.integer_datapath.IntegerDatapath` — the recurrent product
 (:func:`~lstmforge.engine.spmv.window_vector_kernel`) and its requantization into P, the exact sum
 with the input product and the bias, the element-wise unit
-(:func:`~lstmforge.engine.integer_datapath._cell_kernel`), the projection and its
+(:func:`~lstmforge.engine.cell_kernel.cell_kernel`), the projection and its
 requantization — with the same integers and the same clamp counts per site, recorded in the
 order the step-by-step path records them. Steps past a sequence's length are computed (and
 counted) as there, then output zero and keep the state.
@@ -19,8 +19,9 @@ import numba
 import numpy as np
 
 from lstmforge.engine.blocks import check_lstm_state, initial_lstm_state
+from lstmforge.engine.cell_kernel import cell_kernel
 from lstmforge.engine.edge import edge_constants, quantize_kernel
-from lstmforge.engine.integer_datapath import IntegerDatapath, _cell_kernel
+from lstmforge.engine.integer_datapath import IntegerDatapath
 from lstmforge.engine.spmv import (
     CHUNK,
     _csr_kernel,
@@ -38,11 +39,11 @@ def _lstm_layer_kernel(from_input, h, c, valid, w_hh, bias, cell, proj):  # prag
     """One layer over all steps. ``from_input`` [B, T, 4H]: the requantized input products;
     ``h`` [B, R], ``c`` [B, H]: the state, updated in place; ``valid`` [B, T]; ``w_hh``:
     ``(windowed matrix, shift, P bits)``; ``bias`` [4H] (P codes); ``cell``: the arguments of
-    ``_cell_kernel`` after the gates and the cell state; ``proj``: ``(windowed matrix, shift,
+    ``cell_kernel`` after the gates and the cell state; ``proj``: ``(windowed matrix, shift,
     output bits)`` or None (no projection: r_t = m_t).
 
     Returns the outputs [B, T, R] and the clamp counts (hh accumulate, hh requantize,
-    hr accumulate, hr requantize, then the seven of ``_cell_kernel``).
+    hr accumulate, hr requantize, then the seven of ``cell_kernel``).
     """
     batch, steps, gates = from_input.shape
     y = np.zeros((batch, steps, h.shape[1]), dtype=np.int64)
@@ -56,7 +57,7 @@ def _lstm_layer_kernel(from_input, h, c, valid, w_hh, bias, cell, proj):  # prag
             counts[1] += requantize_kernel(acc, w_hh[1], w_hh[2])
             for j in range(gates):  # no temporaries
                 partial[b, j] = from_input[b, t, j] + acc[j] + bias[j]
-        m, c_new, cell_counts = _cell_kernel(partial, c, *cell)
+        m, c_new, cell_counts = cell_kernel(partial, c, *cell)
         counts[4:] += cell_counts
         for b in range(batch):
             if proj is None:
@@ -155,7 +156,7 @@ class CompiledLayer(NamedTuple):
     w_ih: tuple | None  # ((windowed, CSR arrays), shift, P bits), or None: product in Python
     w_hh: tuple  # (windowed matrix, shift, P bits)
     bias: np.ndarray  # [4H] P codes
-    cell: tuple  # the arguments of _cell_kernel after the gates and the cell state
+    cell: tuple  # the arguments of cell_kernel after the gates and the cell state
     order: list  # (site, index into the cell counts) in the NumPy unit's order
     w_hr: tuple | None  # (windowed matrix, shift, output bits), or None (no projection)
     sites: tuple[str, ...]  # ih, hh, hr: accumulate and requantize sites

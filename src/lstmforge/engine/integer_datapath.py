@@ -23,19 +23,20 @@ Every shift amount comes from :mod:`lstmforge.engine.fixed_point` (``matvec_shif
 SpMV, ``LSTMShifts`` for the cell), for the NumPy expression and the compiled kernels alike.
 
 On the ``"fast"`` backend the cell of an LSTM (gates [N, 4H]) or a ConvLSTM (gates
-[N, 4 Hc, H, W], flattened per sequence), P of at most 16 bits, no trace, runs as one numba
-kernel, :func:`_cell_kernel`, which computes the same integers and the same saturation counts
-per site as the NumPy expression of :meth:`IntegerDatapath.cell`; the
+[N, 4 Hc, H, W], flattened per sequence), P of at most 16 bits, no trace, runs as one compiled
+kernel, :func:`~lstmforge.engine.cell_kernel.cell_kernel`, which computes the same integers
+and the same saturation counts per site as the NumPy expression of
+:meth:`IntegerDatapath.cell`; the
 ``"reference"`` backend always uses the NumPy expression.
 """
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
 from lstmforge.compress.artifact import Block, CompressedModel
 from lstmforge.engine.activation_units import ActivationUnits
+from lstmforge.engine.cell_kernel import TABLE_PAD, cell_kernel, constants, lane_type, padded
 from lstmforge.engine.edge import dequantize_fast, quantize_fast
 from lstmforge.engine.fixed_point import (
     LSTMShifts,
@@ -51,89 +52,9 @@ from lstmforge.engine.fixed_point import (
 from lstmforge.engine.plans import block_constants
 from lstmforge.engine.spmv import (
     BACKENDS,
-    _clamp,
-    _shift_round,
     spmv_fast,
     spmv_fast_requantized,
 )
-
-
-@numba.njit(inline="always")
-def _with_peephole(partial, weight, c, shift, lo, hi, on):  # pragma: no cover - compiled
-    """``partial + sat_P(rq_P(weight * c))`` and its clamp count, or ``partial`` and 0 where
-    the gate has no peephole (``on``: 0 or 1)."""
-    term, clamped = _clamp(_shift_round(weight * c, shift), lo, hi)
-    return partial + term * on, clamped * on
-
-
-@numba.njit(cache=True)
-def _cell_kernel(partial, c_prev, peep, peep_on, peep_shift, sig, tanh, fmts):  # pragma: no cover
-    """The element-wise unit of :meth:`IntegerDatapath.cell` for gates [N, 4H].
-
-    ``peep`` [3, H]: the ci, cf, co peephole codes (``peep_on`` says which exist, ``peep_shift``
-    their requantization shifts into P); ``sig``, ``tanh``: each unit's output for every P code,
-    from the most negative up (one load per activation); ``fmts``: (P bits, f * c shift,
-    i * g shift, C bits, cell-to-P shift, hidden shift, M bits), the shifts of
-    :class:`~lstmforge.engine.fixed_point.LSTMShifts`. Returns ``m``, ``c_t`` and the clamp
-    counts (ci, cf, co, preactivation, cell, cell_to_tanh, hidden).
-
-    Per sequence it makes five passes over the cells, the arithmetic ones without branches so
-    that they vectorize: the i, f, g pre-activations; their table lookups; ``c_t``, the o
-    pre-activation and ``c_t`` into P; their lookups; ``m_t``.
-    """
-    n, hidden = c_prev.shape
-    p_bits, f_shift, ig_shift, c_bits, tanh_shift, m_shift, m_bits = fmts
-    p_lo, p_hi = -(1 << (p_bits - 1)), (1 << (p_bits - 1)) - 1
-    c_lo, c_hi = -(1 << (c_bits - 1)), (1 << (c_bits - 1)) - 1
-    m_lo, m_hi = -(1 << (m_bits - 1)), (1 << (m_bits - 1)) - 1
-    on_i, on_f, on_o = np.int64(peep_on[0]), np.int64(peep_on[1]), np.int64(peep_on[2])
-    shift_i, shift_f, shift_o = peep_shift[0], peep_shift[1], peep_shift[2]
-    m = np.empty((n, hidden), dtype=np.int64)
-    c_new = np.empty((n, hidden), dtype=np.int64)
-    # per cell: table offsets, then the units' outputs
-    i, f, g = np.empty(hidden, np.int64), np.empty(hidden, np.int64), np.empty(hidden, np.int64)
-    o, tc = np.empty(hidden, np.int64), np.empty(hidden, np.int64)
-    n_ci = n_cf = n_co = n_pre = n_cell = n_tanh = n_hidden = 0
-    for b in range(n):
-        for j in range(hidden):
-            c = c_prev[b, j]
-            s_i, k_ci = _with_peephole(partial[b, j], peep[0, j], c, shift_i, p_lo, p_hi, on_i)
-            s_f, k_cf = _with_peephole(
-                partial[b, hidden + j], peep[1, j], c, shift_f, p_lo, p_hi, on_f
-            )
-            s_i, k_i = _clamp(s_i, p_lo, p_hi)
-            s_f, k_f = _clamp(s_f, p_lo, p_hi)
-            s_g, k_g = _clamp(partial[b, 2 * hidden + j], p_lo, p_hi)
-            n_ci += k_ci
-            n_cf += k_cf
-            n_pre += k_i + k_f + k_g
-            i[j], f[j], g[j] = s_i - p_lo, s_f - p_lo, s_g - p_lo
-        for j in range(hidden):
-            i[j], f[j], g[j] = sig[i[j]], sig[f[j]], tanh[g[j]]
-        for j in range(hidden):
-            cn, k = _clamp(
-                _shift_round(f[j] * c_prev[b, j], f_shift) + _shift_round(i[j] * g[j], ig_shift),
-                c_lo,
-                c_hi,
-            )
-            n_cell += k
-            c_new[b, j] = cn
-            s_o, k_co = _with_peephole(
-                partial[b, 3 * hidden + j], peep[2, j], cn, shift_o, p_lo, p_hi, on_o
-            )
-            s_o, k_o = _clamp(s_o, p_lo, p_hi)
-            ct, k = _clamp(_shift_round(cn, tanh_shift), p_lo, p_hi)
-            n_co += k_co
-            n_pre += k_o
-            n_tanh += k
-            o[j], tc[j] = s_o - p_lo, ct - p_lo
-        for j in range(hidden):
-            o[j], tc[j] = sig[o[j]], tanh[tc[j]]
-        for j in range(hidden):
-            m[b, j], k = _clamp(_shift_round(o[j] * tc[j], m_shift), m_lo, m_hi)
-            n_hidden += k
-    counts = np.array([n_ci, n_cf, n_co, n_pre, n_cell, n_tanh, n_hidden], dtype=np.int64)
-    return m, c_new, counts
 
 
 def kernel_shift(shift: int) -> bool:
@@ -159,16 +80,18 @@ _FULL_TABLES: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
 
 
 def _full_tables(units: ActivationUnits) -> tuple[np.ndarray, np.ndarray]:
-    """The sigmoid and tanh units evaluated at every input code, most negative first (built
-    once per unit description)."""
+    """The sigmoid and tanh units evaluated at every input code, most negative first, and
+    TABLE_PAD zeros past the end for the compiled unit's gathers (built once per unit
+    description)."""
     key = (units.config, *(units.tables[name].tobytes() for name in sorted(units.tables)))
     if key not in _FULL_TABLES:
         fin, fout = units.config.input_format, units.config.output_format
         codes = np.arange(fin.min_code, fin.max_code + 1, dtype=np.int64)
         value_type = np.int16 if fout.bits <= 16 else np.int32
-        _FULL_TABLES[key] = (
-            units.sigmoid(codes).astype(value_type),
-            units.tanh(codes).astype(value_type),
+        pad = np.zeros(TABLE_PAD, dtype=value_type)
+        _FULL_TABLES[key] = tuple(
+            np.concatenate([unit(codes).astype(value_type), pad])
+            for unit in (units.sigmoid, units.tanh)
         )
     return _FULL_TABLES[key]
 
@@ -291,7 +214,7 @@ class IntegerDatapath:
         return rescale(vector.codes * c, shift, self.pre, self.counter, self.prefix + name)
 
     def cell_kernel_args(self, layer: int, hidden_key: str, state: tuple[int, ...]) -> tuple | None:
-        """``(args, order)``: the constant arguments of :func:`_cell_kernel` for a layer whose
+        """``(args, order)``: the constant arguments of :func:`cell_kernel` for a layer whose
         cell state (one sequence) has shape ``state`` — ``(H,)`` for an LSTM, ``(Hc, H, W)``
         for a ConvLSTM, flattened for the kernel, peepholes broadcast to it — and ``(site,
         count index)`` in the order the NumPy unit records its sites (None: the kernel does not
@@ -311,19 +234,16 @@ class IntegerDatapath:
             and all(v is None or _broadcasts_to(v.codes.shape, state) for v in vectors)
         ):
             cell, hid = self.fmt(f"l{layer}.cell"), self.fmt(hidden_key)
-            peep = np.zeros((3, int(np.prod(state))), dtype=np.int64)
-            on = np.zeros(3, dtype=np.bool_)
-            shift = np.zeros(3, dtype=np.int64)
+            sig, tanh = _full_tables(self.units)
+            gate = max(int(np.abs(table.astype(np.int64)).max()) for table in (sig, tanh))
+            formats = tuple(None if v is None else v.fmt for v in vectors)
+            lanes = lane_type(self.pre, cell, hid, formats, shifts, gate)
+            peep = np.zeros((3, padded(int(np.prod(state)))), dtype=lanes)
+            on = [vector is not None for vector in vectors]
             for g, vector in enumerate(vectors):
                 if vector is not None:
-                    peep[g], on[g] = np.broadcast_to(vector.codes, state).reshape(-1), True
-                    shift[g] = shifts.peepholes[g]
-            tables = _full_tables(self.units)
-            fmts = np.array(
-                [self.pre.bits, shifts.forget, shifts.input_gate, cell.bits, shifts.cell_to_pre]
-                + [shifts.hidden, hid.bits],
-                dtype=np.int64,
-            )
+                    peep[g, : int(np.prod(state))] = np.broadcast_to(vector.codes, state).ravel()
+            k = constants(lanes, self.pre, cell, hid, shifts)
             site = f"{self.prefix}l{layer}"
             sites = [
                 self.prefix + names[0] if on[0] else None,
@@ -338,7 +258,7 @@ class IntegerDatapath:
             order = [(sites[0], 0), (sites[1], 3), (sites[2], 1), (sites[4], 4)]
             order += [(sites[3], 2), (sites[5], 5), (sites[6], 6)]
             order = [(name, index) for name, index in order if name is not None]
-            args = ((peep, on, shift, *tables, fmts), order)
+            args = ((peep, sig, tanh, k), order)
         self._fused[key] = args
         return args
 
@@ -356,7 +276,7 @@ class IntegerDatapath:
             if fused is not None:  # one sequence's gates and state, each flattened
                 args, order = fused
                 n = c_prev.shape[0]
-                m, c_new, counts = _cell_kernel(
+                m, c_new, counts = cell_kernel(
                     np.ascontiguousarray(partial, dtype=np.int64).reshape(n, -1),
                     np.ascontiguousarray(c_prev, dtype=np.int64).reshape(n, -1),
                     *args,
