@@ -37,8 +37,12 @@ from lstmforge.engine.spmv import (
     CHUNK,
     LANES,
     WINDOW,
+    _chunk_pairs,
+    _chunk_pairs_portable,
+    _chunk_pairs_tracked,
     _csr_kernel,
     _row_major,
+    _row_pairs,
     _window,
     _window_portable,
     _window_tracked,
@@ -295,6 +299,7 @@ def test_csr_kernel_on_adversarial_matrices_in_both_output_layouts():
     for name, codes in _adversarial(rng).items():
         matrix = SparseMatrix.from_codes(codes, QFormat(12, 11), 3, codes.shape)
         row_ptr, cols, vals, row_l1 = _row_major(matrix)
+        pairs = _row_pairs(matrix)
         for x in (
             rng.choice([-32768, 32767], size=(n, codes.shape[1])),
             rng.integers(-50, 50, size=(n, codes.shape[1])),
@@ -306,9 +311,52 @@ def test_csr_kernel_on_adversarial_matrices_in_both_output_layouts():
                 np.empty((codes.shape[0], n), np.int64),
                 np.empty((n, codes.shape[0]), np.int64).T,
             ):
-                clamps = _csr_kernel(row_ptr, cols, vals, row_l1, np.ascontiguousarray(x.T), out)
+                xt = np.ascontiguousarray(x.T)
+                clamps = _csr_kernel(row_ptr, cols, vals, row_l1, pairs, xt, out)
                 np.testing.assert_array_equal(out.T, ref, err_msg=name)
                 assert clamps == counter["acc"], name
+
+
+@numba.njit
+def _call_chunk_pairs(tracked, pair_cols, pair_weights, x, first, stop, sums, flags, lane):
+    if tracked:
+        _chunk_pairs_tracked(pair_cols, pair_weights, x, first, stop, sums, flags, lane)
+    else:
+        _chunk_pairs(pair_cols, pair_weights, x, first, stop, sums, flags, lane)
+
+
+def test_chunk_pair_kernels_and_their_portable_loop_agree():
+    """The compiled pair loops (AVX2 where the host has it) and the plain loop give each
+    vector of the chunk BIAS plus the row's sum (modulo 2**32), in vector order, and the same
+    flags; rows of odd and even length, flags raised and not."""
+    rng = np.random.default_rng(14)
+    codes = np.zeros((3, 40), dtype=np.int64)
+    codes[0, ::2] = 2047  # 20 nonzeros
+    codes[1, 1::2] = -2048  # 20
+    codes[2, 7] = 5  # one
+    matrix = SparseMatrix.from_codes(codes, QFormat(12, 11), 1, codes.shape)
+    pair_ptr, pair_cols, pair_weights = _row_pairs(matrix)
+    x = rng.integers(-32768, 32768, size=(40, CHUNK)).astype(np.int16)
+    x[:, :3] = 32767  # vectors whose sums pass 2**30
+    for r in range(3):
+        first, stop = pair_ptr[r], pair_ptr[r + 1]
+        expected = codes[r] @ x.astype(np.int64)
+        outputs = []
+        for kernel in ("plain", "untracked", "tracked"):
+            sums, flags = np.full((LANES, CHUNK), 7, np.int32), np.full((LANES, CHUNK), 7, np.int32)
+            if kernel == "plain":
+                _chunk_pairs_portable(pair_cols, pair_weights, x, first, stop, sums, flags, 1)
+            else:
+                _call_chunk_pairs(
+                    kernel == "tracked", pair_cols, pair_weights, x, first, stop, sums, flags, 1
+                )
+            wrapped = (expected + BIAS + (1 << 31)) % (1 << 32) - (1 << 31)
+            np.testing.assert_array_equal(sums[1], wrapped, err_msg=f"{kernel} row {r}")
+            assert np.all(sums[0] == 7) and np.all(sums[2:] == 7)  # only row ``lane``
+            outputs.append(flags[1] < 0)
+        np.testing.assert_array_equal(outputs[2], outputs[0])  # tracked flags = plain loop's
+        assert not outputs[1].any() or _chunk_pairs is _chunk_pairs_portable
+        assert outputs[0][:3].any() == (r == 0 or r == 1)  # long rows of extreme codes flag
 
 
 def test_windows_fill_more_lanes_than_fixed_tiles():

@@ -26,6 +26,7 @@ from lstmforge.engine.spmv import (
     CHUNK,
     _csr_kernel,
     _row_major,
+    _row_pairs,
     requantize_kernel,
     spmv_fast,
     window_layout,
@@ -77,7 +78,7 @@ def _input_product(seq, w_ih, shift, bits):  # pragma: no cover - compiled
     """``W_ih`` times the inputs seq [N, I] int64, requantized into P as
     :meth:`~lstmforge.engine.integer_datapath.IntegerDatapath.matvec` does on the fast backend
     (one vector: the window kernel; several: the CSR kernel). ``w_ih``: ``(windowed matrix,
-    (row_ptr, cols, vals, row_l1))``. Returns [N, rows] and the accumulate and requantize clamp
+    (row_ptr, cols, vals, row_l1), row pairs)``. Returns [N, rows] and the accumulate and requantize clamp
     counts."""
     if seq.shape[0] == 1:
         out = np.empty((1, w_ih[1][0].size - 1), dtype=np.int64)
@@ -85,7 +86,8 @@ def _input_product(seq, w_ih, shift, bits):  # pragma: no cover - compiled
     else:
         row_ptr, cols, vals, row_l1 = w_ih[1]
         out = np.empty((seq.shape[0], row_ptr.size - 1), dtype=np.int64)
-        clamps = _csr_kernel(row_ptr, cols, vals, row_l1, np.ascontiguousarray(seq.T), out.T)
+        xt = np.ascontiguousarray(seq.T)
+        clamps = _csr_kernel(row_ptr, cols, vals, row_l1, w_ih[2], xt, out.T)
     return out, clamps, requantize_kernel(out.reshape(-1), shift, bits)
 
 
@@ -153,7 +155,7 @@ class CompiledLayer(NamedTuple):
     """The constant arguments of one compiled layer (built once per block, see
     :func:`compiled_layers`) and the sites its clamp counts go to."""
 
-    w_ih: tuple | None  # ((windowed, CSR arrays), shift, P bits), or None: product in Python
+    w_ih: tuple | None  # ((windowed, CSR arrays, row pairs), shift, P bits), or None: in Python
     w_hh: tuple  # (windowed matrix, shift, P bits)
     bias: np.ndarray  # [4H] P codes
     cell: tuple  # the arguments of cell_kernel after the gates and the cell state
@@ -184,7 +186,7 @@ def _layer_args(dp: IntegerDatapath, config: dict[str, Any], k: int) -> Compiled
     w_ih = None
     if ih_shift is not None:  # else: the product and its rescale as the datapath does them
         ih = matrices[ih_name]
-        w_ih = ((window_layout(ih), _row_major(ih)), ih_shift, pre_bits)
+        w_ih = ((window_layout(ih), _row_major(ih), _row_pairs(ih)), ih_shift, pre_bits)
     bias = (
         dp.bias(f"bias_l{k}", (-1,))
         if config["bias"]

@@ -56,7 +56,7 @@ from lstmforge.compress.artifact import SparseMatrix
 from lstmforge.engine.fixed_point import ACCUMULATOR_BITS, SaturationCounter, saturate
 
 ACC_MAX = (1 << (ACCUMULATOR_BITS - 1)) - 1
-CHUNK = 32  # vectors per pass of the CSR kernel: 4 AVX2 registers of int32 lanes
+CHUNK = 64  # vectors per pass of the CSR kernel (a multiple of 16)
 ACC_MIN = -(1 << (ACCUMULATOR_BITS - 1))
 LANES = 8  # rows per group: the int32 lanes of one AVX2 register
 BLOCK = 8  # 8 int16 activations: one 16-byte vpshufb table
@@ -132,81 +132,145 @@ def _row_product(row_ptr, cols, vals, x, r):  # pragma: no cover - compiled
     return s, 0
 
 
-def _chunk_row_codegen(tracked: bool):
-    """LLVM IR of one CSR row times a chunk of vectors: per nonzero, the chunk's CHUNK int32
-    activations of its column times the weight, added into lanes that start at :data:`BIAS`;
-    ``tracked`` adds the OR of every new total into the flag lanes. Plain vector IR (LLVM
-    picks the instructions: ``vpmulld``, ``vpaddd``, ``vpor`` on AVX2)."""
-    lanes = ir.VectorType(ir.IntType(32), CHUNK)
+def _host_has_avx2() -> bool:
+    """Whether numba compiles for this host and the host has AVX2 (``vpshufb`` on 256 bits)."""
+    if numba.config.CPU_NAME or not llvmlite.binding.get_process_triple().startswith("x86_64"):
+        return False
+    return bool(llvmlite.binding.get_host_cpu_features().get("avx2", False))
+
+
+_I8X16 = ir.VectorType(ir.IntType(8), 16)
+_I8X32 = ir.VectorType(ir.IntType(8), 32)
+_I16X16 = ir.VectorType(ir.IntType(16), 16)
+_I32X8 = ir.VectorType(ir.IntType(32), LANES)
+# vpunpcklwd / vpunpckhwd of two registers of 16 int16 codes (within each 128-bit half)
+_UNPACK_LOW = [0, 16, 1, 17, 2, 18, 3, 19, 8, 24, 9, 25, 10, 26, 11, 27]
+_UNPACK_HIGH = [4, 20, 5, 21, 6, 22, 7, 23, 12, 28, 13, 29, 14, 30, 15, 31]
+# the vectors in (low, high) pair-sum lanes are 0-3, 8-11, then 4-7, 12-15: back in order
+_IN_ORDER = [0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 12, 13, 14, 15]
+
+
+def _chunk_pairs_codegen(tracked: bool):
+    """LLVM IR of one row's pairs of nonzeros times a chunk of vectors: per pair, the
+    chunk's CHUNK int16 activations of both columns interleaved (``vpunpcklwd``,
+    ``vpunpckhwd``) and multiplied by the two weights with ``vpmaddwd``, into lanes that
+    start at :data:`BIAS`; ``tracked`` adds the OR of every new total into the flag lanes."""
+    registers = CHUNK // 16  # of 16 int16 codes, per column of the chunk
+    i64, i32x16 = ir.IntType(64), ir.VectorType(ir.IntType(32), 16)
 
     def codegen(context, builder, signature, args):
-        cols_a, vals_a, x_a, sums_a, flags_a = (
+        pair_cols, pair_weights, x_a, sums_a, flags_a = (
             context.make_array(signature.args[i])(context, builder, args[i])
             for i in (0, 1, 2, 5, 6)
         )
         first, stop, lane = args[3], args[4], args[7]
-        i32 = ir.IntType(32)
+        multiply_add = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(_I32X8, [_I16X16, _I16X16]), "llvm.x86.avx2.pmadd.wd"
+        )
+        start = ir.Constant(_I32X8, [BIAS] * 8)
+        totals = [cgutils.alloca_once_value(builder, start) for _ in range(2 * registers)]
+        flags = [cgutils.alloca_once_value(builder, ir.Constant(_I32X8, None)) for _ in totals]
+        x_rows = builder.bitcast(x_a.data, _I16X16.as_pointer())  # x [columns, CHUNK] int16
 
-        def as_i32(value):  # a weight code (int16 or int32)
-            return builder.sext(value, i32) if value.type.width < 32 else value
+        def at(pointer, index):
+            return builder.gep(
+                pointer, [ir.Constant(i64, index) if isinstance(index, int) else index]
+            )
 
-        total = cgutils.alloca_once_value(builder, ir.Constant(lanes, [BIAS] * CHUNK))
-        flags = cgutils.alloca_once_value(builder, ir.Constant(lanes, None))
-        rows = builder.bitcast(x_a.data, lanes.as_pointer())  # x [columns, CHUNK] int32
-        with cgutils.for_range_slice(builder, first, stop, ir.Constant(first.type, 1)) as (e, _):
-            column = builder.sext(builder.load(builder.gep(cols_a.data, [e])), e.type)
-            x = builder.load(builder.gep(rows, [column]), align=4)
-            weight = as_i32(builder.load(builder.gep(vals_a.data, [e])))
-            splat = builder.insert_element(ir.Constant(lanes, None), weight, ir.Constant(i32, 0))
-            splat = builder.shuffle_vector(splat, splat, ir.Constant(lanes, None))
-            new_total = builder.add(builder.load(total), builder.mul(x, splat))
-            builder.store(new_total, total)
-            if tracked:
-                builder.store(builder.or_(builder.load(flags), new_total), flags)
-        for array, value in ((sums_a, total), (flags_a, flags)):  # row ``lane`` of each
-            row = builder.gep(builder.bitcast(array.data, lanes.as_pointer()), [lane])
-            builder.store(builder.load(value), row, align=4)
+        def codes(p, k):  # column k of pair p: its CHUNK codes, a register at a time
+            offset = builder.add(builder.mul(p, ir.Constant(i64, 2)), ir.Constant(i64, k))
+            column = builder.sext(builder.load(at(pair_cols.data, offset)), i64)
+            first_register = builder.mul(column, ir.Constant(i64, registers))
+            return [
+                builder.load(at(x_rows, builder.add(first_register, ir.Constant(i64, h))), align=2)
+                for h in range(registers)
+            ]
+
+        with cgutils.for_range_slice(builder, first, stop, ir.Constant(first.type, 1)) as (p, _):
+            word = builder.load(at(pair_weights.data, p))
+            splat = builder.insert_element(ir.Constant(_I32X8, None), word, ir.Constant(i64, 0))
+            splat = builder.shuffle_vector(splat, splat, ir.Constant(_I32X8, None))
+            weights = builder.bitcast(splat, _I16X16)
+            left, right = codes(p, 0), codes(p, 1)
+            for h in range(registers):
+                for k, order in enumerate((_UNPACK_LOW, _UNPACK_HIGH)):
+                    pairs = builder.shuffle_vector(left[h], right[h], ir.Constant(i32x16, order))
+                    slot = totals[2 * h + k]
+                    total = builder.add(
+                        builder.load(slot), builder.call(multiply_add, [pairs, weights])
+                    )
+                    builder.store(total, slot)
+                    if tracked:
+                        flag = flags[2 * h + k]
+                        builder.store(builder.or_(builder.load(flag), total), flag)
+        in_order = ir.Constant(i32x16, _IN_ORDER)
+        for array, values in ((sums_a, totals), (flags_a, flags)):  # row ``lane`` of each
+            row = builder.mul(lane, ir.Constant(lane.type, registers))
+            row = builder.gep(builder.bitcast(array.data, i32x16.as_pointer()), [row])
+            for h in range(registers):
+                low, high = builder.load(values[2 * h]), builder.load(values[2 * h + 1])
+                builder.store(builder.shuffle_vector(low, high, in_order), at(row, h), align=4)
         return context.get_dummy_value()
 
     return codegen
 
 
-def _chunk_row_intrinsic(tracked: bool):
-    """A numba intrinsic ``(cols, vals, x, first, stop, sums, flags, lane)`` running
-    :func:`_chunk_row_codegen`: nonzeros ``first:stop`` of a CSR matrix times the chunk
-    ``x`` [columns, CHUNK] int32 into row ``lane`` of ``sums`` [LANES, CHUNK] int32 (BIAS
-    plus each sum, modulo 2**32) and of ``flags`` [LANES, CHUNK] int32 (0 where not
+def _chunk_pairs_intrinsic(tracked: bool):
+    """A numba intrinsic ``(pair_cols, pair_weights, x, first, stop, sums, flags, lane)``
+    running :func:`_chunk_pairs_codegen`: pairs ``first:stop`` (:func:`_row_pairs`) times the
+    chunk ``x`` [columns, CHUNK] int16 into row ``lane`` of ``sums`` [LANES, CHUNK] int32
+    (BIAS plus each sum, modulo 2**32) and of ``flags`` [LANES, CHUNK] int32 (0 where not
     tracked)."""
 
-    def typer(typingctx, cols, vals, x, first, stop, sums, flags, lane):
-        arguments = (cols, vals, x, first, stop, sums, flags, lane)
-        return types.void(*arguments), _chunk_row_codegen(tracked)
+    def typer(typingctx, pair_cols, pair_weights, x, first, stop, sums, flags, lane):
+        arguments = (pair_cols, pair_weights, x, first, stop, sums, flags, lane)
+        return types.void(*arguments), _chunk_pairs_codegen(tracked)
 
     return intrinsic(typer)
 
 
-_chunk_row, _chunk_row_tracked = _chunk_row_intrinsic(False), _chunk_row_intrinsic(True)
+@numba.njit(cache=True)
+def _chunk_pairs_portable(pair_cols, pair_weights, x, first, stop, sums, flags, lane):  # noqa
+    """Plain-loop body of :func:`_chunk_pairs` (any CPU), tracked: the same lanes and flags."""
+    for v in range(CHUNK):
+        total, flag = np.int64(BIAS), np.int64(0)
+        for p in range(first, stop):
+            word = np.int64(pair_weights[p])
+            low, high = (word << 48) >> 48, word >> 16  # the two int16 weights
+            pair = low * x[pair_cols[p, 0], v] + high * x[pair_cols[p, 1], v]
+            total = _wrap32(total + pair)
+            flag |= total
+        sums[lane, v], flags[lane, v] = total, flag
+
+
+if _host_has_avx2():
+    _chunk_pairs, _chunk_pairs_tracked = _chunk_pairs_intrinsic(False), _chunk_pairs_intrinsic(True)
+else:
+    _chunk_pairs = _chunk_pairs_tracked = _chunk_pairs_portable
 
 
 @numba.njit(cache=True)
-def _csr_kernel(row_ptr, cols, vals, row_l1, xt, out):  # pragma: no cover - compiled
+def _csr_kernel(row_ptr, cols, vals, row_l1, pairs, xt, out):  # pragma: no cover - compiled
     """CSR matrix times the vectors xt [cols, N] into ``out`` [rows, N] (any strides: the
-    transpose of a [N, rows] array too); returns the clamp count.
+    transpose of a [N, rows] array too); returns the clamp count. ``pairs``: the matrix's
+    :func:`_row_pairs`.
 
-    The vectors go in chunks of :data:`CHUNK`, copied into int32 (the chunk stays in cache
-    while every row reads it), and each row is formed one weight times the chunk's vectors
-    in int32 lanes (:func:`_chunk_row`). A row whose L1 norm times max |x| fits the
+    The vectors go in chunks of :data:`CHUNK`, copied into int16 (the chunk stays in cache
+    while every row reads it), and each row is formed a pair of its nonzeros at a time times
+    the chunk's vectors (:func:`_chunk_pairs`). A row whose L1 norm times max |x| fits the
     accumulator cannot clamp; for the others the lanes also keep the OR of their biased
-    running totals, as the window kernel does with pairs (see :func:`window_vector_kernel`):
-    with every product under 2**30 in magnitude, a lane whose flag is clear never left
-    [-2**30, 2**30) and is exact, and a flagged one is summed again in column order with the
-    saturating accumulator. Products that may not fit in 30 bits (weights or inputs wider than
-    16 bits) go that way at once."""
+    running totals, as the window kernel does (see :func:`window_vector_kernel`): a lane
+    whose flag is clear is exact, a flagged one is summed again in column order with the
+    saturating accumulator. Codes the lanes do not hold (activations outside int16, a weight
+    code of -32768 or wider) go that way at once."""
     rows, n = row_ptr.size - 1, xt.shape[1]
+    pair_ptr, pair_cols, pair_weights = pairs
     xmax = np.max(np.abs(xt)) if xt.size else 0
     vmax = np.max(np.abs(vals.astype(np.int64))) if vals.size else 0
-    lanes = vmax == 0 or xmax < BIAS // vmax  # every product under 2**30 in magnitude
-    x32 = np.zeros((xt.shape[0], CHUNK), dtype=np.int32)  # zeros past the last vector
+    lanes = vmax <= INT16_MAX and (
+        xt.size == 0 or INT16_MIN <= np.min(xt) and np.max(xt) <= INT16_MAX
+    )
+    x16 = np.zeros((xt.shape[0], CHUNK), dtype=np.int16)  # zeros past the last vector
     sums = np.empty((LANES, CHUNK), dtype=np.int32)
     flags = np.empty((LANES, CHUNK), dtype=np.int32)
     row_major = out.strides[1] <= out.strides[0]  # else store vector by vector
@@ -215,17 +279,17 @@ def _csr_kernel(row_ptr, cols, vals, row_l1, xt, out):  # pragma: no cover - com
         width = min(CHUNK, n - first)
         for j in range(xt.shape[0] if lanes else 0):
             for b in range(width):
-                x32[j, b] = xt[j, first + b]
+                x16[j, b] = xt[j, first + b]
         for top in range(0, rows, LANES):  # LANES rows of the chunk, then their stores
             height, static = min(LANES, rows - top), lanes
             for i in range(height):
-                r, start, stop = top + i, row_ptr[top + i], row_ptr[top + i + 1]
+                r, start, stop = top + i, pair_ptr[top + i], pair_ptr[top + i + 1]
                 if not lanes:
                     flags[i, :] = -1  # every vector of the row: exact path
                 elif _product_fits(row_l1[r], xmax):  # no partial sum can clamp
-                    _chunk_row(cols, vals, x32, start, stop, sums, flags, i)
+                    _chunk_pairs(pair_cols, pair_weights, x16, start, stop, sums, flags, i)
                 else:
-                    _chunk_row_tracked(cols, vals, x32, start, stop, sums, flags, i)
+                    _chunk_pairs_tracked(pair_cols, pair_weights, x16, start, stop, sums, flags, i)
                     static = False
             if row_major:
                 for i in range(height):
@@ -242,13 +306,6 @@ def _csr_kernel(row_ptr, cols, vals, row_l1, xt, out):  # pragma: no cover - com
                         out[top + i, first + b], k = _row_product(row_ptr, cols, vals, x, top + i)
                         clamps += k
     return clamps
-
-
-def _host_has_avx2() -> bool:
-    """Whether numba compiles for this host and the host has AVX2 (``vpshufb`` on 256 bits)."""
-    if numba.config.CPU_NAME or not llvmlite.binding.get_process_triple().startswith("x86_64"):
-        return False
-    return bool(llvmlite.binding.get_host_cpu_features().get("avx2", False))
 
 
 class WindowMatrix(NamedTuple):
@@ -320,12 +377,6 @@ def _window_slots(row_ptr, cols, vals):  # pragma: no cover - compiled
                 s += 1
             group_ptr[g + 1] = s
     return group_ptr, start, index, weight
-
-
-_I8X16 = ir.VectorType(ir.IntType(8), 16)
-_I8X32 = ir.VectorType(ir.IntType(8), 32)
-_I16X16 = ir.VectorType(ir.IntType(16), 16)
-_I32X8 = ir.VectorType(ir.IntType(32), LANES)
 
 
 def _window_codegen(tracked: bool):
@@ -512,6 +563,31 @@ def _row_major(matrix: SparseMatrix) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return cached
 
 
+def _row_pairs(matrix: SparseMatrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each row's nonzeros in pairs, in column order, for the CSR kernel: ``(pair_ptr,
+    pair_cols, pair_weights)``, row r's pairs being ``pair_ptr[r] : pair_ptr[r + 1]``,
+    ``pair_cols`` [pairs, 2] int32 their columns, ``pair_weights`` [pairs] int32 their two
+    weights as int16 halves (the first in the low half). A row of odd length ends with a
+    pair whose second weight is 0 (on the first's column). Cached on the matrix; the weight
+    words are meaningful where every weight fits int16."""
+    cached = matrix.cache.get("pairs")
+    if cached is None:
+        row_ptr, cols, vals, _ = _row_major(matrix)
+        lengths = np.diff(row_ptr)
+        pair_ptr = np.zeros(row_ptr.size, dtype=np.int64)
+        np.cumsum((lengths + 1) // 2, out=pair_ptr[1:])
+        row = np.repeat(np.arange(lengths.size), (lengths + 1) // 2)
+        first = row_ptr[row] + 2 * (np.arange(row.size) - pair_ptr[row])
+        second = np.minimum(first + 1, row_ptr[row + 1] - 1)
+        pair_cols = np.stack([cols[first], cols[second]], axis=1).astype(np.int32)
+        low = vals[first].astype(np.int64) & 0xFFFF
+        high = np.where(second > first, vals[second].astype(np.int64), 0) & 0xFFFF
+        pair_weights = (low | (high << 16)).astype(np.uint32).view(np.int32)
+        cached = (pair_ptr, pair_cols, pair_weights)
+        matrix.cache["pairs"] = cached
+    return cached
+
+
 def window_layout(matrix: SparseMatrix) -> WindowMatrix:
     """The windowed copy of ``matrix`` (see :class:`WindowMatrix`), cached on the matrix."""
     cached = matrix.cache.get("windows")
@@ -542,7 +618,8 @@ def _accumulate(matrix: SparseMatrix, x: np.ndarray) -> tuple[np.ndarray, int]:
         return acc, window_vector_kernel(window_layout(matrix), x[0], acc[0])
     row_ptr, cols, vals, row_l1 = _row_major(matrix)
     acc = np.empty((matrix.shape[0], x.shape[0]), dtype=np.int64)
-    clamps = _csr_kernel(row_ptr, cols, vals, row_l1, np.ascontiguousarray(x.T), acc)
+    xt = np.ascontiguousarray(x.T)
+    clamps = _csr_kernel(row_ptr, cols, vals, row_l1, _row_pairs(matrix), xt, acc)
     return acc.T, clamps
 
 
