@@ -338,6 +338,35 @@ def padded(cells: int) -> int:
 
 
 @numba.njit(cache=True)
+def cell_buffers(peep):  # pragma: no cover - compiled
+    """The work arrays of :func:`cell_step` for peepholes ``peep`` (their lane type and
+    padded length): ``(c, pre, idx, vals, c_new, m)``, c_{t-1} and the four pre-activation
+    sums going in, c_t and m_t coming out."""
+    lanes, cells = peep.dtype, peep.shape[1]
+    return (
+        np.zeros(cells, dtype=lanes),
+        np.zeros((4, cells), dtype=lanes),
+        np.zeros((5, cells), dtype=lanes),
+        np.zeros((5, cells), dtype=lanes),
+        np.zeros(cells, dtype=lanes),
+        np.zeros(cells, dtype=lanes),
+    )
+
+
+@numba.njit(cache=True)
+def cell_step(buffers, peep, sig, tanh, k, counts, hidden):  # pragma: no cover - compiled
+    """The element-wise unit on one sequence's ``hidden`` cells: from ``c`` and ``pre`` of
+    :func:`cell_buffers` into their ``c_new`` and ``m``, the clamp counts added to
+    ``counts`` [7] (the arguments as :func:`cell_kernel` takes them)."""
+    c, pre, idx, vals, c_new, m = buffers
+    _gates_pass((k, c, peep, pre, idx, counts), hidden)
+    _lookup_gates((idx, vals, sig, tanh), hidden)
+    _cell_pass((k, c, peep, pre, vals, c_new, idx, counts), hidden)
+    _lookup_output((idx, vals, sig, tanh), hidden)
+    _hidden_pass((k, vals, m, counts), hidden)
+
+
+@numba.njit(cache=True)
 def cell_kernel(partial, c_prev, peep, sig, tanh, k):  # pragma: no cover - compiled
     """The element-wise unit for gates ``partial`` [N, 4H] and the cell state ``c_prev``
     [N, H] (int64 codes): ``m``, ``c_t`` (int64) and the clamp counts (ci, cf, co,
@@ -349,13 +378,8 @@ def cell_kernel(partial, c_prev, peep, sig, tanh, k):  # pragma: no cover - comp
     most negative up. A pre-activation sum must be at most three P codes (the products and
     the bias), as the layers give it."""
     n, hidden = c_prev.shape
-    lanes, cells = peep.dtype, peep.shape[1]
-    c = np.zeros(cells, dtype=lanes)
-    pre = np.zeros((4, cells), dtype=lanes)
-    idx = np.zeros((5, cells), dtype=lanes)
-    vals = np.zeros((5, cells), dtype=lanes)
-    c_new = np.zeros(cells, dtype=lanes)
-    m_row = np.zeros(cells, dtype=lanes)
+    buffers = cell_buffers(peep)
+    c, pre, _, _, c_new, m_row = buffers
     m = np.empty((n, hidden), dtype=np.int64)
     c_out = np.empty((n, hidden), dtype=np.int64)
     counts = np.zeros(7, dtype=np.int64)
@@ -370,11 +394,7 @@ def cell_kernel(partial, c_prev, peep, sig, tanh, k):  # pragma: no cover - comp
             raise ValueError("cell_kernel: a pre-activation sum beyond three P codes")
         for j in range(hidden):
             c[j] = c_prev[b, j]
-        _gates_pass((k, c, peep, pre, idx, counts), hidden)
-        _lookup_gates((idx, vals, sig, tanh), hidden)
-        _cell_pass((k, c, peep, pre, vals, c_new, idx, counts), hidden)
-        _lookup_output((idx, vals, sig, tanh), hidden)
-        _hidden_pass((k, vals, m_row, counts), hidden)
+        cell_step(buffers, peep, sig, tanh, k, counts, hidden)
         for j in range(hidden):
             m[b, j], c_out[b, j] = m_row[j], c_new[j]
     return m, c_out, counts

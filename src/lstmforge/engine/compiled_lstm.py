@@ -19,14 +19,16 @@ import numba
 import numpy as np
 
 from lstmforge.engine.blocks import check_lstm_state, initial_lstm_state
-from lstmforge.engine.cell_kernel import cell_kernel
+from lstmforge.engine.cell_kernel import cell_buffers, cell_step
 from lstmforge.engine.edge import edge_constants, quantize_kernel
 from lstmforge.engine.integer_datapath import IntegerDatapath
 from lstmforge.engine.spmv import (
     CHUNK,
+    _clamp,
     _csr_kernel,
     _row_major,
     _row_pairs,
+    _shift_round,
     requantize_kernel,
     spmv_fast,
     window_layout,
@@ -47,28 +49,34 @@ def _lstm_layer_kernel(from_input, h, c, valid, w_hh, bias, cell, proj):  # prag
     hr accumulate, hr requantize, then the seven of ``cell_kernel``).
     """
     batch, steps, gates = from_input.shape
+    hidden = gates // 4
     y = np.zeros((batch, steps, h.shape[1]), dtype=np.int64)
-    partial = np.empty((batch, gates), dtype=np.int64)
     acc = np.empty(gates, dtype=np.int64)
     out = np.empty(h.shape[1], dtype=np.int64)
+    buffers = cell_buffers(cell[0])
+    c_lanes, pre, _, _, c_new, m = buffers
+    lo, hi = -(1 << (w_hh[2] - 1)), (1 << (w_hh[2] - 1)) - 1
     counts = np.zeros(11, dtype=np.int64)
     for t in range(steps):
         for b in range(batch):
             counts[0] += window_vector_kernel(w_hh[0], h[b], acc)
-            counts[1] += requantize_kernel(acc, w_hh[1], w_hh[2])
-            for j in range(gates):  # no temporaries
-                partial[b, j] = from_input[b, t, j] + acc[j] + bias[j]
-        m, c_new, cell_counts = cell_kernel(partial, c, *cell)
-        counts[4:] += cell_counts
-        for b in range(batch):
+            for g in range(4):  # requantized into P, plus the input product and the bias
+                for j in range(hidden):
+                    r = g * hidden + j
+                    v, clamped = _clamp(_shift_round(acc[r], w_hh[1]), lo, hi)
+                    counts[1] += clamped
+                    pre[g, j] = from_input[b, t, r] + v + bias[r]
+            for j in range(hidden):
+                c_lanes[j] = c[b, j]
+            cell_step(buffers, *cell, counts[4:], hidden)
             if proj is None:
-                out[:] = m[b]
+                out[:] = m[:hidden]
             else:
-                counts[2] += window_vector_kernel(proj[0], m[b], out)
+                counts[2] += window_vector_kernel(proj[0], m[:hidden], out)
                 counts[3] += requantize_kernel(out, proj[1], proj[2])
             if valid[b, t]:
                 h[b] = out
-                c[b] = c_new[b]
+                c[b] = c_new[:hidden]
                 y[b, t] = out
     return y, counts
 
