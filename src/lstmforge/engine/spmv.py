@@ -6,12 +6,12 @@ order, and the accumulator saturates after every addition.
 
 * :func:`spmv_reference` is the golden model, written as the PE does it: for each PE, walk
   each column's CSC entries (``pos += rel_index + 1``), padding entries included (they add 0).
-* :func:`spmv_fast` computes the same integers with numba kernels. A row whose worst case
-  (its L1 norm times max |x|, or a bound on its sum of |products|) cannot leave the 32-bit range
-  can never saturate, so its sum may be formed in any order; any other row goes to
-  :func:`_row_product` (the exact bound, and if it could leave 32 bits the sum in increasing
-  column order with the saturating accumulator, :func:`_row_saturating`), which gives
-  identical results and clamp counts.
+* :func:`spmv_fast` computes the same integers with compiled kernels. A row whose worst case
+  (its L1 norm times max |x|) cannot leave the 32-bit range can never saturate, so its sum may
+  be formed in any order; for any other row the kernels also track whether a running sum left
+  [-2**30, 2**30), and such a row goes to :func:`_row_product` (the exact bound, and if it
+  could leave 32 bits the sum in increasing column order with the saturating accumulator,
+  :func:`_row_saturating`), which gives identical results and clamp counts.
 * One vector (batch 1, the recurrent products) goes through :func:`window_vector_kernel`
   on a windowed copy of the matrix (:class:`WindowMatrix`). Gathering an activation per
   stored weight (``vpgatherdd``) costs about 1.3 cycles per weight on the machines we
@@ -33,8 +33,11 @@ order, and the accumulator saturates after every addition.
   row it does not is summed with :func:`_row_product`, as is every row when an activation
   code does not fit int16 or the matrix holds a weight code of -32768 (whose square
   ``vpmaddwd`` cannot add twice).
-* Several vectors go through :func:`_csr_kernel` on a row-major (CSR) copy, multiplying each
-  weight into all vectors at once.
+* Several vectors go through :func:`_csr_kernel` on a row-major (CSR) copy whose rows are
+  also kept as pairs of nonzeros (:func:`_row_pairs`): per chunk of :data:`CHUNK` vectors
+  (int16 codes, in cache), each pair of a row's weights multiplies the chunk's codes of its
+  two columns with one ``vpmaddwd`` per 8 vectors, and rows that might clamp are cleared as
+  in the window kernel.
 
 The CSR copy stores weights and column indices in the narrowest integer type that holds them
 (int16 for 12-bit weights).
