@@ -33,10 +33,12 @@ ENGINE = Path(__file__).resolve().parent
 CACHE_IMPL = getattr(caching, "CacheImpl", None) or getattr(caching, "_CacheImpl", None)
 LOCATOR_BASE = getattr(caching, "_CacheLocator", object)
 DIGEST_CHARS = 16  # of the digest, in the file names
-# numba's file names: "<module>.<qualname>-<disambiguator>.py<version>...", the disambiguator
-# being the first line number, here followed by "-<digest>"
+# numba's file names: "<module>.<qualname>-<disambiguator>.py<version><abi flags>.nbi" (the
+# index) and "....<n>.nbc" (data), the disambiguator being the first line number, here followed
+# by "-<digest>"; numba writes each to "<name>.tmp.<random>" first, then renames it
 CACHE_FILE = re.compile(
-    rf"^(?P<module>\w+)\.[^-]+-\d+(?:-(?P<digest>[0-9a-f]{{{DIGEST_CHARS}}}))?\.py\d"
+    rf"^(?P<module>\w+)\.[^-]+-\d+(?:-(?P<digest>[0-9a-f]{{{DIGEST_CHARS}}}))?"
+    r"\.py\d+\w*\.(?:nbi|\d+\.nbc)$"  # an index or a data file; not a file being written
 )
 
 
