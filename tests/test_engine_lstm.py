@@ -315,6 +315,11 @@ def test_csr_kernel_on_adversarial_matrices_in_both_output_layouts():
                 clamps = _csr_kernel(row_ptr, cols, vals, row_l1, pairs, xt, out)
                 np.testing.assert_array_equal(out.T, ref, err_msg=name)
                 assert clamps == counter["acc"], name
+        narrow = np.zeros((codes.shape[1] - 1, n), dtype=np.int64)  # never read past x
+        with pytest.raises(ValueError, match="does not fit the matrix"):
+            _csr_kernel(row_ptr, cols, vals, row_l1, pairs, narrow, np.empty((codes.shape[0], n)))
+        with pytest.raises(ValueError, match="does not fit the matrix"):
+            _csr_kernel(row_ptr, cols, vals, row_l1, pairs, xt, np.empty((codes.shape[0], n - 1)))
 
 
 @numba.njit
@@ -335,7 +340,7 @@ def test_chunk_pair_kernels_and_their_portable_loop_agree():
     codes[1, 1::2] = -2048  # 20
     codes[2, 7] = 5  # one
     matrix = SparseMatrix.from_codes(codes, QFormat(12, 11), 1, codes.shape)
-    pair_ptr, pair_cols, pair_weights = _row_pairs(matrix)
+    pair_ptr, pair_cols, pair_weights, _ = _row_pairs(matrix)
     x = rng.integers(-32768, 32768, size=(40, CHUNK)).astype(np.int16)
     x[:, :3] = 32767  # vectors whose sums pass 2**30
     for r in range(3):

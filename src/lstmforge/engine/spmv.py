@@ -267,7 +267,9 @@ def _csr_kernel(row_ptr, cols, vals, row_l1, pairs, xt, out):  # pragma: no cove
     saturating accumulator. Codes the lanes do not hold (activations outside int16, a weight
     code of -32768 or wider) go that way at once."""
     rows, n = row_ptr.size - 1, xt.shape[1]
-    pair_ptr, pair_cols, pair_weights = pairs
+    pair_ptr, pair_cols, pair_weights, columns = pairs
+    if xt.shape[0] != columns or out.shape[0] != rows or out.shape[1] != n:
+        raise ValueError("_csr_kernel: xt or out does not fit the matrix")  # loops trust them
     xmax = np.max(np.abs(xt)) if xt.size else 0
     vmax = np.max(np.abs(vals.astype(np.int64))) if vals.size else 0
     lanes = vmax <= INT16_MAX and (
@@ -566,13 +568,13 @@ def _row_major(matrix: SparseMatrix) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return cached
 
 
-def _row_pairs(matrix: SparseMatrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _row_pairs(matrix: SparseMatrix) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Each row's nonzeros in pairs, in column order, for the CSR kernel: ``(pair_ptr,
     pair_cols, pair_weights)``, row r's pairs being ``pair_ptr[r] : pair_ptr[r + 1]``,
     ``pair_cols`` [pairs, 2] int32 their columns, ``pair_weights`` [pairs] int32 their two
-    weights as int16 halves (the first in the low half). A row of odd length ends with a
-    pair whose second weight is 0 (on the first's column). Cached on the matrix; the weight
-    words are meaningful where every weight fits int16."""
+    weights as int16 halves (the first in the low half); then the column count. A row of odd
+    length ends with a pair whose second weight is 0 (on the first's column). Cached on the
+    matrix; the weight words are meaningful where every weight fits int16."""
     cached = matrix.cache.get("pairs")
     if cached is None:
         row_ptr, cols, vals, _ = _row_major(matrix)
@@ -586,7 +588,7 @@ def _row_pairs(matrix: SparseMatrix) -> tuple[np.ndarray, np.ndarray, np.ndarray
         low = vals[first].astype(np.int64) & 0xFFFF
         high = np.where(second > first, vals[second].astype(np.int64), 0) & 0xFFFF
         pair_weights = (low | (high << 16)).astype(np.uint32).view(np.int32)
-        cached = (pair_ptr, pair_cols, pair_weights)
+        cached = (pair_ptr, pair_cols, pair_weights, matrix.shape[1])
         matrix.cache["pairs"] = cached
     return cached
 
