@@ -5,7 +5,7 @@ Per step and sequence, :func:`_lstm_layer_kernel` does what ``run_lstm`` asks of
 :class:`~lstmforge.engine.integer_datapath.IntegerDatapath` — the recurrent product
 (:func:`~lstmforge.engine.spmv.window_vector_kernel`) and its requantization into P, the exact sum
 with the input product and the bias, the element-wise unit
-(:func:`~lstmforge.engine.cell_kernel.cell_kernel`), the projection and its
+(:func:`~lstmforge.engine.cell_kernel.cell_step`), the projection and its
 requantization — with the same integers and the same clamp counts per site, recorded in the
 order the step-by-step path records them. Steps past a sequence's length are computed (and
 counted) as there, then output zero and keep the state.
@@ -42,8 +42,9 @@ def _lstm_layer_kernel(from_input, h, c, valid, w_hh, bias, cell, proj):  # prag
     """One layer over all steps. ``from_input`` [B, T, 4H]: the requantized input products;
     ``h`` [B, R], ``c`` [B, H]: the state, updated in place; ``valid`` [B, T]; ``w_hh``:
     ``(windowed matrix, shift, P bits)``; ``bias`` [4H] (P codes); ``cell``: the arguments of
-    ``cell_kernel`` after the gates and the cell state; ``proj``: ``(windowed matrix, shift,
-    output bits)`` or None (no projection: r_t = m_t).
+    ``cell_kernel`` after the gates and the cell state, each sequence's unit running in
+    ``cell_step``'s work arrays; ``proj``: ``(windowed matrix, shift, output bits)`` or None
+    (no projection: r_t = m_t).
 
     Returns the outputs [B, T, R] and the clamp counts (hh accumulate, hh requantize,
     hr accumulate, hr requantize, then the seven of ``cell_kernel``).
@@ -86,8 +87,8 @@ def _input_product(seq, w_ih, shift, bits):  # pragma: no cover - compiled
     """``W_ih`` times the inputs seq [N, I] int64, requantized into P as
     :meth:`~lstmforge.engine.integer_datapath.IntegerDatapath.matvec` does on the fast backend
     (one vector: the window kernel; several: the CSR kernel). ``w_ih``: ``(windowed matrix,
-    (row_ptr, cols, vals, row_l1), row pairs)``. Returns [N, rows] and the accumulate and requantize clamp
-    counts."""
+    (row_ptr, cols, vals, row_l1), row pairs)``. Returns [N, rows] and the accumulate and
+    requantize clamp counts."""
     if seq.shape[0] == 1:
         out = np.empty((1, w_ih[1][0].size - 1), dtype=np.int64)
         clamps = window_vector_kernel(w_ih[0], seq[0], out[0])
