@@ -29,8 +29,9 @@ order, and the accumulator saturates after every addition.
   the next nonzeros fill 58% of the lanes on an 11%-dense random matrix, against 33% for
   fixed 8 × 8 tiles. A row whose L1 norm times max |x| fits 32 bits is taken as the lanes
   sum it; in a group with any other row, the lanes also keep the OR of their running totals
-  (one ``vpor``), which proves the others exact (see :func:`window_vector_kernel`), and a
-  row it does not is summed with :func:`_row_product`, as is every row when an activation
+  (one ``vpor``), which shows whether a row's running sum left [-2**30, 2**30) (see
+  :func:`window_vector_kernel`); such a row is summed with :func:`_row_product`, as is every
+  row when an activation
   code does not fit int16 or the matrix holds a weight code of -32768 (whose square
   ``vpmaddwd`` cannot add twice).
 * Several vectors go through :func:`_csr_kernel` on a row-major (CSR) copy whose rows are
