@@ -31,9 +31,8 @@ order, and the accumulator saturates after every addition.
   sum it; in a group with any other row, the lanes also keep the OR of their running totals
   (one ``vpor``), which shows whether a row's running sum left [-2**30, 2**30) (see
   :func:`window_vector_kernel`); such a row is summed with :func:`_row_product`, as is every
-  row when an activation
-  code does not fit int16 or the matrix holds a weight code of -32768 (whose square
-  ``vpmaddwd`` cannot add twice).
+  row when an activation code does not fit int16 or the matrix holds a weight code of
+  -32768 (whose square ``vpmaddwd`` cannot add twice).
 * Several vectors go through :func:`_csr_kernel` on a row-major (CSR) copy whose rows are
   also kept as pairs of nonzeros (:func:`_row_pairs`): per chunk of :data:`CHUNK` vectors
   (int16 codes, in cache), each pair of a row's weights multiplies the chunk's codes of its
