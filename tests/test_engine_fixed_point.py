@@ -31,6 +31,17 @@ def test_round_half_up_and_exact_left_shift():
     assert shift_round(3, -4) == 48 and shift_round(-3, 0) == -3
 
 
+def test_right_shifts_of_64_bits_or_more_round_int64_codes_to_zero():
+    """A degenerate format pair (a tiny peephole into a coarse P) can ask for a right shift of
+    64 or more: every int64 code rounds to 0, as exact integer arithmetic says."""
+    x = np.array([0, 1, -1, 2**62, -(2**63), 2**63 - 1], dtype=np.int64)
+    for shift in (64, 65, 100):
+        got = shift_round(x, shift)
+        assert got.dtype == np.int64
+        assert got.tolist() == [(int(v) + (1 << (shift - 1))) >> shift for v in x] == [0] * 6
+    assert shift_round(np.int64(-5), 70) == 0 and shift_round(2**80, 70) == 1024  # Python ints
+
+
 @numba.njit
 def _compiled_shift_round(x, shift):
     out = np.empty_like(x)

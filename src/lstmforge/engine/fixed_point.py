@@ -130,8 +130,13 @@ def saturate(x, bits: int, counter: SaturationCounter | None = None, site: str =
 
 
 def shift_round(x, shift: int):
-    """Multiply ``x`` by 2**-shift: round-half-up right shift for shift > 0, exact left shift."""
+    """Multiply ``x`` by 2**-shift: round-half-up right shift for shift > 0, exact left shift.
+
+    Right shifts of 64 bits or more round every int64 code to 0 (|x| < 2**63 <= 2**(shift - 1));
+    they are answered directly, since the rounding half 2**(shift - 1) does not fit int64."""
     if shift > 0:
+        if shift >= 64 and isinstance(x, (np.ndarray, np.integer)):
+            return np.zeros_like(x)
         return (x + (1 << (shift - 1))) >> shift
     return x << (-shift)
 
