@@ -527,10 +527,11 @@ def window_vector_kernel(m, x, acc):  # pragma: no cover - compiled
             _window_tracked(m.start, m.index, m.weight, table, first, stop, sums, flags, g)
     for r in range(rows):
         acc[r] = _wrap32(np.int64(sums[r]) - BIAS)
-    for r in range(rows):
-        if flags[r] < 0:
-            acc[r], k = _row_product(m.row_ptr, m.cols, m.vals, x, r)
-            clamps += k
+    if rows and np.min(flags[:rows]) < 0:  # a vectorized look first: flagged rows are rare
+        for r in range(rows):
+            if flags[r] < 0:
+                acc[r], k = _row_product(m.row_ptr, m.cols, m.vals, x, r)
+                clamps += k
     return clamps
 
 
