@@ -340,7 +340,7 @@ def test_chunk_pair_kernels_and_their_portable_loop_agree():
     codes[1, 1::2] = -2048  # 20
     codes[2, 7] = 5  # one
     matrix = SparseMatrix.from_codes(codes, QFormat(12, 11), 1, codes.shape)
-    pair_ptr, pair_cols, pair_weights, _ = _row_pairs(matrix)
+    pair_ptr, pair_cols, pair_weights, _, _ = _row_pairs(matrix)
     x = rng.integers(-32768, 32768, size=(40, CHUNK)).astype(np.int16)
     x[:, :3] = 32767  # vectors whose sums pass 2**30
     for r in range(3):

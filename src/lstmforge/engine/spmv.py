@@ -267,14 +267,15 @@ def _csr_kernel(row_ptr, cols, vals, row_l1, pairs, xt, out):  # pragma: no cove
     saturating accumulator. Codes the lanes do not hold (activations outside int16, a weight
     code of -32768 or wider) go that way at once."""
     rows, n = row_ptr.size - 1, xt.shape[1]
-    pair_ptr, pair_cols, pair_weights, columns = pairs
+    pair_ptr, pair_cols, pair_weights, columns, wmax = pairs
     if xt.shape[0] != columns or out.shape[0] != rows or out.shape[1] != n:
         raise ValueError("_csr_kernel: xt or out does not fit the matrix")  # loops trust them
-    xmax = np.max(np.abs(xt)) if xt.size else 0
-    vmax = np.max(np.abs(vals.astype(np.int64))) if vals.size else 0
-    lanes = vmax <= INT16_MAX and (
-        xt.size == 0 or INT16_MIN <= np.min(xt) and np.max(xt) <= INT16_MAX
-    )
+    low = high = 0
+    for j in range(xt.shape[0]):  # one pass: the range of x
+        for b in range(n):
+            low, high = min(low, xt[j, b]), max(high, xt[j, b])
+    xmax = max(high, -low)
+    lanes = wmax <= INT16_MAX and INT16_MIN <= low and high <= INT16_MAX
     x16 = np.zeros((xt.shape[0], CHUNK), dtype=np.int16)  # zeros past the last vector
     sums = np.empty((LANES, CHUNK), dtype=np.int32)
     flags = np.empty((LANES, CHUNK), dtype=np.int32)
@@ -516,12 +517,11 @@ def window_vector_kernel(m, x, acc):  # pragma: no cover - compiled
             clamps += k
         return clamps
     xmax = max(high, -low)
-    limit = ACC_MAX // xmax if xmax else 1 << 62  # row_l1 <= limit: the row cannot clamp
     sums = np.empty(groups * LANES, dtype=np.int32)
     flags = np.empty(groups * LANES, dtype=np.int32)
     for g in range(groups):
         first, stop = m.group_ptr[g], m.group_ptr[g + 1]
-        if m.group_l1[g] <= limit:
+        if _product_fits(m.group_l1[g], xmax):  # no row of the group can clamp
             _window(m.start, m.index, m.weight, table, first, stop, sums, flags, g)
         else:
             _window_tracked(m.start, m.index, m.weight, table, first, stop, sums, flags, g)
@@ -569,13 +569,19 @@ def _row_major(matrix: SparseMatrix) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return cached
 
 
-def _row_pairs(matrix: SparseMatrix) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+def _largest(vals: np.ndarray) -> int:
+    """The largest |weight code| (0 for none): above INT16_MAX, the lanes cannot take them."""
+    return int(np.abs(vals.astype(np.int64)).max(initial=0))
+
+
+def _row_pairs(matrix: SparseMatrix) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
     """Each row's nonzeros in pairs, in column order, for the CSR kernel: ``(pair_ptr,
     pair_cols, pair_weights)``, row r's pairs being ``pair_ptr[r] : pair_ptr[r + 1]``,
     ``pair_cols`` [pairs, 2] int32 their columns, ``pair_weights`` [pairs] int32 their two
-    weights as int16 halves (the first in the low half); then the column count. A row of odd
-    length ends with a pair whose second weight is 0 (on the first's column). Cached on the
-    matrix; the weight words are meaningful where every weight fits int16."""
+    weights as int16 halves (the first in the low half); then the column count and the largest
+    |weight|. A row of odd length ends with a pair whose second weight is 0 (on the first's
+    column). Cached on the matrix; the weight words are meaningful where every weight fits
+    int16."""
     cached = matrix.cache.get("pairs")
     if cached is None:
         row_ptr, cols, vals, _ = _row_major(matrix)
@@ -589,7 +595,7 @@ def _row_pairs(matrix: SparseMatrix) -> tuple[np.ndarray, np.ndarray, np.ndarray
         low = vals[first].astype(np.int64) & 0xFFFF
         high = np.where(second > first, vals[second].astype(np.int64), 0) & 0xFFFF
         pair_weights = (low | (high << 16)).astype(np.uint32).view(np.int32)
-        cached = (pair_ptr, pair_cols, pair_weights, matrix.shape[1])
+        cached = (pair_ptr, pair_cols, pair_weights, matrix.shape[1], _largest(vals))
         matrix.cache["pairs"] = cached
     return cached
 
@@ -605,7 +611,7 @@ def window_layout(matrix: SparseMatrix) -> WindowMatrix:
         cached = WindowMatrix(
             *_window_slots(row_ptr, cols, vals),
             matrix.shape[1],
-            int(np.abs(vals.astype(np.int64)).max(initial=0)),
+            _largest(vals),
             group_l1.reshape(groups, LANES).max(axis=1, initial=0),
             row_ptr,
             cols,
