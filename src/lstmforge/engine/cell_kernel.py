@@ -14,6 +14,8 @@ right shifts and comparisons AVX2 has to emulate.
 
 from __future__ import annotations
 
+import contextlib
+
 import numba
 import numpy as np
 from llvmlite import ir
@@ -68,9 +70,7 @@ def lane_type(
     forget, input_gate = _rounding(gate * c, shifts.forget), _rounding(gate**2, shifts.input_gate)
     bounds += [forget[0], input_gate[0], forget[1] + input_gate[1]]
     bounds += [_rounding(c, shifts.cell_to_pre)[0], _rounding(gate**2, shifts.hidden)[0]]
-    used = [s for s in shifts.peepholes if s is not None]
-    used += [shifts.forget, shifts.input_gate, shifts.cell_to_pre, shifts.hidden]
-    fits = max(bounds) <= top and all(-32 < s < 32 for s in used)
+    fits = max(bounds) <= top and all(-32 < s < 32 for s in shifts.applied())
     return np.int32 if fits else np.int64
 
 
@@ -168,6 +168,18 @@ class _Lanes:
         return self.builder.sub(value, self.const(P_LO))
 
 
+@contextlib.contextmanager
+def _over_cells(builder, lane_type, k, n):
+    """A loop over the cells 0 .. n - 1 (the arrays padded to a multiple of the lanes), one
+    register of lanes at a time: yields each iteration's :class:`_Lanes`."""
+    step = ir.Constant(n.type, VECTOR_BITS // lane_type.bitwidth)
+    cells = builder.mul(
+        builder.sdiv(builder.add(n, builder.sub(step, ir.Constant(n.type, 1))), step), step
+    )
+    with cgutils.for_range_slice(builder, ir.Constant(n.type, 0), cells, step) as (j, _):
+        yield _Lanes(builder, lane_type, k, n, j)
+
+
 def _pass_intrinsic(body, names: tuple[str, ...]):
     """A numba intrinsic ``(arrays, n)`` over the tuple of arrays ``names`` (``k`` and the cell
     arrays of the lane type, padded to a multiple of the lanes; ``counts`` int64 [7]) and the
@@ -186,12 +198,7 @@ def _pass_intrinsic(body, names: tuple[str, ...]):
         n = args[-1]
         zero = ir.Constant(ir.VectorType(ir.IntType(64), count), None)
         totals = [cgutils.alloca_once_value(builder, zero) for _ in range(7)]
-        step = ir.Constant(n.type, count)
-        cells = builder.mul(
-            builder.sdiv(builder.add(n, ir.Constant(n.type, count - 1)), step), step
-        )
-        with cgutils.for_range_slice(builder, ir.Constant(n.type, 0), cells, step) as (j, _):
-            lanes = _Lanes(builder, lane_type, arrays["k"], n, j)
+        with _over_cells(builder, lane_type, arrays["k"], n) as lanes:
             for index, clamped in body(lanes, arrays):
                 total = builder.add(builder.load(totals[index]), builder.zext(clamped, zero.type))
                 builder.store(total, totals[index])
@@ -278,12 +285,7 @@ def _lookup_intrinsic(rows: tuple[tuple[int, int], ...]):
         every = ir.Constant(vector, [-1] * count)
         scale = ir.Constant(ir.IntType(8), entry // 8)
         extend = ir.Constant(vector, [bits - entry] * count)
-        step = ir.Constant(n.type, count)
-        cells = builder.mul(
-            builder.sdiv(builder.add(n, ir.Constant(n.type, count - 1)), step), step
-        )
-        with cgutils.for_range_slice(builder, ir.Constant(n.type, 0), cells, step) as (j, _):
-            lanes = _Lanes(builder, kinds[0].dtype, None, n, j)
+        with _over_cells(builder, kinds[0].dtype, None, n) as lanes:
             for row, table in rows:
                 position = (
                     builder.trunc(lanes.load(idx, row), indices)

@@ -234,6 +234,12 @@ class LSTMShifts:
     cell_to_pre: int
     hidden: int
 
+    def applied(self) -> list[int]:
+        """Every shift the unit applies: those of the peepholes it has, then the forget,
+        input-gate, cell-to-P and hidden shifts."""
+        present = [s for s in self.peepholes if s is not None]
+        return [*present, self.forget, self.input_gate, self.cell_to_pre, self.hidden]
+
     @classmethod
     def from_formats(
         cls,

@@ -226,11 +226,9 @@ class IntegerDatapath:
         names = [f"weight_c{g}_l{layer}" for g in "ifo"]
         vectors = [self.block.vectors.get(name) for name in names]
         shifts = self.lstm_shifts(layer, hidden_key)
-        used = [s for s in shifts.peepholes if s is not None]
-        used += [shifts.forget, shifts.input_gate, shifts.cell_to_pre, shifts.hidden]
         if (
             self.pre.bits <= FULL_TABLE_BITS
-            and all(kernel_shift(s) for s in used)
+            and all(kernel_shift(s) for s in shifts.applied())
             and all(v is None or _broadcasts_to(v.codes.shape, state) for v in vectors)
         ):
             cell, hid = self.fmt(f"l{layer}.cell"), self.fmt(hidden_key)
