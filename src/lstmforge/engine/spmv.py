@@ -153,6 +153,12 @@ _UNPACK_HIGH = [4, 20, 5, 21, 6, 22, 7, 23, 12, 28, 13, 29, 14, 30, 15, 31]
 _IN_ORDER = [0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 12, 13, 14, 15]
 
 
+def _multiply_add(builder):
+    """``vpmaddwd`` on 256 bits: int16 pairs multiplied and added into int32 lanes."""
+    signature = ir.FunctionType(_I32X8, [_I16X16, _I16X16])
+    return cgutils.get_or_insert_function(builder.module, signature, "llvm.x86.avx2.pmadd.wd")
+
+
 def _chunk_pairs_codegen(tracked: bool):
     """LLVM IR of one row's pairs of nonzeros times a chunk of vectors: per pair, the
     chunk's CHUNK int16 activations of both columns interleaved (``vpunpcklwd``,
@@ -167,9 +173,7 @@ def _chunk_pairs_codegen(tracked: bool):
             for i in (0, 1, 2, 5, 6)
         )
         first, stop, lane = args[3], args[4], args[7]
-        multiply_add = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(_I32X8, [_I16X16, _I16X16]), "llvm.x86.avx2.pmadd.wd"
-        )
+        multiply_add = _multiply_add(builder)
         start = ir.Constant(_I32X8, [BIAS] * 8)
         totals = [cgutils.alloca_once_value(builder, start) for _ in range(2 * registers)]
         flags = [cgutils.alloca_once_value(builder, ir.Constant(_I32X8, None)) for _ in totals]
@@ -401,11 +405,7 @@ def _window_codegen(tracked: bool):
         shuffle = cgutils.get_or_insert_function(
             builder.module, ir.FunctionType(_I8X32, [_I8X32, _I8X32]), "llvm.x86.avx2.pshuf.b"
         )
-        multiply_add = cgutils.get_or_insert_function(
-            builder.module,
-            ir.FunctionType(_I32X8, [_I16X16, _I16X16]),
-            "llvm.x86.avx2.pmadd.wd",
-        )
+        multiply_add = _multiply_add(builder)
         i8p = ir.IntType(8).as_pointer()
         both_halves = ir.Constant(ir.VectorType(ir.IntType(32), 32), list(range(16)) * 2)
         flip = ir.Constant(_I8X32, [-128] * 32)
