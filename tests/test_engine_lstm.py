@@ -45,7 +45,6 @@ from lstmforge.engine.spmv import (
     _row_pairs,
     _window,
     _window_portable,
-    _window_tracked,
     spmv_fast,
     spmv_fast_requantized,
     spmv_reference,
@@ -377,48 +376,49 @@ def test_windows_fill_more_lanes_than_fixed_tiles():
 
 
 @numba.njit
-def _call_window(start, index, weight, table, first, stop, sums, flags, group):
-    _window(start, index, weight, table, first, stop, sums, flags, group)
-
-
-@numba.njit
-def _call_window_tracked(start, index, weight, table, first, stop, sums, flags, group):
-    _window_tracked(start, index, weight, table, first, stop, sums, flags, group)
+def _call_window(start, index, weight, table, group_ptr, tracked, sums, flags):
+    _window(start, index, weight, table, group_ptr, tracked, sums, flags)
 
 
 def test_window_group_kernels_sum_and_flag_each_lane():
-    """The compiled group loops (AVX2 where the host has it) and the plain loop give each
-    lane BIAS plus its exact sum (modulo 2**32) and, tracked, a flag whose sign bit is set
-    exactly where a running sum at a slot boundary left [-2**30, 2**30)."""
+    """The compiled loop over the row groups (AVX2 where the host has it) and the plain loop
+    give each lane BIAS plus its exact sum (modulo 2**32) and, in a tracked group, a flag
+    whose sign bit is set exactly where a running sum at a slot boundary left
+    [-2**30, 2**30); an untracked group's flags are 0."""
     rng = np.random.default_rng(6)
-    codes = np.zeros((16, 40), dtype=np.int64)
+    codes = np.zeros((24, 40), dtype=np.int64)
     codes[:8, ::2] = 2047  # 20 nonzeros a row: up to 20 * 2047 * 32767 > 2**30
-    codes[8:] = rng.choice([-2048, 0, 0, 2047], size=(8, 40))
+    codes[8:16] = rng.choice([-2048, 0, 0, 2047], size=(8, 40))
+    codes[16:, 3] = -5  # one nonzero a row
+    groups = 3
     layout = window_layout(SparseMatrix.from_codes(codes, QFormat(12, 11), 2, codes.shape))
     for x in (rng.integers(-3000, 3000, size=40), np.full(40, 32767), np.full(40, -32768)):
         table = np.zeros(x.size + WINDOW, dtype=np.int16)
         table[: x.size] = x
-        for g in range(2):
+        left = np.zeros((groups, LANES), dtype=bool)
+        for g in range(groups):
             first, stop = layout.group_ptr[g], layout.group_ptr[g + 1]
-            running, left = np.zeros(LANES, dtype=np.int64), np.zeros(LANES, dtype=bool)
+            running = np.zeros(LANES, dtype=np.int64)
             for s in range(first, stop):  # the slot boundaries, from the decoded layout
                 weights = layout.weight[s].reshape(LANES, 2).astype(np.int64)
                 running += (weights * x[np.minimum(_window_columns(layout, s), x.size - 1)]).sum(1)
-                left |= (running < -(1 << 30)) | (running >= 1 << 30)
-            rows = slice(g * LANES, (g + 1) * LANES)
-            wrapped = (codes[rows] @ x + BIAS + (1 << 31)) % (1 << 32) - (1 << 31)
-            np.testing.assert_array_equal(running, codes[rows] @ x)
-            assert g == 1 or x[0] != 32767 or left.all()  # the test reaches the flag
-            for kernel in (_call_window, _call_window_tracked, _window_portable):
-                sums, flags = np.full(2 * LANES, 7, np.int32), np.full(2 * LANES, 7, np.int32)
-                arrays = (layout.start, layout.index, layout.weight, table)
-                kernel(*arrays, first, stop, sums, flags, g)
-                np.testing.assert_array_equal(sums[rows], wrapped)
-                assert np.all(sums[(1 - g) * LANES : (2 - g) * LANES] == 7)  # the other group
-                if kernel is _call_window and _window is not _window_portable:
-                    assert not flags[rows].any()  # untracked: no flags
-                else:
-                    np.testing.assert_array_equal(flags[rows] < 0, left)
+                left[g] |= (running < -(1 << 30)) | (running >= 1 << 30)
+            np.testing.assert_array_equal(running, codes[g * LANES : (g + 1) * LANES] @ x)
+        assert x[0] != 32767 or left[0].all()  # the test reaches the flag
+        wrapped = (codes @ x + BIAS + (1 << 31)) % (1 << 32) - (1 << 31)
+        for tracked in ([1, 1, 1], [0, 1, 0], [1, 0, 1], [0, 0, 0]):
+            tracked = np.array(tracked, dtype=np.uint8)
+            for kernel in (_call_window, _window_portable):
+                sums, flags = (
+                    np.full(groups * LANES, 7, np.int32),
+                    np.full(groups * LANES, 7, np.int32),
+                )
+                arrays = (layout.start, layout.index, layout.weight, table, layout.group_ptr)
+                kernel(*arrays, tracked, sums, flags)
+                np.testing.assert_array_equal(sums, wrapped)
+                expected = left & tracked[:, None].astype(bool)
+                np.testing.assert_array_equal(flags.reshape(groups, LANES) < 0, expected)
+                assert not flags.reshape(groups, LANES)[tracked == 0].any()
 
 
 @pytest.mark.parametrize("proj", [0, 40])

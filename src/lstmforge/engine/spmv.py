@@ -389,42 +389,40 @@ def _window_slots(row_ptr, cols, vals):  # pragma: no cover - compiled
     return group_ptr, start, index, weight
 
 
-def _window_codegen(tracked: bool):
-    """LLVM IR of the AVX2 group loop: per pair slot two ``vbroadcasti128`` of the window's
-    halves, a ``vpshufb`` on each (the index with bit 7 flipped for the second), ``vpor``,
-    ``vpmaddwd``, ``vpaddd`` into lanes that start at :data:`BIAS`; ``tracked`` adds a
-    ``vpor`` of every new total into the flag lanes."""
+def _window_codegen(context, builder, signature, args):
+    """LLVM IR of the AVX2 loop over all row groups: per pair slot two ``vbroadcasti128`` of
+    the window's halves, a ``vpshufb`` on each (the index with bit 7 flipped for the second),
+    ``vpor``, ``vpmaddwd``, ``vpaddd`` into lanes that start at :data:`BIAS`; in a tracked
+    group also a ``vpor`` of every new total into the flag lanes. One call per matrix: a call
+    per group would pay numba's reference counting of every array on each."""
+    start_a, index_a, weight_a, table_a, group_ptr_a, tracked_a, sums_a, flags_a = (
+        context.make_array(signature.args[i])(context, builder, args[i]) for i in range(8)
+    )
+    i64 = ir.IntType(64)
+    shuffle = cgutils.get_or_insert_function(
+        builder.module, ir.FunctionType(_I8X32, [_I8X32, _I8X32]), "llvm.x86.avx2.pshuf.b"
+    )
+    multiply_add = _multiply_add(builder)
+    i8p = ir.IntType(8).as_pointer()
+    both_halves = ir.Constant(ir.VectorType(ir.IntType(32), 32), list(range(16)) * 2)
+    flip = ir.Constant(_I8X32, [-128] * 32)
+    total = cgutils.alloca_once(builder, _I32X8)
+    flags = cgutils.alloca_once(builder, _I32X8)
 
-    def codegen(context, builder, signature, args):
-        arrays = [
-            context.make_array(signature.args[i])(context, builder, args[i])
-            for i in (0, 1, 2, 3, 6, 7)
-        ]
-        start_a, index_a, weight_a, table_a, sums_a, flags_a = arrays
-        first, stop, group = args[4], args[5], args[8]
-        shuffle = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(_I8X32, [_I8X32, _I8X32]), "llvm.x86.avx2.pshuf.b"
-        )
-        multiply_add = _multiply_add(builder)
-        i8p = ir.IntType(8).as_pointer()
-        both_halves = ir.Constant(ir.VectorType(ir.IntType(32), 32), list(range(16)) * 2)
-        flip = ir.Constant(_I8X32, [-128] * 32)
-        total = cgutils.alloca_once_value(builder, ir.Constant(_I32X8, [BIAS] * LANES))
-        flags = cgutils.alloca_once_value(builder, ir.Constant(_I32X8, None))
+    def vector_at(array, offset, vector):
+        pointer = builder.gep(builder.bitcast(array.data, i8p), [offset])
+        return builder.load(builder.bitcast(pointer, vector.as_pointer()), align=1)
 
-        def vector_at(array, offset, vector):
-            pointer = builder.gep(builder.bitcast(array.data, i8p), [offset])
-            return builder.load(builder.bitcast(pointer, vector.as_pointer()), align=1)
+    def half_table(offset):  # 8 int16 codes, the same in both 128-bit halves
+        window = vector_at(table_a, offset, _I8X16)
+        return builder.shuffle_vector(window, window, both_halves)
 
-        def half_table(offset):  # 8 int16 codes, the same in both 128-bit halves
-            window = vector_at(table_a, offset, _I8X16)
-            return builder.shuffle_vector(window, window, both_halves)
-
-        with cgutils.for_range_slice(builder, first, stop, ir.Constant(first.type, 1)) as (s, _):
-            column = builder.sext(builder.load(builder.gep(start_a.data, [s])), s.type)
+    def slots(first, stop, tracked):
+        with cgutils.for_range_slice(builder, first, stop, ir.Constant(i64, 1)) as (s, _):
+            column = builder.sext(builder.load(builder.gep(start_a.data, [s])), i64)
             low = builder.add(column, column)  # byte offset of the window
-            high = builder.add(low, ir.Constant(s.type, 2 * BLOCK))
-            offset = builder.mul(s, ir.Constant(s.type, 32))
+            high = builder.add(low, ir.Constant(i64, 2 * BLOCK))
+            offset = builder.mul(s, ir.Constant(i64, 32))
             indices = vector_at(index_a, offset, _I8X32)
             picked = builder.or_(
                 builder.call(shuffle, [half_table(low), indices]),
@@ -436,23 +434,33 @@ def _window_codegen(tracked: bool):
             builder.store(new_total, total)
             if tracked:
                 builder.store(builder.or_(builder.load(flags), new_total), flags)
+
+    groups = builder.sub(cgutils.unpack_tuple(builder, group_ptr_a.shape)[0], ir.Constant(i64, 1))
+    with cgutils.for_range(builder, groups) as loop:
+        g = loop.index
+        first = builder.load(builder.gep(group_ptr_a.data, [g]))
+        stop = builder.load(builder.gep(group_ptr_a.data, [builder.add(g, ir.Constant(i64, 1))]))
+        builder.store(ir.Constant(_I32X8, [BIAS] * LANES), total)
+        builder.store(ir.Constant(_I32X8, None), flags)
+        is_tracked = builder.icmp_unsigned(
+            "!=", builder.load(builder.gep(tracked_a.data, [g])), ir.Constant(ir.IntType(8), 0)
+        )
+        with builder.if_else(is_tracked) as (then, otherwise):
+            with then:
+                slots(first, stop, True)
+            with otherwise:
+                slots(first, stop, False)
         for array, value in ((sums_a, total), (flags_a, flags)):  # the group's LANES lanes
-            lanes = builder.gep(builder.bitcast(array.data, _I32X8.as_pointer()), [group])
+            lanes = builder.gep(builder.bitcast(array.data, _I32X8.as_pointer()), [g])
             builder.store(builder.load(value), lanes, align=4)
-        return context.get_dummy_value()
-
-    return codegen
+    return context.get_dummy_value()
 
 
-def _window_intrinsic(tracked: bool):
-    """A numba intrinsic ``(start, index, weight, table, first, stop, sums, flags, group)``
-    running :func:`_window_codegen`."""
-
-    def typer(typingctx, start, index, weight, table, first, stop, sums, flags, group):
-        arguments = (start, index, weight, table, first, stop, sums, flags, group)
-        return types.void(*arguments), _window_codegen(tracked)
-
-    return intrinsic(typer)
+@intrinsic
+def _window_intrinsic(typingctx, start, index, weight, table, group_ptr, tracked, sums, flags):
+    """The numba intrinsic of :func:`_window_codegen`."""
+    arguments = (start, index, weight, table, group_ptr, tracked, sums, flags)
+    return types.void(*arguments), _window_codegen
 
 
 @numba.njit(inline="always")
@@ -462,31 +470,30 @@ def _wrap32(v):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True)
-def _window_portable(start, index, weight, table, first, stop, sums, flags, group):
-    """Plain-loop body of :func:`_window` (any CPU), tracked: the same lanes and flags."""
-    for lane in range(LANES):
-        total, flag = np.int64(BIAS), np.int64(0)
-        for s in range(first, stop):
-            pair = np.int64(0)
-            for half in range(2):
-                code = np.int64(index[s, 4 * lane + 2 * half])
-                column = start[s] + (code & 15) // 2 + BLOCK * (code >> 7)
-                pair += np.int64(weight[s, 2 * lane + half]) * table[column]
-            total = _wrap32(total + pair)
-            flag |= total
-        sums[group * LANES + lane], flags[group * LANES + lane] = total, flag
+def _window_portable(start, index, weight, table, group_ptr, tracked, sums, flags):
+    """Plain-loop equivalent of :func:`_window_intrinsic` (any CPU): the same lanes and
+    flags."""
+    for g in range(group_ptr.size - 1):
+        for lane in range(LANES):
+            total, flag = np.int64(BIAS), np.int64(0)
+            for s in range(group_ptr[g], group_ptr[g + 1]):
+                pair = np.int64(0)
+                for half in range(2):
+                    code = np.int64(index[s, 4 * lane + 2 * half])
+                    column = start[s] + (code & 15) // 2 + BLOCK * (code >> 7)
+                    pair += np.int64(weight[s, 2 * lane + half]) * table[column]
+                total = _wrap32(total + pair)
+                flag |= total
+            sums[g * LANES + lane], flags[g * LANES + lane] = total, flag if tracked[g] else 0
 
 
-if _host_has_avx2():
-    _window, _window_tracked = _window_intrinsic(False), _window_intrinsic(True)
-else:
-    _window = _window_tracked = _window_portable
-"""``_window(start, index, weight, table, first, stop, sums, flags, group)``: the pair slots
-``first:stop`` of row group ``group`` times the activations ``table`` (int16, zero-padded by
-WINDOW): into that group's LANES entries of ``sums`` (int32), each lane's BIAS plus its sum
-(modulo 2**32), and of ``flags`` (``_window_tracked``; ``_window`` writes 0) the OR of the
-lane's totals after every slot, whose sign bit says that a sum at a slot boundary left
-[-2**30, 2**30)."""
+_window = _window_intrinsic if _host_has_avx2() else _window_portable
+"""``_window(start, index, weight, table, group_ptr, tracked, sums, flags)``: every row
+group's pair slots (group g's: ``group_ptr[g]:group_ptr[g + 1]``) times the activations
+``table`` (int16, zero-padded by WINDOW): into the group's LANES entries of ``sums`` (int32),
+each lane's BIAS plus its sum (modulo 2**32), and of ``flags`` the OR of the lane's totals
+after every slot where ``tracked[g]`` (else 0), whose sign bit says that a sum at a slot
+boundary left [-2**30, 2**30)."""
 
 
 @numba.njit(cache=True)
@@ -495,9 +502,8 @@ def window_vector_kernel(m, x, acc):  # pragma: no cover - compiled
     int64; returns the clamp count (the integers and count of the saturating column-order
     sum).
 
-    A group whose rows' L1 norms times max |x| fit 32 bits cannot clamp and runs
-    :func:`_window`; any other runs :func:`_window_tracked`, and a lane whose flag is clear
-    is exact too. Each slot adds a pair of products (each under 2**30 in magnitude) to the
+    A group whose rows' L1 norms times max |x| fit 32 bits cannot clamp; any other is
+    tracked by :func:`_window`, and a lane whose flag is clear is exact too. Each slot adds a pair of products (each under 2**30 in magnitude) to the
     biased lane; while every slot-boundary sum stays in [-2**30, 2**30), a partial sum after
     one more product stays under 2**31, so the saturating accumulator never clamps. The first
     boundary sum outside lies within 2**31 of the last inside, so its biased total shows the
@@ -517,14 +523,13 @@ def window_vector_kernel(m, x, acc):  # pragma: no cover - compiled
             clamps += k
         return clamps
     xmax = max(high, -low)
+    limit = ACC_MAX // max(xmax, 1)  # l1 * xmax fits 32 bits exactly when l1 <= limit
+    tracked = np.empty(groups, dtype=np.uint8)
+    for g in range(groups):  # a group whose rows cannot clamp is not tracked
+        tracked[g] = m.group_l1[g] > limit
     sums = np.empty(groups * LANES, dtype=np.int32)
     flags = np.empty(groups * LANES, dtype=np.int32)
-    for g in range(groups):
-        first, stop = m.group_ptr[g], m.group_ptr[g + 1]
-        if _product_fits(m.group_l1[g], xmax):  # no row of the group can clamp
-            _window(m.start, m.index, m.weight, table, first, stop, sums, flags, g)
-        else:
-            _window_tracked(m.start, m.index, m.weight, table, first, stop, sums, flags, g)
+    _window(m.start, m.index, m.weight, table, m.group_ptr, tracked, sums, flags)
     for r in range(rows):
         acc[r] = _wrap32(np.int64(sums[r]) - BIAS)
     if rows and np.min(flags[:rows]) < 0:  # a vectorized look first: flagged rows are rare
