@@ -37,9 +37,8 @@ from lstmforge.engine.spmv import (
     CHUNK,
     LANES,
     WINDOW,
-    _chunk_pairs,
-    _chunk_pairs_portable,
-    _chunk_pairs_tracked,
+    _chunk_rows,
+    _chunk_rows_portable,
     _csr_kernel,
     _row_major,
     _row_pairs,
@@ -322,45 +321,40 @@ def test_csr_kernel_on_adversarial_matrices_in_both_output_layouts():
 
 
 @numba.njit
-def _call_chunk_pairs(tracked, pair_cols, pair_weights, x, first, stop, sums, flags, lane):
-    if tracked:
-        _chunk_pairs_tracked(pair_cols, pair_weights, x, first, stop, sums, flags, lane)
-    else:
-        _chunk_pairs(pair_cols, pair_weights, x, first, stop, sums, flags, lane)
+def _call_chunk_rows(pair_ptr, pair_cols, pair_weights, x, top, tracked, sums, flags):
+    _chunk_rows(pair_ptr, pair_cols, pair_weights, x, top, tracked, sums, flags)
 
 
-def test_chunk_pair_kernels_and_their_portable_loop_agree():
-    """The compiled pair loops (AVX2 where the host has it) and the plain loop give each
-    vector of the chunk BIAS plus the row's sum (modulo 2**32), in vector order, and the same
-    flags; rows of odd and even length, flags raised and not."""
+def test_chunk_row_kernels_and_their_portable_loop_agree():
+    """The compiled pair loop over a block of rows (AVX2 where the host has it) and the plain
+    loop give each vector of the chunk BIAS plus the row's sum (modulo 2**32), in vector
+    order, and the same flags in tracked rows (0 in the others); rows of odd and even
+    length, flags raised and not, a block shorter than LANES that leaves the other rows
+    alone."""
     rng = np.random.default_rng(14)
-    codes = np.zeros((3, 40), dtype=np.int64)
-    codes[0, ::2] = 2047  # 20 nonzeros
-    codes[1, 1::2] = -2048  # 20
-    codes[2, 7] = 5  # one
+    codes = np.zeros((4, 40), dtype=np.int64)
+    codes[1, ::2] = 2047  # 20 nonzeros
+    codes[2, 1::2] = -2048  # 20
+    codes[3, 7] = 5  # one
     matrix = SparseMatrix.from_codes(codes, QFormat(12, 11), 1, codes.shape)
     pair_ptr, pair_cols, pair_weights, _, _ = _row_pairs(matrix)
     x = rng.integers(-32768, 32768, size=(40, CHUNK)).astype(np.int16)
     x[:, :3] = 32767  # vectors whose sums pass 2**30
-    for r in range(3):
-        first, stop = pair_ptr[r], pair_ptr[r + 1]
-        expected = codes[r] @ x.astype(np.int64)
-        outputs = []
-        for kernel in ("plain", "untracked", "tracked"):
+    expected = codes[1:] @ x.astype(np.int64)
+    wrapped = (expected + BIAS + (1 << 31)) % (1 << 32) - (1 << 31)
+    plain_flags = None
+    for tracked in ([1, 1, 1], [0, 1, 0], [1, 0, 1]):
+        tracked = np.array(tracked, dtype=np.uint8)
+        for kernel in (_call_chunk_rows, _chunk_rows_portable):
             sums, flags = np.full((LANES, CHUNK), 7, np.int32), np.full((LANES, CHUNK), 7, np.int32)
-            if kernel == "plain":
-                _chunk_pairs_portable(pair_cols, pair_weights, x, first, stop, sums, flags, 1)
-            else:
-                _call_chunk_pairs(
-                    kernel == "tracked", pair_cols, pair_weights, x, first, stop, sums, flags, 1
-                )
-            wrapped = (expected + BIAS + (1 << 31)) % (1 << 32) - (1 << 31)
-            np.testing.assert_array_equal(sums[1], wrapped, err_msg=f"{kernel} row {r}")
-            assert np.all(sums[0] == 7) and np.all(sums[2:] == 7)  # only row ``lane``
-            outputs.append(flags[1] < 0)
-        np.testing.assert_array_equal(outputs[2], outputs[0])  # tracked flags = plain loop's
-        assert not outputs[1].any() or _chunk_pairs is _chunk_pairs_portable
-        assert outputs[0][:3].any() == (r == 0 or r == 1)  # long rows of extreme codes flag
+            kernel(pair_ptr, pair_cols, pair_weights, x, 1, tracked, sums, flags)
+            np.testing.assert_array_equal(sums[:3], wrapped, err_msg=f"{kernel} {tracked}")
+            assert np.all(sums[3:] == 7) and np.all(flags[3:] == 7)  # only rows 0-2
+            assert not flags[:3][tracked == 0].any()
+            if plain_flags is None:
+                plain_flags = flags[:3] < 0
+            np.testing.assert_array_equal(flags[:3][tracked == 1] < 0, plain_flags[tracked == 1])
+    assert plain_flags[:2, :3].all() and not plain_flags[2].any()  # long rows of extreme codes
 
 
 def test_windows_fill_more_lanes_than_fixed_tiles():

@@ -159,41 +159,39 @@ def _multiply_add(builder):
     return cgutils.get_or_insert_function(builder.module, signature, "llvm.x86.avx2.pmadd.wd")
 
 
-def _chunk_pairs_codegen(tracked: bool):
-    """LLVM IR of one row's pairs of nonzeros times a chunk of vectors: per pair, the
+def _chunk_rows_codegen(context, builder, signature, args):
+    """LLVM IR of a block of rows' pairs of nonzeros times a chunk of vectors: per pair, the
     chunk's CHUNK int16 activations of both columns interleaved (``vpunpcklwd``,
     ``vpunpckhwd``) and multiplied by the two weights with ``vpmaddwd``, into lanes that
-    start at :data:`BIAS`; ``tracked`` adds the OR of every new total into the flag lanes."""
+    start at :data:`BIAS`; in a tracked row also the OR of every new total into the flag
+    lanes. One call per block of rows: a call per row would pay numba's reference counting
+    of every array on each."""
     registers = CHUNK // 16  # of 16 int16 codes, per column of the chunk
     i64, i32x16 = ir.IntType(64), ir.VectorType(ir.IntType(32), 16)
+    pair_ptr, pair_cols, pair_weights, x_a, tracked_a, sums_a, flags_a = (
+        context.make_array(signature.args[i])(context, builder, args[i])
+        for i in (0, 1, 2, 3, 5, 6, 7)
+    )
+    top = args[4]
+    multiply_add = _multiply_add(builder)
+    totals = [cgutils.alloca_once(builder, _I32X8) for _ in range(2 * registers)]
+    flags = [cgutils.alloca_once(builder, _I32X8) for _ in totals]
+    x_rows = builder.bitcast(x_a.data, _I16X16.as_pointer())  # x [columns, CHUNK] int16
 
-    def codegen(context, builder, signature, args):
-        pair_cols, pair_weights, x_a, sums_a, flags_a = (
-            context.make_array(signature.args[i])(context, builder, args[i])
-            for i in (0, 1, 2, 5, 6)
-        )
-        first, stop, lane = args[3], args[4], args[7]
-        multiply_add = _multiply_add(builder)
-        start = ir.Constant(_I32X8, [BIAS] * 8)
-        totals = [cgutils.alloca_once_value(builder, start) for _ in range(2 * registers)]
-        flags = [cgutils.alloca_once_value(builder, ir.Constant(_I32X8, None)) for _ in totals]
-        x_rows = builder.bitcast(x_a.data, _I16X16.as_pointer())  # x [columns, CHUNK] int16
+    def at(pointer, index):
+        return builder.gep(pointer, [ir.Constant(i64, index) if isinstance(index, int) else index])
 
-        def at(pointer, index):
-            return builder.gep(
-                pointer, [ir.Constant(i64, index) if isinstance(index, int) else index]
-            )
+    def codes(p, k):  # column k of pair p: its CHUNK codes, a register at a time
+        offset = builder.add(builder.mul(p, ir.Constant(i64, 2)), ir.Constant(i64, k))
+        column = builder.sext(builder.load(at(pair_cols.data, offset)), i64)
+        first_register = builder.mul(column, ir.Constant(i64, registers))
+        return [
+            builder.load(at(x_rows, builder.add(first_register, ir.Constant(i64, h))), align=2)
+            for h in range(registers)
+        ]
 
-        def codes(p, k):  # column k of pair p: its CHUNK codes, a register at a time
-            offset = builder.add(builder.mul(p, ir.Constant(i64, 2)), ir.Constant(i64, k))
-            column = builder.sext(builder.load(at(pair_cols.data, offset)), i64)
-            first_register = builder.mul(column, ir.Constant(i64, registers))
-            return [
-                builder.load(at(x_rows, builder.add(first_register, ir.Constant(i64, h))), align=2)
-                for h in range(registers)
-            ]
-
-        with cgutils.for_range_slice(builder, first, stop, ir.Constant(first.type, 1)) as (p, _):
+    def pairs(first, stop, tracked):
+        with cgutils.for_range_slice(builder, first, stop, ir.Constant(i64, 1)) as (p, _):
             word = builder.load(at(pair_weights.data, p))
             splat = builder.insert_element(ir.Constant(_I32X8, None), word, ir.Constant(i64, 0))
             splat = builder.shuffle_vector(splat, splat, ir.Constant(_I32X8, None))
@@ -201,59 +199,77 @@ def _chunk_pairs_codegen(tracked: bool):
             left, right = codes(p, 0), codes(p, 1)
             for h in range(registers):
                 for k, order in enumerate((_UNPACK_LOW, _UNPACK_HIGH)):
-                    pairs = builder.shuffle_vector(left[h], right[h], ir.Constant(i32x16, order))
+                    interleaved = builder.shuffle_vector(
+                        left[h], right[h], ir.Constant(i32x16, order)
+                    )
                     slot = totals[2 * h + k]
                     total = builder.add(
-                        builder.load(slot), builder.call(multiply_add, [pairs, weights])
+                        builder.load(slot), builder.call(multiply_add, [interleaved, weights])
                     )
                     builder.store(total, slot)
                     if tracked:
                         flag = flags[2 * h + k]
                         builder.store(builder.or_(builder.load(flag), total), flag)
-        in_order = ir.Constant(i32x16, _IN_ORDER)
-        for array, values in ((sums_a, totals), (flags_a, flags)):  # row ``lane`` of each
-            row = builder.mul(lane, ir.Constant(lane.type, registers))
+
+    in_order = ir.Constant(i32x16, _IN_ORDER)
+    height = cgutils.unpack_tuple(builder, tracked_a.shape)[0]
+    with cgutils.for_range(builder, height) as loop:
+        i = loop.index
+        r = builder.add(top, i)
+        first = builder.load(at(pair_ptr.data, r))
+        stop = builder.load(at(pair_ptr.data, builder.add(r, ir.Constant(i64, 1))))
+        for slot in totals:
+            builder.store(ir.Constant(_I32X8, [BIAS] * LANES), slot)
+        for flag in flags:
+            builder.store(ir.Constant(_I32X8, None), flag)
+        is_tracked = builder.icmp_unsigned(
+            "!=", builder.load(at(tracked_a.data, i)), ir.Constant(ir.IntType(8), 0)
+        )
+        with builder.if_else(is_tracked) as (then, otherwise):
+            with then:
+                pairs(first, stop, True)
+            with otherwise:
+                pairs(first, stop, False)
+        for array, values in ((sums_a, totals), (flags_a, flags)):  # row i of each
+            row = builder.mul(i, ir.Constant(i64, registers))
             row = builder.gep(builder.bitcast(array.data, i32x16.as_pointer()), [row])
             for h in range(registers):
                 low, high = builder.load(values[2 * h]), builder.load(values[2 * h + 1])
                 builder.store(builder.shuffle_vector(low, high, in_order), at(row, h), align=4)
-        return context.get_dummy_value()
-
-    return codegen
+    return context.get_dummy_value()
 
 
-def _chunk_pairs_intrinsic(tracked: bool):
-    """A numba intrinsic ``(pair_cols, pair_weights, x, first, stop, sums, flags, lane)``
-    running :func:`_chunk_pairs_codegen`: pairs ``first:stop`` (:func:`_row_pairs`) times the
-    chunk ``x`` [columns, CHUNK] int16 into row ``lane`` of ``sums`` [LANES, CHUNK] int32
-    (BIAS plus each sum, modulo 2**32) and of ``flags`` [LANES, CHUNK] int32 (0 where not
-    tracked)."""
-
-    def typer(typingctx, pair_cols, pair_weights, x, first, stop, sums, flags, lane):
-        arguments = (pair_cols, pair_weights, x, first, stop, sums, flags, lane)
-        return types.void(*arguments), _chunk_pairs_codegen(tracked)
-
-    return intrinsic(typer)
+@intrinsic
+def _chunk_rows_intrinsic(
+    typingctx, pair_ptr, pair_cols, pair_weights, x, top, tracked, sums, flags
+):
+    """The numba intrinsic of :func:`_chunk_rows_codegen`."""
+    arguments = (pair_ptr, pair_cols, pair_weights, x, top, tracked, sums, flags)
+    return types.void(*arguments), _chunk_rows_codegen
 
 
 @numba.njit(cache=True)
-def _chunk_pairs_portable(pair_cols, pair_weights, x, first, stop, sums, flags, lane):  # noqa
-    """Plain-loop body of :func:`_chunk_pairs` (any CPU), tracked: the same lanes and flags."""
-    for v in range(CHUNK):
-        total, flag = np.int64(BIAS), np.int64(0)
-        for p in range(first, stop):
-            word = np.int64(pair_weights[p])
-            low, high = (word << 48) >> 48, word >> 16  # the two int16 weights
-            pair = low * x[pair_cols[p, 0], v] + high * x[pair_cols[p, 1], v]
-            total = _wrap32(total + pair)
-            flag |= total
-        sums[lane, v], flags[lane, v] = total, flag
+def _chunk_rows_portable(pair_ptr, pair_cols, pair_weights, x, top, tracked, sums, flags):
+    """Plain-loop equivalent of :func:`_chunk_rows_intrinsic` (any CPU): the same lanes and
+    flags."""
+    for i in range(tracked.size):
+        for v in range(CHUNK):
+            total, flag = np.int64(BIAS), np.int64(0)
+            for p in range(pair_ptr[top + i], pair_ptr[top + i + 1]):
+                word = np.int64(pair_weights[p])
+                low, high = (word << 48) >> 48, word >> 16  # the two int16 weights
+                pair = low * x[pair_cols[p, 0], v] + high * x[pair_cols[p, 1], v]
+                total = _wrap32(total + pair)
+                flag |= total
+            sums[i, v], flags[i, v] = total, flag if tracked[i] else 0
 
 
-if _host_has_avx2():
-    _chunk_pairs, _chunk_pairs_tracked = _chunk_pairs_intrinsic(False), _chunk_pairs_intrinsic(True)
-else:
-    _chunk_pairs = _chunk_pairs_tracked = _chunk_pairs_portable
+_chunk_rows = _chunk_rows_intrinsic if _host_has_avx2() else _chunk_rows_portable
+"""``_chunk_rows(pair_ptr, pair_cols, pair_weights, x, top, tracked, sums, flags)``: rows
+``top + i`` (i < ``tracked.size``, at most LANES), their pairs (:func:`_row_pairs`) times the
+chunk ``x`` [columns, CHUNK] int16, into row i of ``sums`` [LANES, CHUNK] int32 (BIAS plus
+each sum, modulo 2**32) and of ``flags`` [LANES, CHUNK] int32: the OR of the totals after
+every pair where ``tracked[i]``, else 0."""
 
 
 @numba.njit(cache=True)
@@ -284,6 +300,8 @@ def _csr_kernel(row_ptr, cols, vals, row_l1, pairs, xt, out):  # pragma: no cove
     sums = np.empty((LANES, CHUNK), dtype=np.int32)
     flags = np.empty((LANES, CHUNK), dtype=np.int32)
     row_major = out.strides[1] <= out.strides[0]  # else store vector by vector
+    limit = ACC_MAX // max(xmax, 1)  # l1 * xmax fits 32 bits exactly when l1 <= limit
+    tracked = np.empty(LANES, dtype=np.uint8)
     clamps = 0
     for first in range(0, n, CHUNK):
         width = min(CHUNK, n - first)
@@ -291,16 +309,16 @@ def _csr_kernel(row_ptr, cols, vals, row_l1, pairs, xt, out):  # pragma: no cove
             for b in range(width):
                 x16[j, b] = xt[j, first + b]
         for top in range(0, rows, LANES):  # LANES rows of the chunk, then their stores
-            height, static = min(LANES, rows - top), lanes
-            for i in range(height):
-                r, start, stop = top + i, pair_ptr[top + i], pair_ptr[top + i + 1]
-                if not lanes:
-                    flags[i, :] = -1  # every vector of the row: exact path
-                elif _product_fits(row_l1[r], xmax):  # no partial sum can clamp
-                    _chunk_pairs(pair_cols, pair_weights, x16, start, stop, sums, flags, i)
-                else:
-                    _chunk_pairs_tracked(pair_cols, pair_weights, x16, start, stop, sums, flags, i)
-                    static = False
+            height = min(LANES, rows - top)
+            for i in range(height):  # a row that cannot clamp is not tracked
+                tracked[i] = row_l1[top + i] > limit
+            static = lanes and not tracked[:height].any()
+            if lanes:
+                _chunk_rows(
+                    pair_ptr, pair_cols, pair_weights, x16, top, tracked[:height], sums, flags
+                )
+            else:
+                flags[:] = -1  # every vector of every row: exact path
             if row_major:
                 for i in range(height):
                     for b in range(width):
