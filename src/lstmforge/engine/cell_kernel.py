@@ -101,26 +101,19 @@ class _Lanes:
     """Vector operations on one register of lanes (cells j .. j + lanes - 1), for the passes'
     IR; ``valid``: the lanes that hold a cell (j + lane < n)."""
 
-    def __init__(self, builder, lane_type, k, n, j) -> None:
+    def __init__(self, builder, lane_type, constants, n, j) -> None:
         self.builder = builder
         self.count = VECTOR_BITS // lane_type.bitwidth
         self.scalar = ir.IntType(lane_type.bitwidth)
         self.vector = ir.VectorType(self.scalar, self.count)
-        self.k, self.j = k, j
-        lane = ir.Constant(ir.VectorType(ir.IntType(64), self.count), list(range(self.count)))
-        self.valid = builder.icmp_signed("<", lane, self._splat(builder.sub(n, j)))
-
-    def _splat(self, value):
-        vector = ir.VectorType(value.type, self.count)
-        zero = ir.Constant(ir.IntType(32), 0)
-        one = self.builder.insert_element(ir.Constant(vector, None), value, zero)
-        mask = ir.Constant(ir.VectorType(ir.IntType(32), self.count), None)
-        return self.builder.shuffle_vector(one, one, mask)
+        self.constants, self.j = constants, j
+        left = _splat(builder, builder.trunc(builder.sub(n, j), self.scalar), self.count)
+        lane = ir.Constant(self.vector, list(range(self.count)))
+        self.valid = builder.icmp_signed("<", lane, left)
 
     def const(self, row: int):
-        """Constants row ``row`` in every lane."""
-        index = ir.Constant(ir.IntType(64), row)
-        return self._splat(self.builder.load(self.builder.gep(self.k.data, [index])))
+        """Constants row ``row`` in every lane (loaded before the loop)."""
+        return self.constants[row]
 
     def enabled(self, row: int):
         """The lanes (all or none) where constants row ``row`` is not 0."""
@@ -168,16 +161,33 @@ class _Lanes:
         return self.builder.sub(value, self.const(P_LO))
 
 
+def _splat(builder, value, count: int):
+    """``value`` in each of ``count`` lanes."""
+    vector = ir.VectorType(value.type, count)
+    one = builder.insert_element(ir.Constant(vector, None), value, ir.Constant(ir.IntType(32), 0))
+    return builder.shuffle_vector(one, one, ir.Constant(ir.VectorType(ir.IntType(32), count), None))
+
+
 @contextlib.contextmanager
 def _over_cells(builder, lane_type, k, n):
     """A loop over the cells 0 .. n - 1 (the arrays padded to a multiple of the lanes), one
-    register of lanes at a time: yields each iteration's :class:`_Lanes`."""
-    step = ir.Constant(n.type, VECTOR_BITS // lane_type.bitwidth)
+    register of lanes at a time: yields each iteration's :class:`_Lanes`. The constants ``k``
+    (None: none) are loaded and splat before the loop; inside it, its stores could alias
+    them, and each register would load them again."""
+    count = VECTOR_BITS // lane_type.bitwidth
+    rows = () if k is None else range(CONSTANTS)
+    constants = [
+        _splat(
+            builder, builder.load(builder.gep(k.data, [ir.Constant(ir.IntType(64), row)])), count
+        )
+        for row in rows
+    ]
+    step = ir.Constant(n.type, count)
     cells = builder.mul(
         builder.sdiv(builder.add(n, builder.sub(step, ir.Constant(n.type, 1))), step), step
     )
     with cgutils.for_range_slice(builder, ir.Constant(n.type, 0), cells, step) as (j, _):
-        yield _Lanes(builder, lane_type, k, n, j)
+        yield _Lanes(builder, lane_type, constants, n, j)
 
 
 def _pass_intrinsic(body, names: tuple[str, ...]):
@@ -196,20 +206,22 @@ def _pass_intrinsic(body, names: tuple[str, ...]):
         lane_type = kinds[names.index("k")].dtype
         count = VECTOR_BITS // lane_type.bitwidth
         n = args[-1]
-        zero = ir.Constant(ir.VectorType(ir.IntType(64), count), None)
+        lane, wide = ir.IntType(lane_type.bitwidth), ir.VectorType(ir.IntType(64), count)
+        zero = ir.Constant(ir.VectorType(lane, count), None)
         totals = [cgutils.alloca_once_value(builder, zero) for _ in range(7)]
         with _over_cells(builder, lane_type, arrays["k"], n) as lanes:
-            for index, clamped in body(lanes, arrays):
-                total = builder.add(builder.load(totals[index]), builder.zext(clamped, zero.type))
+            for index, clamped in body(lanes, arrays):  # a clamped lane is -1 sign-extended
+                total = builder.sub(builder.load(totals[index]), builder.sext(clamped, zero.type))
                 builder.store(total, totals[index])
         reduce_add = cgutils.get_or_insert_function(
             builder.module,
-            ir.FunctionType(ir.IntType(64), [zero.type]),
+            ir.FunctionType(ir.IntType(64), [wide]),
             f"llvm.vector.reduce.add.v{count}i64",
         )
-        for index, total in enumerate(totals):
+        for index, total in enumerate(totals):  # each lane counted at most n / count clamps
+            lanes_total = builder.zext(builder.load(total), wide)
             slot = builder.gep(arrays["counts"].data, [ir.Constant(ir.IntType(64), index)])
-            added = builder.add(builder.load(slot), builder.call(reduce_add, [builder.load(total)]))
+            added = builder.add(builder.load(slot), builder.call(reduce_add, [lanes_total]))
             builder.store(added, slot)
         return context.get_dummy_value()
 
