@@ -61,12 +61,14 @@ def _lstm_layer_kernel(from_input, h, c, valid, w_hh, bias, cell, proj):  # prag
     for t in range(steps):
         for b in range(batch):
             counts[0] += window_vector_kernel(w_hh[0], h[b], acc)
+            requantized = 0  # a local sum: one in ``counts`` would be stored every iteration
             for g in range(4):  # requantized into P, plus the input product and the bias
                 for j in range(hidden):
                     r = g * hidden + j
                     v, clamped = _clamp(_shift_round(acc[r], w_hh[1]), lo, hi)
-                    counts[1] += clamped
+                    requantized += clamped
                     pre[g, j] = from_input[b, t, r] + v + bias[r]
+            counts[1] += requantized
             for j in range(hidden):
                 c_lanes[j] = c[b, j]
             cell_step(buffers, *cell, counts[4:], hidden)
