@@ -38,20 +38,20 @@ from lstmforge.errors import InputError
 
 
 @numba.njit(cache=True)
-def _lstm_layer_kernel(from_input, h, c, valid, w_hh, bias, cell, proj):  # pragma: no cover
+def _lstm_layer_kernel(from_input, h, c, valid, w_hh, bias, cell, proj, y):  # pragma: no cover
     """One layer over all steps. ``from_input`` [B, T, 4H]: the requantized input products;
     ``h`` [B, R], ``c`` [B, H]: the state, updated in place; ``valid`` [B, T]; ``w_hh``:
     ``(windowed matrix, shift, P bits)``; ``bias`` [4H] (P codes); ``cell``: the arguments of
     ``cell_kernel`` after the gates and the cell state, each sequence's unit running in
     ``cell_step``'s work arrays; ``proj``: ``(windowed matrix, shift, output bits)`` or None
-    (no projection: r_t = m_t).
+    (no projection: r_t = m_t); ``y`` [B, T, R]: receives the outputs (0 past a sequence's
+    length).
 
-    Returns the outputs [B, T, R] and the clamp counts (hh accumulate, hh requantize,
-    hr accumulate, hr requantize, then the seven of ``cell_kernel``).
+    Returns the clamp counts (hh accumulate, hh requantize, hr accumulate, hr requantize,
+    then the seven of ``cell_kernel``).
     """
     batch, steps, gates = from_input.shape
     hidden = gates // 4
-    y = np.zeros((batch, steps, h.shape[1]), dtype=np.int64)
     acc = np.empty(gates, dtype=np.int64)
     out = np.empty(h.shape[1], dtype=np.int64)
     buffers = cell_buffers(cell[0])
@@ -81,43 +81,47 @@ def _lstm_layer_kernel(from_input, h, c, valid, w_hh, bias, cell, proj):  # prag
                 h[b] = out
                 c[b] = c_new[:hidden]
                 y[b, t] = out
-    return y, counts
+            else:
+                y[b, t] = 0
+    return counts
 
 
 @numba.njit(cache=True)
-def _input_product(seq, w_ih, shift, bits):  # pragma: no cover - compiled
+def _input_product(seq, w_ih, shift, bits, out):  # pragma: no cover - compiled
     """``W_ih`` times the inputs seq [N, I] int64, requantized into P as
     :meth:`~lstmforge.engine.integer_datapath.IntegerDatapath.matvec` does on the fast backend
-    (one vector: the window kernel; several: the CSR kernel). ``w_ih``: ``(windowed matrix,
-    (row_ptr, cols, vals, row_l1), row pairs)``. Returns [N, rows] and the accumulate and
-    requantize clamp counts."""
+    (one vector: the window kernel; several: the CSR kernel), into ``out`` [N, rows] (C
+    order). ``w_ih``: ``(windowed matrix, (row_ptr, cols, vals, row_l1), row pairs)``. Returns
+    the accumulate and requantize clamp counts."""
     if seq.shape[0] == 1:
-        out = np.empty((1, w_ih[1][0].size - 1), dtype=np.int64)
         clamps = window_vector_kernel(w_ih[0], seq[0], out[0])
     else:
         row_ptr, cols, vals, row_l1 = w_ih[1]
-        out = np.empty((seq.shape[0], row_ptr.size - 1), dtype=np.int64)
         xt = np.ascontiguousarray(seq.T)
         clamps = _csr_kernel(row_ptr, cols, vals, row_l1, w_ih[2], xt, out.T)
-    return out, clamps, requantize_kernel(out.reshape(-1), shift, bits)
+    return clamps, requantize_kernel(out.reshape(-1), shift, bits)
 
 
 @numba.njit(cache=True)
 def _lstm_layer_with_input(seq, w_ih, h, c, valid, w_hh, bias, cell, proj):  # pragma: no cover
     """:func:`_input_product` of ``seq`` [B, T, I] (``w_ih``: its matrix, shift and P bits)
     and :func:`_lstm_layer_kernel`, in one call, :data:`~lstmforge.engine.spmv.CHUNK` steps
-    at a time (the chunk's input products stay in cache until its steps use them). Returns
-    the outputs and the clamp counts (ih accumulate, ih requantize, then the eleven of
-    :func:`_lstm_layer_kernel`)."""
+    at a time (the chunk's input products stay in cache until its steps use them), in one
+    buffer allocated once (a fresh one per chunk, megabytes, would be fresh pages from the
+    system each time). Returns the outputs and the clamp counts (ih accumulate, ih
+    requantize, then the eleven of :func:`_lstm_layer_kernel`)."""
     batch, steps, width = seq.shape
     y = np.empty((batch, steps, h.shape[1]), dtype=np.int64)
     counts = np.zeros(13, dtype=np.int64)
+    rows = w_ih[0][1][0].size - 1
+    products = np.empty(batch * min(CHUNK, steps) * rows, dtype=np.int64)
     for first in range(0, steps, CHUNK):
         last = min(first + CHUNK, steps)
         flat = np.ascontiguousarray(seq[:, first:last]).reshape(-1, width)
-        from_input, k_acc, k_rq = _input_product(flat, w_ih[0], w_ih[1], w_ih[2])
-        y[:, first:last], chunk_counts = _lstm_layer_kernel(
-            from_input.reshape(batch, last - first, -1),
+        from_input = products[: flat.shape[0] * rows].reshape(flat.shape[0], rows)
+        k_acc, k_rq = _input_product(flat, w_ih[0], w_ih[1], w_ih[2], from_input)
+        chunk_counts = _lstm_layer_kernel(
+            from_input.reshape(batch, last - first, rows),
             h,
             c,
             valid[:, first:last],
@@ -125,6 +129,7 @@ def _lstm_layer_with_input(seq, w_ih, h, c, valid, w_hh, bias, cell, proj):  # p
             bias,
             cell,
             proj,
+            y[:, first:last],
         )
         counts[0] += k_acc
         counts[1] += k_rq
@@ -306,7 +311,8 @@ def run_lstm_compiled(
             h, c = initial_lstm_state(dp, state, k, batch, out_size, hidden)
             h, c = np.array(h, dtype=np.int64), np.array(c, dtype=np.int64)  # updated in place
             from_input = dp.matvec(f"weight_ih_l{k}", seq.reshape(batch * steps, -1), src, "pre")
-            seq, counts = _lstm_layer_kernel(
+            seq = np.empty((batch, steps, out_size), dtype=np.int64)
+            counts = _lstm_layer_kernel(
                 np.ascontiguousarray(from_input.reshape(batch, steps, -1), dtype=np.int64),
                 h,
                 c,
@@ -315,6 +321,7 @@ def run_lstm_compiled(
                 layer.bias,
                 layer.cell,
                 layer.w_hr,
+                seq,
             )
             h_n[k] = dp.leave(h, out_key)
             c_n[k] = dp.leave(c, f"l{k}.cell")
