@@ -35,6 +35,7 @@ from lstmforge.engine.spmv import (
     BIAS,
     BLOCK,
     CHUNK,
+    FEW_VECTORS,
     LANES,
     WINDOW,
     _chunk_rows,
@@ -126,11 +127,12 @@ def test_fast_path_equals_reference_bit_for_bit(cm, x):
     )  # padded: bias only
 
 
-def test_spmv_fast_equals_reference_when_accumulators_saturate():
+@pytest.mark.parametrize("vectors", [3, FEW_VECTORS])  # window products, the CSR kernel
+def test_spmv_fast_equals_reference_when_accumulators_saturate(vectors):
     rng = np.random.default_rng(0)
     codes = rng.choice([-2048, 0, 2047], size=(12, 300), p=[0.3, 0.2, 0.5])
     matrix = SparseMatrix.from_codes(codes, QFormat(12, 11), 5, codes.shape)
-    v = rng.choice([-32768, 32767], size=(3, 300)).astype(np.int64)
+    v = rng.choice([-32768, 32767], size=(vectors, 300)).astype(np.int64)
     ref_counter, fast_counter = SaturationCounter(), SaturationCounter()
     ref = spmv_reference(matrix, v, ref_counter, "acc")
     np.testing.assert_array_equal(spmv_fast(matrix, v, fast_counter, "acc"), ref)

@@ -24,6 +24,7 @@ from lstmforge.engine.edge import edge_constants, quantize_kernel
 from lstmforge.engine.integer_datapath import IntegerDatapath
 from lstmforge.engine.spmv import (
     CHUNK,
+    FEW_VECTORS,
     _clamp,
     _csr_kernel,
     _row_major,
@@ -90,11 +91,13 @@ def _lstm_layer_kernel(from_input, h, c, valid, w_hh, bias, cell, proj, y):  # p
 def _input_product(seq, w_ih, shift, bits, out):  # pragma: no cover - compiled
     """``W_ih`` times the inputs seq [N, I] int64, requantized into P as
     :meth:`~lstmforge.engine.integer_datapath.IntegerDatapath.matvec` does on the fast backend
-    (one vector: the window kernel; several: the CSR kernel), into ``out`` [N, rows] (C
-    order). ``w_ih``: ``(windowed matrix, (row_ptr, cols, vals, row_l1), row pairs)``. Returns
-    the accumulate and requantize clamp counts."""
-    if seq.shape[0] == 1:
-        clamps = window_vector_kernel(w_ih[0], seq[0], out[0])
+    (a few vectors: the window kernel on each; more: the CSR kernel), into ``out`` [N, rows]
+    (C order). ``w_ih``: ``(windowed matrix, (row_ptr, cols, vals, row_l1), row pairs)``.
+    Returns the accumulate and requantize clamp counts."""
+    if seq.shape[0] < FEW_VECTORS:
+        clamps = 0
+        for v in range(seq.shape[0]):
+            clamps += window_vector_kernel(w_ih[0], seq[v], out[v])
     else:
         row_ptr, cols, vals, row_l1 = w_ih[1]
         xt = np.ascontiguousarray(seq.T)

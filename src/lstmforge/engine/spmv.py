@@ -60,6 +60,7 @@ from lstmforge.engine.fixed_point import ACCUMULATOR_BITS, SaturationCounter, sa
 
 ACC_MAX = (1 << (ACCUMULATOR_BITS - 1)) - 1
 CHUNK = 64  # vectors per pass of the CSR kernel (a multiple of 16)
+FEW_VECTORS = CHUNK // 4  # fewer vectors than this: a window product each (see _accumulate)
 ACC_MIN = -(1 << (ACCUMULATOR_BITS - 1))
 LANES = 8  # rows per group: the int32 lanes of one AVX2 register
 BLOCK = 8  # 8 int16 activations: one 16-byte vpshufb table
@@ -647,10 +648,12 @@ def window_layout(matrix: SparseMatrix) -> WindowMatrix:
 
 def _accumulate(matrix: SparseMatrix, x: np.ndarray) -> tuple[np.ndarray, int]:
     """Accumulators [N, rows] of x [N, cols] int64 (a view of one contiguous array) and the
-    clamp count: the window kernel for one vector, the CSR kernel for several."""
-    if x.shape[0] == 1:
-        acc = np.empty((1, matrix.shape[0]), dtype=np.int64)
-        return acc, window_vector_kernel(window_layout(matrix), x[0], acc[0])
+    clamp count: the window kernel for each of a few vectors (the CSR kernel forms a whole
+    chunk of CHUNK however few it holds), the CSR kernel for more."""
+    if x.shape[0] < FEW_VECTORS:
+        acc = np.empty((x.shape[0], matrix.shape[0]), dtype=np.int64)
+        layout = window_layout(matrix)
+        return acc, sum(window_vector_kernel(layout, v, out) for v, out in zip(x, acc, strict=True))
     row_ptr, cols, vals, row_l1 = _row_major(matrix)
     acc = np.empty((matrix.shape[0], x.shape[0]), dtype=np.int64)
     xt = np.ascontiguousarray(x.T)
