@@ -92,7 +92,9 @@ def _input_product(seq, w_ih, shift, bits, out):  # pragma: no cover - compiled
     """``W_ih`` times the inputs seq [N, I] int64, requantized into P as
     :meth:`~lstmforge.engine.integer_datapath.IntegerDatapath.matvec` does on the fast backend
     (a few vectors: the window kernel on each; more: the CSR kernel), into ``out`` [N, rows]
-    (C order). ``w_ih``: ``(windowed matrix, (row_ptr, cols, vals, row_l1), row pairs)``.
+    (C order; int32 holds the products: accumulators are 32-bit and P codes at most
+    :data:`~lstmforge.engine.integer_datapath.FULL_TABLE_BITS`, as the compiled layers
+    require). ``w_ih``: ``(windowed matrix, (row_ptr, cols, vals, row_l1), row pairs)``.
     Returns the accumulate and requantize clamp counts."""
     if seq.shape[0] < FEW_VECTORS:
         clamps = 0
@@ -101,7 +103,7 @@ def _input_product(seq, w_ih, shift, bits, out):  # pragma: no cover - compiled
     else:
         row_ptr, cols, vals, row_l1 = w_ih[1]
         xt = np.ascontiguousarray(seq.T)
-        clamps = _csr_kernel(row_ptr, cols, vals, row_l1, w_ih[2], xt, out.T)
+        clamps = _csr_kernel(row_ptr, cols, vals, row_l1, w_ih[2], xt, out)
     return clamps, requantize_kernel(out.reshape(-1), shift, bits)
 
 
@@ -117,7 +119,7 @@ def _lstm_layer_with_input(seq, w_ih, h, c, valid, w_hh, bias, cell, proj):  # p
     y = np.empty((batch, steps, h.shape[1]), dtype=np.int64)
     counts = np.zeros(13, dtype=np.int64)
     rows = w_ih[0][1][0].size - 1
-    products = np.empty(batch * min(CHUNK, steps) * rows, dtype=np.int64)
+    products = np.empty(batch * min(CHUNK, steps) * rows, dtype=np.int32)
     for first in range(0, steps, CHUNK):
         last = min(first + CHUNK, steps)
         flat = np.ascontiguousarray(seq[:, first:last]).reshape(-1, width)

@@ -213,6 +213,7 @@ def _chunk_rows_codegen(context, builder, signature, args):
                         builder.store(builder.or_(builder.load(flag), total), flag)
 
     in_order = ir.Constant(i32x16, _IN_ORDER)
+    unbias = ir.Constant(i32x16, [BIAS] * 16)
     height = cgutils.unpack_tuple(builder, tracked_a.shape)[0]
     with cgutils.for_range(builder, height) as loop:
         i = loop.index
@@ -231,12 +232,15 @@ def _chunk_rows_codegen(context, builder, signature, args):
                 pairs(first, stop, True)
             with otherwise:
                 pairs(first, stop, False)
-        for array, values in ((sums_a, totals), (flags_a, flags)):  # row i of each
-            row = builder.mul(i, ir.Constant(i64, registers))
+        for array, values, offset in ((sums_a, totals, unbias), (flags_a, flags, None)):
+            row = builder.mul(i, ir.Constant(i64, registers))  # row i of each
             row = builder.gep(builder.bitcast(array.data, i32x16.as_pointer()), [row])
             for h in range(registers):
                 low, high = builder.load(values[2 * h]), builder.load(values[2 * h + 1])
-                builder.store(builder.shuffle_vector(low, high, in_order), at(row, h), align=4)
+                lanes = builder.shuffle_vector(low, high, in_order)
+                if offset is not None:  # the sums without the bias (modulo 2**32)
+                    lanes = builder.sub(lanes, offset)
+                builder.store(lanes, at(row, h), align=4)
     return context.get_dummy_value()
 
 
@@ -262,26 +266,26 @@ def _chunk_rows_portable(pair_ptr, pair_cols, pair_weights, x, top, tracked, sum
                 pair = low * x[pair_cols[p, 0], v] + high * x[pair_cols[p, 1], v]
                 total = _wrap32(total + pair)
                 flag |= total
-            sums[i, v], flags[i, v] = total, flag if tracked[i] else 0
+            sums[i, v], flags[i, v] = _wrap32(total - BIAS), flag if tracked[i] else 0
 
 
 _chunk_rows = _chunk_rows_intrinsic if _host_has_avx2() else _chunk_rows_portable
 """``_chunk_rows(pair_ptr, pair_cols, pair_weights, x, top, tracked, sums, flags)``: rows
 ``top + i`` (i < ``tracked.size``, at most LANES), their pairs (:func:`_row_pairs`) times the
-chunk ``x`` [columns, CHUNK] int16, into row i of ``sums`` [LANES, CHUNK] int32 (BIAS plus
-each sum, modulo 2**32) and of ``flags`` [LANES, CHUNK] int32: the OR of the totals after
-every pair where ``tracked[i]``, else 0."""
+chunk ``x`` [columns, CHUNK] int16, into row i of ``sums`` [LANES, CHUNK] int32 (each sum
+modulo 2**32) and of ``flags`` [LANES, CHUNK] int32: the OR of the lanes' totals (which
+start at BIAS) after every pair where ``tracked[i]``, else 0."""
 
 
 @numba.njit(cache=True)
 def _csr_kernel(row_ptr, cols, vals, row_l1, pairs, xt, out):  # pragma: no cover - compiled
-    """CSR matrix times the vectors xt [cols, N] into ``out`` [rows, N] (any strides: the
-    transpose of a [N, rows] array too); returns the clamp count. ``pairs``: the matrix's
+    """CSR matrix times the vectors xt [cols, N] into ``out`` [N, rows] (int64, or int32:
+    the accumulators are 32-bit); returns the clamp count. ``pairs``: the matrix's
     :func:`_row_pairs`.
 
     The vectors go in chunks of :data:`CHUNK`, copied into int16 (the chunk stays in cache
     while every row reads it), and each row is formed a pair of its nonzeros at a time times
-    the chunk's vectors (:func:`_chunk_pairs`). A row whose L1 norm times max |x| fits the
+    the chunk's vectors (:func:`_chunk_rows`). A row whose L1 norm times max |x| fits the
     accumulator cannot clamp; for the others the lanes also keep the OR of their biased
     running totals, as the window kernel does (see :func:`window_vector_kernel`): a lane
     whose flag is clear is exact, a flagged one is summed again in column order with the
@@ -289,7 +293,7 @@ def _csr_kernel(row_ptr, cols, vals, row_l1, pairs, xt, out):  # pragma: no cove
     code of -32768 or wider) go that way at once."""
     rows, n = row_ptr.size - 1, xt.shape[1]
     pair_ptr, pair_cols, pair_weights, columns, wmax = pairs
-    if xt.shape[0] != columns or out.shape[0] != rows or out.shape[1] != n:
+    if xt.shape[0] != columns or out.shape[0] != n or out.shape[1] != rows:
         raise ValueError("_csr_kernel: xt or out does not fit the matrix")  # loops trust them
     low = high = 0
     for j in range(xt.shape[0]):  # one pass: the range of x
@@ -300,7 +304,6 @@ def _csr_kernel(row_ptr, cols, vals, row_l1, pairs, xt, out):  # pragma: no cove
     x16 = np.zeros((xt.shape[0], CHUNK), dtype=np.int16)  # zeros past the last vector
     sums = np.empty((LANES, CHUNK), dtype=np.int32)
     flags = np.empty((LANES, CHUNK), dtype=np.int32)
-    row_major = out.strides[1] <= out.strides[0]  # else store vector by vector
     limit = ACC_MAX // max(xmax, 1)  # l1 * xmax fits 32 bits exactly when l1 <= limit
     tracked = np.empty(LANES, dtype=np.uint8)
     clamps = 0
@@ -320,19 +323,14 @@ def _csr_kernel(row_ptr, cols, vals, row_l1, pairs, xt, out):  # pragma: no cove
                 )
             else:
                 flags[:] = -1  # every vector of every row: exact path
-            if row_major:
+            for b in range(width):
                 for i in range(height):
-                    for b in range(width):
-                        out[top + i, first + b] = _wrap32(np.int64(sums[i, b]) - BIAS)
-            else:
-                for b in range(width):
-                    for i in range(height):
-                        out[top + i, first + b] = _wrap32(np.int64(sums[i, b]) - BIAS)
+                    out[first + b, top + i] = sums[i, b]
             for i in range(0 if static else height):
                 for b in range(width):
                     if flags[i, b] < 0:
                         x = xt[:, first + b]
-                        out[top + i, first + b], k = _row_product(row_ptr, cols, vals, x, top + i)
+                        out[first + b, top + i], k = _row_product(row_ptr, cols, vals, x, top + i)
                         clamps += k
     return clamps
 
@@ -655,10 +653,10 @@ def _accumulate(matrix: SparseMatrix, x: np.ndarray) -> tuple[np.ndarray, int]:
         layout = window_layout(matrix)
         return acc, sum(window_vector_kernel(layout, v, out) for v, out in zip(x, acc, strict=True))
     row_ptr, cols, vals, row_l1 = _row_major(matrix)
-    acc = np.empty((matrix.shape[0], x.shape[0]), dtype=np.int64)
+    acc = np.empty((x.shape[0], matrix.shape[0]), dtype=np.int64)
     xt = np.ascontiguousarray(x.T)
     clamps = _csr_kernel(row_ptr, cols, vals, row_l1, _row_pairs(matrix), xt, acc)
-    return acc.T, clamps
+    return acc, clamps
 
 
 def spmv_fast(
