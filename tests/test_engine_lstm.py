@@ -43,6 +43,8 @@ from lstmforge.engine.spmv import (
     _csr_kernel,
     _row_major,
     _row_pairs,
+    _store_block,
+    _store_block_portable,
     _window,
     _window_portable,
     spmv_fast,
@@ -293,7 +295,8 @@ def test_window_layout_round_trip_and_kernels_on_adversarial_matrices():
 def test_csr_kernel_on_adversarial_matrices_into_int64_and_int32():
     """Several vectors (two chunks and a part) through the CSR kernel: the reference's
     integers and clamp count, into [N, rows] of int64 or of int32 (which holds every
-    accumulator)."""
+    accumulator), rows contiguous or further apart than their length; rows that are not
+    contiguous are refused."""
     rng = np.random.default_rng(11)
     n = 2 * CHUNK + 5
     for name, codes in _adversarial(rng).items():
@@ -310,6 +313,7 @@ def test_csr_kernel_on_adversarial_matrices_into_int64_and_int32():
             for out in (
                 np.empty((n, codes.shape[0]), np.int64),
                 np.empty((n, codes.shape[0]), np.int32),
+                np.empty((n, codes.shape[0] + 16), np.int32)[:, : codes.shape[0]],
             ):
                 xt = np.ascontiguousarray(x.T)
                 clamps = _csr_kernel(row_ptr, cols, vals, row_l1, pairs, xt, out)
@@ -320,6 +324,8 @@ def test_csr_kernel_on_adversarial_matrices_into_int64_and_int32():
             _csr_kernel(row_ptr, cols, vals, row_l1, pairs, narrow, np.empty((n, codes.shape[0])))
         with pytest.raises(ValueError, match="does not fit the matrix"):
             _csr_kernel(row_ptr, cols, vals, row_l1, pairs, xt, np.empty((n - 1, codes.shape[0])))
+        with pytest.raises(ValueError, match="rows are not contiguous"):
+            _csr_kernel(row_ptr, cols, vals, row_l1, pairs, xt, np.empty((codes.shape[0], n)).T)
 
 
 @numba.njit
@@ -357,6 +363,30 @@ def test_chunk_row_kernels_and_their_portable_loop_agree():
                 plain_flags = flags[:3] < 0
             np.testing.assert_array_equal(flags[:3][tracked == 1] < 0, plain_flags[tracked == 1])
     assert plain_flags[:2, :3].all() and not plain_flags[2].any()  # long rows of extreme codes
+
+
+@numba.njit
+def _call_store_block(sums, out, first, top, width):
+    _store_block(sums, out, first, top, width)
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64])
+def test_store_block_transposes_into_rows_of_any_stride(dtype):
+    """The block store (8 x 8 transposes in registers where the host has AVX2) writes
+    ``out[first + b, top + i] = sums[i, b]`` for b < width and nothing else, into int32 or
+    int64 rows lying further apart than their length, as the plain loop does."""
+    rng = np.random.default_rng(15)
+    sums = rng.integers(-(2**31), 2**31, size=(LANES, CHUNK)).astype(np.int32)
+    for width in (CHUNK, CHUNK - 3, 1):
+        outputs = []
+        for kernel in (_call_store_block, _store_block_portable):
+            out = np.full((CHUNK + 5, 40 + 16), 7, dtype=dtype)[:, :40]
+            kernel(sums, out, 2, 16, width)
+            outputs.append(out.copy())
+        np.testing.assert_array_equal(outputs[0], outputs[1])
+        expected = np.full((CHUNK + 5, 40), 7, dtype=dtype)
+        expected[2 : 2 + width, 16 : 16 + LANES] = sums[:, :width].T
+        np.testing.assert_array_equal(outputs[0], expected)
 
 
 def test_windows_fill_more_lanes_than_fixed_tiles():

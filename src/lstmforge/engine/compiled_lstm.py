@@ -37,47 +37,57 @@ from lstmforge.engine.spmv import (
 )
 from lstmforge.errors import InputError
 
+ROW_PAD = 16  # int32 codes (a cache line) between rows of the input-product buffer
+
 
 @numba.njit(cache=True)
-def _lstm_layer_kernel(from_input, h, c, valid, w_hh, bias, cell, proj, y):  # pragma: no cover
-    """One layer over all steps. ``from_input`` [B, T, 4H]: the requantized input products;
-    ``h`` [B, R], ``c`` [B, H]: the state, updated in place; ``valid`` [B, T]; ``w_hh``:
-    ``(windowed matrix, shift, P bits)``; ``bias`` [4H] (P codes); ``cell``: the arguments of
-    ``cell_kernel`` after the gates and the cell state, each sequence's unit running in
-    ``cell_step``'s work arrays; ``proj``: ``(windowed matrix, shift, output bits)`` or None
-    (no projection: r_t = m_t); ``y`` [B, T, R]: receives the outputs (0 past a sequence's
-    length).
+def _lstm_layer_kernel(from_input, ih, h, c, valid, w_hh, bias, cell, proj, y):  # noqa: PLR0913
+    """One layer over all steps. ``from_input`` [B * T, at least 4H] (C order): the input
+    products, sequence b's step t in row b * T + t (columns past 4H unused), requantized
+    here with ``ih`` ``(shift, P bits)`` ((0, P bits) leaves P codes as they are); ``h`` [B, R], ``c`` [B, H]: the state, updated in place; ``valid`` [B, T];
+    ``w_hh``: ``(windowed matrix, shift, P bits)``; ``bias`` [4H] (P codes); ``cell``: the
+    arguments of ``cell_kernel`` after the gates and the cell state, each sequence's unit
+    running in ``cell_step``'s work arrays; ``proj``: ``(windowed matrix, shift, output
+    bits)`` or None (no projection: r_t = m_t); ``y`` [B, T, R]: receives the outputs (0 past
+    a sequence's length).
 
-    Returns the clamp counts (hh accumulate, hh requantize, hr accumulate, hr requantize,
-    then the seven of ``cell_kernel``).
+    Returns the clamp counts (ih requantize, hh accumulate, hh requantize, hr accumulate,
+    hr requantize, then the seven of ``cell_kernel``).
     """
-    batch, steps, gates = from_input.shape
+    batch, steps, gates = valid.shape[0], valid.shape[1], bias.size
     hidden = gates // 4
     acc = np.empty(gates, dtype=np.int64)
     out = np.empty(h.shape[1], dtype=np.int64)
     buffers = cell_buffers(cell[0])
     c_lanes, pre, _, _, c_new, m = buffers
     lo, hi = -(1 << (w_hh[2] - 1)), (1 << (w_hh[2] - 1)) - 1
-    counts = np.zeros(11, dtype=np.int64)
+    ih_lo, ih_hi = -(1 << (ih[1] - 1)), (1 << (ih[1] - 1)) - 1
+    counts = np.zeros(12, dtype=np.int64)
     for t in range(steps):
         for b in range(batch):
-            counts[0] += window_vector_kernel(w_hh[0], h[b], acc)
-            requantized = 0  # a local sum: one in ``counts`` would be stored every iteration
-            for g in range(4):  # requantized into P, plus the input product and the bias
+            counts[1] += window_vector_kernel(w_hh[0], h[b], acc)
+            # local sums: ones in ``counts`` would be stored every iteration (no vectorizing)
+            from_ih = from_hh = 0
+            for g in range(4):  # both products requantized into P, plus the bias
                 for j in range(hidden):
                     r = g * hidden + j
-                    v, clamped = _clamp(_shift_round(acc[r], w_hh[1]), lo, hi)
-                    requantized += clamped
-                    pre[g, j] = from_input[b, t, r] + v + bias[r]
-            counts[1] += requantized
+                    u, k_ih = _clamp(
+                        _shift_round(from_input[b * steps + t, r], ih[0]), ih_lo, ih_hi
+                    )
+                    v, k_hh = _clamp(_shift_round(acc[r], w_hh[1]), lo, hi)
+                    from_ih += k_ih
+                    from_hh += k_hh
+                    pre[g, j] = u + v + bias[r]
+            counts[0] += from_ih
+            counts[2] += from_hh
             for j in range(hidden):
                 c_lanes[j] = c[b, j]
-            cell_step(buffers, *cell, counts[4:], hidden)
+            cell_step(buffers, *cell, counts[5:], hidden)
             if proj is None:
                 out[:] = m[:hidden]
             else:
-                counts[2] += window_vector_kernel(proj[0], m[:hidden], out)
-                counts[3] += requantize_kernel(out, proj[1], proj[2])
+                counts[3] += window_vector_kernel(proj[0], m[:hidden], out)
+                counts[4] += requantize_kernel(out, proj[1], proj[2])
             if valid[b, t]:
                 h[b] = out
                 c[b] = c_new[:hidden]
@@ -88,23 +98,21 @@ def _lstm_layer_kernel(from_input, h, c, valid, w_hh, bias, cell, proj, y):  # p
 
 
 @numba.njit(cache=True)
-def _input_product(seq, w_ih, shift, bits, out):  # pragma: no cover - compiled
-    """``W_ih`` times the inputs seq [N, I] int64, requantized into P as
-    :meth:`~lstmforge.engine.integer_datapath.IntegerDatapath.matvec` does on the fast backend
-    (a few vectors: the window kernel on each; more: the CSR kernel), into ``out`` [N, rows]
-    (C order; int32 holds the products: accumulators are 32-bit and P codes at most
-    :data:`~lstmforge.engine.integer_datapath.FULL_TABLE_BITS`, as the compiled layers
-    require). ``w_ih``: ``(windowed matrix, (row_ptr, cols, vals, row_l1), row pairs)``.
-    Returns the accumulate and requantize clamp counts."""
+def _input_product(seq, w_ih, out):  # pragma: no cover - compiled
+    """The accumulators of ``W_ih`` times the inputs seq [N, I] int64 as
+    :meth:`~lstmforge.engine.integer_datapath.IntegerDatapath.matvec` forms them on the fast
+    backend (a few vectors: the window kernel on each; more: the CSR kernel), into ``out``
+    [N, rows] (its rows contiguous; int32 holds the 32-bit accumulators). ``w_ih``:
+    ``(windowed matrix, (row_ptr, cols, vals, row_l1), row pairs)``. Returns the clamp
+    count."""
     if seq.shape[0] < FEW_VECTORS:
         clamps = 0
         for v in range(seq.shape[0]):
             clamps += window_vector_kernel(w_ih[0], seq[v], out[v])
-    else:
-        row_ptr, cols, vals, row_l1 = w_ih[1]
-        xt = np.ascontiguousarray(seq.T)
-        clamps = _csr_kernel(row_ptr, cols, vals, row_l1, w_ih[2], xt, out)
-    return clamps, requantize_kernel(out.reshape(-1), shift, bits)
+        return clamps
+    row_ptr, cols, vals, row_l1 = w_ih[1]
+    xt = np.ascontiguousarray(seq.T)
+    return _csr_kernel(row_ptr, cols, vals, row_l1, w_ih[2], xt, out)
 
 
 @numba.njit(cache=True)
@@ -113,20 +121,24 @@ def _lstm_layer_with_input(seq, w_ih, h, c, valid, w_hh, bias, cell, proj):  # p
     and :func:`_lstm_layer_kernel`, in one call, :data:`~lstmforge.engine.spmv.CHUNK` steps
     at a time (the chunk's input products stay in cache until its steps use them), in one
     buffer allocated once (a fresh one per chunk, megabytes, would be fresh pages from the
-    system each time). Returns the outputs and the clamp counts (ih accumulate, ih
-    requantize, then the eleven of :func:`_lstm_layer_kernel`)."""
+    system each time) whose rows lie :data:`ROW_PAD` codes apart more than their length
+    (4H codes, often a power of two: rows a multiple of 4 KiB apart share the same few cache
+    sets, and the CSR kernel's stores down a column of them evict each other); the layer
+    kernel requantizes them. Returns the outputs and the clamp counts (ih accumulate, then
+    the twelve of :func:`_lstm_layer_kernel`)."""
     batch, steps, width = seq.shape
     y = np.empty((batch, steps, h.shape[1]), dtype=np.int64)
     counts = np.zeros(13, dtype=np.int64)
     rows = w_ih[0][1][0].size - 1
-    products = np.empty(batch * min(CHUNK, steps) * rows, dtype=np.int32)
+    products = np.empty((batch * min(CHUNK, steps), rows + ROW_PAD), dtype=np.int32)
     for first in range(0, steps, CHUNK):
         last = min(first + CHUNK, steps)
         flat = np.ascontiguousarray(seq[:, first:last]).reshape(-1, width)
-        from_input = products[: flat.shape[0] * rows].reshape(flat.shape[0], rows)
-        k_acc, k_rq = _input_product(flat, w_ih[0], w_ih[1], w_ih[2], from_input)
-        chunk_counts = _lstm_layer_kernel(
-            from_input.reshape(batch, last - first, rows),
+        chunk = products[: flat.shape[0]]
+        counts[0] += _input_product(flat, w_ih[0], chunk[:, :rows])
+        counts[1:] += _lstm_layer_kernel(
+            chunk,
+            w_ih[1:],
             h,
             c,
             valid[:, first:last],
@@ -136,9 +148,6 @@ def _lstm_layer_with_input(seq, w_ih, h, c, valid, w_hh, bias, cell, proj):  # p
             proj,
             y[:, first:last],
         )
-        counts[0] += k_acc
-        counts[1] += k_rq
-        counts[2:] += chunk_counts
     return y, counts
 
 
@@ -318,7 +327,8 @@ def run_lstm_compiled(
             from_input = dp.matvec(f"weight_ih_l{k}", seq.reshape(batch * steps, -1), src, "pre")
             seq = np.empty((batch, steps, out_size), dtype=np.int64)
             counts = _lstm_layer_kernel(
-                np.ascontiguousarray(from_input.reshape(batch, steps, -1), dtype=np.int64),
+                np.ascontiguousarray(from_input, dtype=np.int64),
+                (0, layer.w_hh[2]),  # dp.matvec requantized them
                 h,
                 c,
                 valid,
@@ -327,7 +337,7 @@ def run_lstm_compiled(
                 layer.cell,
                 layer.w_hr,
                 seq,
-            )
+            )[1:]  # without the input products' requantize count: dp.matvec recorded it
             h_n[k] = dp.leave(h, out_key)
             c_n[k] = dp.leave(c, f"l{k}.cell")
         counter.record(layer.sites[2], counts[0])
