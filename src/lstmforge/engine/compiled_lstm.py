@@ -41,18 +41,18 @@ ROW_PAD = 16  # int32 codes (a cache line) between rows of the input-product buf
 
 
 @numba.njit(cache=True)
-def _lstm_layer_kernel(from_input, ih, h, c, valid, w_hh, bias, cell, proj, y):  # noqa: PLR0913
-    """One layer over all steps. ``from_input`` [B * T, at least 4H] (C order): the input
-    products, sequence b's step t in row b * T + t (columns past 4H unused), requantized
-    here with ``ih`` ``(shift, P bits)`` ((0, P bits) leaves P codes as they are); ``h`` [B, R], ``c`` [B, H]: the state, updated in place; ``valid`` [B, T];
+def _lstm_layer_kernel(from_input, h, c, valid, w_hh, bias, cell, proj, y):  # pragma: no cover
+    """One layer over all steps. ``from_input`` [B * T, at least 4H] (C order): the
+    requantized input products, sequence b's step t in row b * T + t (columns past 4H
+    unused); ``h`` [B, R], ``c`` [B, H]: the state, updated in place; ``valid`` [B, T];
     ``w_hh``: ``(windowed matrix, shift, P bits)``; ``bias`` [4H] (P codes); ``cell``: the
     arguments of ``cell_kernel`` after the gates and the cell state, each sequence's unit
     running in ``cell_step``'s work arrays; ``proj``: ``(windowed matrix, shift, output
     bits)`` or None (no projection: r_t = m_t); ``y`` [B, T, R]: receives the outputs (0 past
     a sequence's length).
 
-    Returns the clamp counts (ih requantize, hh accumulate, hh requantize, hr accumulate,
-    hr requantize, then the seven of ``cell_kernel``).
+    Returns the clamp counts (hh accumulate, hh requantize, hr accumulate, hr requantize,
+    then the seven of ``cell_kernel``).
     """
     batch, steps, gates = valid.shape[0], valid.shape[1], bias.size
     hidden = gates // 4
@@ -61,33 +61,26 @@ def _lstm_layer_kernel(from_input, ih, h, c, valid, w_hh, bias, cell, proj, y): 
     buffers = cell_buffers(cell[0])
     c_lanes, pre, _, _, c_new, m = buffers
     lo, hi = -(1 << (w_hh[2] - 1)), (1 << (w_hh[2] - 1)) - 1
-    ih_lo, ih_hi = -(1 << (ih[1] - 1)), (1 << (ih[1] - 1)) - 1
-    counts = np.zeros(12, dtype=np.int64)
+    counts = np.zeros(11, dtype=np.int64)
     for t in range(steps):
         for b in range(batch):
-            counts[1] += window_vector_kernel(w_hh[0], h[b], acc)
-            # local sums: ones in ``counts`` would be stored every iteration (no vectorizing)
-            from_ih = from_hh = 0
-            for g in range(4):  # both products requantized into P, plus the bias
+            counts[0] += window_vector_kernel(w_hh[0], h[b], acc)
+            requantized = 0  # a local sum: one in ``counts`` would be stored every iteration
+            for g in range(4):  # requantized into P, plus the input product and the bias
                 for j in range(hidden):
                     r = g * hidden + j
-                    u, k_ih = _clamp(
-                        _shift_round(from_input[b * steps + t, r], ih[0]), ih_lo, ih_hi
-                    )
-                    v, k_hh = _clamp(_shift_round(acc[r], w_hh[1]), lo, hi)
-                    from_ih += k_ih
-                    from_hh += k_hh
-                    pre[g, j] = u + v + bias[r]
-            counts[0] += from_ih
-            counts[2] += from_hh
+                    v, clamped = _clamp(_shift_round(acc[r], w_hh[1]), lo, hi)
+                    requantized += clamped
+                    pre[g, j] = from_input[b * steps + t, r] + v + bias[r]
+            counts[1] += requantized
             for j in range(hidden):
                 c_lanes[j] = c[b, j]
-            cell_step(buffers, *cell, counts[5:], hidden)
+            cell_step(buffers, *cell, counts[4:], hidden)
             if proj is None:
                 out[:] = m[:hidden]
             else:
-                counts[3] += window_vector_kernel(proj[0], m[:hidden], out)
-                counts[4] += requantize_kernel(out, proj[1], proj[2])
+                counts[2] += window_vector_kernel(proj[0], m[:hidden], out)
+                counts[3] += requantize_kernel(out, proj[1], proj[2])
             if valid[b, t]:
                 h[b] = out
                 c[b] = c_new[:hidden]
@@ -123,22 +116,23 @@ def _lstm_layer_with_input(seq, w_ih, h, c, valid, w_hh, bias, cell, proj):  # p
     buffer allocated once (a fresh one per chunk, megabytes, would be fresh pages from the
     system each time) whose rows lie :data:`ROW_PAD` codes apart more than their length
     (4H codes, often a power of two: rows a multiple of 4 KiB apart share the same few cache
-    sets, and the CSR kernel's stores down a column of them evict each other); the layer
-    kernel requantizes them. Returns the outputs and the clamp counts (ih accumulate, then
-    the twelve of :func:`_lstm_layer_kernel`)."""
+    sets, and the CSR kernel's stores down a column of them evict each other) and zeros
+    past them (so the whole buffer is requantized in one contiguous pass). Returns the
+    outputs and the clamp counts (ih accumulate, ih requantize, then the eleven of
+    :func:`_lstm_layer_kernel`)."""
     batch, steps, width = seq.shape
     y = np.empty((batch, steps, h.shape[1]), dtype=np.int64)
     counts = np.zeros(13, dtype=np.int64)
     rows = w_ih[0][1][0].size - 1
-    products = np.empty((batch * min(CHUNK, steps), rows + ROW_PAD), dtype=np.int32)
+    products = np.zeros((batch * min(CHUNK, steps), rows + ROW_PAD), dtype=np.int32)
     for first in range(0, steps, CHUNK):
         last = min(first + CHUNK, steps)
         flat = np.ascontiguousarray(seq[:, first:last]).reshape(-1, width)
         chunk = products[: flat.shape[0]]
         counts[0] += _input_product(flat, w_ih[0], chunk[:, :rows])
-        counts[1:] += _lstm_layer_kernel(
+        counts[1] += requantize_kernel(chunk.reshape(-1), w_ih[1], w_ih[2])
+        counts[2:] += _lstm_layer_kernel(
             chunk,
-            w_ih[1:],
             h,
             c,
             valid[:, first:last],
@@ -328,7 +322,6 @@ def run_lstm_compiled(
             seq = np.empty((batch, steps, out_size), dtype=np.int64)
             counts = _lstm_layer_kernel(
                 np.ascontiguousarray(from_input, dtype=np.int64),
-                (0, layer.w_hh[2]),  # dp.matvec requantized them
                 h,
                 c,
                 valid,
@@ -337,7 +330,7 @@ def run_lstm_compiled(
                 layer.cell,
                 layer.w_hr,
                 seq,
-            )[1:]  # without the input products' requantize count: dp.matvec recorded it
+            )
             h_n[k] = dp.leave(h, out_key)
             c_n[k] = dp.leave(c, f"l{k}.cell")
         counter.record(layer.sites[2], counts[0])
