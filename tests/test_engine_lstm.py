@@ -32,7 +32,6 @@ from lstmforge.engine.fixed_point import LSTMShifts, QFormat, SaturationCounter,
 from lstmforge.engine.float_datapath import FloatDatapath
 from lstmforge.engine.integer_datapath import IntegerDatapath
 from lstmforge.engine.spmv import (
-    BIAS,
     BLOCK,
     CHUNK,
     FEW_VECTORS,
@@ -403,14 +402,14 @@ def test_windows_fill_more_lanes_than_fixed_tiles():
 
 @numba.njit
 def _call_window(start, index, weight, table, group_ptr, tracked, sums, flags):
-    _window(start, index, weight, table, group_ptr, tracked, sums, flags)
+    return _window(start, index, weight, table, group_ptr, tracked, sums, flags)
 
 
 def test_window_group_kernels_sum_and_flag_each_lane():
     """The compiled loop over the row groups (AVX2 where the host has it) and the plain loop
-    give each lane BIAS plus its exact sum (modulo 2**32) and, in a tracked group, a flag
-    whose sign bit is set exactly where a running sum at a slot boundary left
-    [-2**30, 2**30); an untracked group's flags are 0."""
+    give each lane its exact sum (modulo 2**32) and, in a tracked group, a flag whose sign
+    bit is set exactly where a running sum at a slot boundary left [-2**30, 2**30); an
+    untracked group's flags are 0; both return the OR of all flags."""
     rng = np.random.default_rng(6)
     codes = np.zeros((24, 40), dtype=np.int64)
     codes[:8, ::2] = 2047  # 20 nonzeros a row: up to 20 * 2047 * 32767 > 2**30
@@ -431,7 +430,7 @@ def test_window_group_kernels_sum_and_flag_each_lane():
                 left[g] |= (running < -(1 << 30)) | (running >= 1 << 30)
             np.testing.assert_array_equal(running, codes[g * LANES : (g + 1) * LANES] @ x)
         assert x[0] != 32767 or left[0].all()  # the test reaches the flag
-        wrapped = (codes @ x + BIAS + (1 << 31)) % (1 << 32) - (1 << 31)
+        wrapped = (codes @ x + (1 << 31)) % (1 << 32) - (1 << 31)
         for tracked in ([1, 1, 1], [0, 1, 0], [1, 0, 1], [0, 0, 0]):
             tracked = np.array(tracked, dtype=np.uint8)
             for kernel in (_call_window, _window_portable):
@@ -440,8 +439,9 @@ def test_window_group_kernels_sum_and_flag_each_lane():
                     np.full(groups * LANES, 7, np.int32),
                 )
                 arrays = (layout.start, layout.index, layout.weight, table, layout.group_ptr)
-                kernel(*arrays, tracked, sums, flags)
+                every_flag = kernel(*arrays, tracked, sums, flags)
                 np.testing.assert_array_equal(sums, wrapped)
+                assert every_flag == np.bitwise_or.reduce(flags)
                 expected = left & tracked[:, None].astype(bool)
                 np.testing.assert_array_equal(flags.reshape(groups, LANES) < 0, expected)
                 assert not flags.reshape(groups, LANES)[tracked == 0].any()

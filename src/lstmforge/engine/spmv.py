@@ -487,7 +487,8 @@ def _window_codegen(context, builder, signature, args):
     the window's halves, a ``vpshufb`` on each (the index with bit 7 flipped for the second),
     ``vpor``, ``vpmaddwd``, ``vpaddd`` into lanes that start at :data:`BIAS`; in a tracked
     group also a ``vpor`` of every new total into the flag lanes. One call per matrix: a call
-    per group would pay numba's reference counting of every array on each."""
+    per group would pay numba's reference counting of every array on each. Returns the OR
+    of every flag lane."""
     start_a, index_a, weight_a, table_a, group_ptr_a, tracked_a, sums_a, flags_a = (
         context.make_array(signature.args[i])(context, builder, args[i]) for i in range(8)
     )
@@ -501,6 +502,7 @@ def _window_codegen(context, builder, signature, args):
     flip = ir.Constant(_I8X32, [-128] * 32)
     total = cgutils.alloca_once(builder, _I32X8)
     flags = cgutils.alloca_once(builder, _I32X8)
+    every_flag = cgutils.alloca_once_value(builder, ir.Constant(_I32X8, None))
 
     def vector_at(array, offset, vector):
         pointer = builder.gep(builder.bitcast(array.data, i8p), [offset])
@@ -543,17 +545,23 @@ def _window_codegen(context, builder, signature, args):
                 slots(first, stop, True)
             with otherwise:
                 slots(first, stop, False)
-        for array, value in ((sums_a, total), (flags_a, flags)):  # the group's LANES lanes
+        unbiased = builder.sub(builder.load(total), ir.Constant(_I32X8, [BIAS] * LANES))
+        group_flags = builder.load(flags)
+        builder.store(builder.or_(builder.load(every_flag), group_flags), every_flag)
+        for array, value in ((sums_a, unbiased), (flags_a, group_flags)):  # the group's lanes
             lanes = builder.gep(builder.bitcast(array.data, _I32X8.as_pointer()), [g])
-            builder.store(builder.load(value), lanes, align=4)
-    return context.get_dummy_value()
+            builder.store(value, lanes, align=4)
+    reduce_or = cgutils.get_or_insert_function(
+        builder.module, ir.FunctionType(ir.IntType(32), [_I32X8]), "llvm.vector.reduce.or.v8i32"
+    )
+    return builder.call(reduce_or, [builder.load(every_flag)])
 
 
 @intrinsic
 def _window_intrinsic(typingctx, start, index, weight, table, group_ptr, tracked, sums, flags):
     """The numba intrinsic of :func:`_window_codegen`."""
     arguments = (start, index, weight, table, group_ptr, tracked, sums, flags)
-    return types.void(*arguments), _window_codegen
+    return types.int32(*arguments), _window_codegen
 
 
 @numba.njit(inline="always")
@@ -564,8 +572,9 @@ def _wrap32(v):  # pragma: no cover - compiled
 
 @numba.njit(cache=True)
 def _window_portable(start, index, weight, table, group_ptr, tracked, sums, flags):
-    """Plain-loop equivalent of :func:`_window_intrinsic` (any CPU): the same lanes and
-    flags."""
+    """Plain-loop equivalent of :func:`_window_intrinsic` (any CPU): the same lanes, flags
+    and result."""
+    every_flag = np.int32(0)
     for g in range(group_ptr.size - 1):
         for lane in range(LANES):
             total, flag = np.int64(BIAS), np.int64(0)
@@ -577,16 +586,19 @@ def _window_portable(start, index, weight, table, group_ptr, tracked, sums, flag
                     pair += np.int64(weight[s, 2 * lane + half]) * table[column]
                 total = _wrap32(total + pair)
                 flag |= total
-            sums[g * LANES + lane], flags[g * LANES + lane] = total, flag if tracked[g] else 0
+            sums[g * LANES + lane] = _wrap32(total - BIAS)
+            flags[g * LANES + lane] = flag if tracked[g] else 0
+            every_flag |= flags[g * LANES + lane]
+    return every_flag
 
 
 _window = _window_intrinsic if _host_has_avx2() else _window_portable
 """``_window(start, index, weight, table, group_ptr, tracked, sums, flags)``: every row
 group's pair slots (group g's: ``group_ptr[g]:group_ptr[g + 1]``) times the activations
 ``table`` (int16, zero-padded by WINDOW): into the group's LANES entries of ``sums`` (int32),
-each lane's BIAS plus its sum (modulo 2**32), and of ``flags`` the OR of the lane's totals
-after every slot where ``tracked[g]`` (else 0), whose sign bit says that a sum at a slot
-boundary left [-2**30, 2**30)."""
+each lane's sum (modulo 2**32), and of ``flags`` the OR of the lane's totals (which start at
+BIAS) after every slot where ``tracked[g]`` (else 0), whose sign bit says that a sum at a slot
+boundary left [-2**30, 2**30). Returns the OR of all flags."""
 
 
 @numba.njit(cache=True)
@@ -622,10 +634,10 @@ def window_vector_kernel(m, x, acc):  # pragma: no cover - compiled
         tracked[g] = m.group_l1[g] > limit
     sums = np.empty(groups * LANES, dtype=np.int32)
     flags = np.empty(groups * LANES, dtype=np.int32)
-    _window(m.start, m.index, m.weight, table, m.group_ptr, tracked, sums, flags)
+    flagged = _window(m.start, m.index, m.weight, table, m.group_ptr, tracked, sums, flags)
     for r in range(rows):
-        acc[r] = _wrap32(np.int64(sums[r]) - BIAS)
-    if rows and np.min(flags[:rows]) < 0:  # a vectorized look first: flagged rows are rare
+        acc[r] = sums[r]
+    if flagged < 0:  # some row (flagged rows are rare)
         for r in range(rows):
             if flags[r] < 0:
                 acc[r], k = _row_product(m.row_ptr, m.cols, m.vals, x, r)
