@@ -124,7 +124,8 @@ def _lstm_layer_with_input(seq, w_ih, h, c, valid, w_hh, bias, cell, proj):  # p
     y = np.empty((batch, steps, h.shape[1]), dtype=np.int64)
     counts = np.zeros(13, dtype=np.int64)
     rows = w_ih[0][1][0].size - 1
-    products = np.zeros((batch * min(CHUNK, steps), rows + ROW_PAD), dtype=np.int32)
+    products = np.empty((batch * min(CHUNK, steps), rows + ROW_PAD), dtype=np.int32)
+    products[:, rows:] = 0
     for first in range(0, steps, CHUNK):
         last = min(first + CHUNK, steps)
         flat = np.ascontiguousarray(seq[:, first:last]).reshape(-1, width)

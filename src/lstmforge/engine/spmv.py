@@ -117,9 +117,10 @@ def _row_saturating(row_ptr, cols, vals, x, r):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True)
-def _product_fits(a, b):  # pragma: no cover - compiled
-    """a * b <= ACC_MAX for a, b >= 0, without forming a * b (it could wrap int64)."""
-    return a == 0 or b <= ACC_MAX // a
+def _l1_limit(xmax):  # pragma: no cover - compiled
+    """The largest L1 norm l with l * xmax <= ACC_MAX (xmax >= 0), found without forming a
+    product (it could wrap int64): rows up to it cannot clamp."""
+    return ACC_MAX // max(xmax, 1)
 
 
 @numba.njit(cache=True)
@@ -379,7 +380,7 @@ def _csr_kernel(row_ptr, cols, vals, row_l1, pairs, xt, out):  # pragma: no cove
     x16 = np.zeros((xt.shape[0], CHUNK), dtype=np.int16)  # zeros past the last vector
     sums = np.empty((LANES, CHUNK), dtype=np.int32)
     flags = np.empty((LANES, CHUNK), dtype=np.int32)
-    limit = ACC_MAX // max(xmax, 1)  # l1 * xmax fits 32 bits exactly when l1 <= limit
+    limit = _l1_limit(xmax)
     tracked = np.empty(LANES, dtype=np.uint8)
     clamps = 0
     for first in range(0, n, CHUNK):
@@ -628,7 +629,7 @@ def window_vector_kernel(m, x, acc):  # pragma: no cover - compiled
             clamps += k
         return clamps
     xmax = max(high, -low)
-    limit = ACC_MAX // max(xmax, 1)  # l1 * xmax fits 32 bits exactly when l1 <= limit
+    limit = _l1_limit(xmax)
     tracked = np.empty(groups, dtype=np.uint8)
     for g in range(groups):  # a group whose rows cannot clamp is not tracked
         tracked[g] = m.group_l1[g] > limit
