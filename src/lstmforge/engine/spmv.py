@@ -90,9 +90,13 @@ def _shift_round(x, shift):  # pragma: no cover - compiled
 def spmv_reference(
     matrix: SparseMatrix, x: np.ndarray, counter: SaturationCounter | None = None, site: str = ""
 ) -> np.ndarray:
-    """Golden per-PE CSC loop: x [N, cols] int64 codes -> accumulators [N, rows] int64."""
+    """Golden per-PE CSC loop: x [N, cols] int64 codes -> accumulators [N, rows] int64. The
+    site is recorded even for a matrix with no stored entries (zero clamps), as the fast
+    path records it."""
     num_pes = matrix.num_pes
     acc = np.zeros((x.shape[0], matrix.shape[0]), dtype=np.int64)
+    if counter is not None:
+        counter.record(site, 0)
     for p, pe in enumerate(matrix.pes):
         for j in range(matrix.shape[1]):
             pos = -1
@@ -369,7 +373,7 @@ def _csr_kernel(row_ptr, cols, vals, row_l1, pairs, xt, out):  # pragma: no cove
     pair_ptr, pair_cols, pair_weights, columns, wmax = pairs
     if xt.shape[0] != columns or out.shape[0] != n or out.shape[1] != rows:
         raise ValueError("_csr_kernel: xt or out does not fit the matrix")  # loops trust them
-    if rows and out.strides[1] != out.itemsize:
+    if rows > 1 and out.strides[1] != out.itemsize:  # (one code a row: any stride will do)
         raise ValueError("_csr_kernel: out's rows are not contiguous")
     low = high = 0
     for j in range(xt.shape[0]):  # one pass: the range of x
