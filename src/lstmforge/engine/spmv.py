@@ -12,8 +12,8 @@ order, and the accumulator saturates after every addition.
   [-2**30, 2**30), and such a row goes to :func:`_row_product` (the exact bound, and if it
   could leave 32 bits the sum in increasing column order with the saturating accumulator,
   :func:`_row_saturating`), which gives identical results and clamp counts.
-* One vector (batch 1, the recurrent products) goes through :func:`window_vector_kernel`
-  on a windowed copy of the matrix (:class:`WindowMatrix`). Gathering an activation per
+* One vector (batch 1, the recurrent products), and each of fewer than :data:`FEW_VECTORS`,
+  goes through :func:`window_vector_kernel` on a windowed copy of the matrix (:class:`WindowMatrix`). Gathering an activation per
   stored weight (``vpgatherdd``) costs about 1.3 cycles per weight on the machines we
   measured (docs/benchmarks.md); here the activations come from registers instead: ESE's
   idea of short relative indices into a local window of the input (Han et al., FPGA 2017,
@@ -33,11 +33,12 @@ order, and the accumulator saturates after every addition.
   :func:`window_vector_kernel`); such a row is summed with :func:`_row_product`, as is every
   row when an activation code does not fit int16 or the matrix holds a weight code of
   -32768 (whose square ``vpmaddwd`` cannot add twice).
-* Several vectors go through :func:`_csr_kernel` on a row-major (CSR) copy whose rows are
+* More vectors go through :func:`_csr_kernel` on a row-major (CSR) copy whose rows are
   also kept as pairs of nonzeros (:func:`_row_pairs`): per chunk of :data:`CHUNK` vectors
   (int16 codes, in cache), each pair of a row's weights multiplies the chunk's codes of its
-  two columns with one ``vpmaddwd`` per 8 vectors, and rows that might clamp are cleared as
-  in the window kernel.
+  two columns with one ``vpmaddwd`` per 8 vectors (:func:`_chunk_rows`), rows that might
+  clamp are cleared as in the window kernel, and each block of 8 rows is stored into the
+  [vectors, rows] output as 8 × 8 tiles transposed in registers (:func:`_store_block`).
 
 The CSR copy stores weights and column indices in the narrowest integer type that holds them
 (int16 for 12-bit weights).
