@@ -236,11 +236,12 @@ class IntegerDatapath:
             gate = max(int(np.abs(table.astype(np.int64)).max()) for table in (sig, tanh))
             formats = tuple(None if v is None else v.fmt for v in vectors)
             lanes = lane_type(self.pre, cell, hid, formats, shifts, gate)
-            peep = np.zeros((3, padded(int(np.prod(state)))), dtype=lanes)
+            cells = int(np.prod(state))
+            peep = np.zeros((3, padded(cells)), dtype=lanes)
             on = [vector is not None for vector in vectors]
             for g, vector in enumerate(vectors):
                 if vector is not None:
-                    peep[g, : int(np.prod(state))] = np.broadcast_to(vector.codes, state).ravel()
+                    peep[g, :cells] = np.broadcast_to(vector.codes, state).ravel()
             k = constants(lanes, self.pre, cell, hid, shifts)
             site = f"{self.prefix}l{layer}"
             sites = [

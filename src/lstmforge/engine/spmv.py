@@ -614,12 +614,12 @@ def window_vector_kernel(m, x, acc):  # pragma: no cover - compiled
     sum).
 
     A group whose rows' L1 norms times max |x| fit 32 bits cannot clamp; any other is
-    tracked by :func:`_window`, and a lane whose flag is clear is exact too. Each slot adds a pair of products (each under 2**30 in magnitude) to the
-    biased lane; while every slot-boundary sum stays in [-2**30, 2**30), a partial sum after
-    one more product stays under 2**31, so the saturating accumulator never clamps. The first
-    boundary sum outside lies within 2**31 of the last inside, so its biased total shows the
-    sign bit whether or not the int32 lane wrapped. A flagged row is summed with
-    :func:`_row_product`."""
+    tracked by :func:`_window`, and a lane whose flag is clear is exact too. Each slot adds a
+    pair of products (each under 2**30 in magnitude) to the biased lane; while every
+    slot-boundary sum stays in [-2**30, 2**30), a partial sum after one more product stays
+    under 2**31, so the saturating accumulator never clamps. The first boundary sum outside
+    lies within 2**31 of the last inside, so its biased total shows the sign bit whether or
+    not the int32 lane wrapped. A flagged row is summed with :func:`_row_product`."""
     rows, groups = m.row_ptr.size - 1, m.group_ptr.size - 1
     if x.size != m.columns or acc.size != rows:  # the loops below trust both sizes
         raise ValueError("window_vector_kernel: x or acc does not fit the matrix")
@@ -742,12 +742,11 @@ def _accumulate(matrix: SparseMatrix, x: np.ndarray) -> tuple[np.ndarray, int]:
     """Accumulators [N, rows] of x [N, cols] int64 (a view of one contiguous array) and the
     clamp count: the window kernel for each of a few vectors (the CSR kernel forms a whole
     chunk of CHUNK however few it holds), the CSR kernel for more."""
+    acc = np.empty((x.shape[0], matrix.shape[0]), dtype=np.int64)
     if x.shape[0] < FEW_VECTORS:
-        acc = np.empty((x.shape[0], matrix.shape[0]), dtype=np.int64)
         layout = window_layout(matrix)
         return acc, sum(window_vector_kernel(layout, v, out) for v, out in zip(x, acc, strict=True))
     row_ptr, cols, vals, row_l1 = _row_major(matrix)
-    acc = np.empty((x.shape[0], matrix.shape[0]), dtype=np.int64)
     xt = np.ascontiguousarray(x.T)
     clamps = _csr_kernel(row_ptr, cols, vals, row_l1, _row_pairs(matrix), xt, acc)
     return acc, clamps
