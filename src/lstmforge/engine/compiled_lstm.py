@@ -3,8 +3,9 @@ compiled: one numba call per layer and utterance on the integer datapath's fast 
 
 Per step and sequence, :func:`_lstm_layer_kernel` does what ``run_lstm`` asks of
 :class:`~lstmforge.engine.integer_datapath.IntegerDatapath` — the recurrent product
-(:func:`~lstmforge.engine.spmv.window_vector_kernel`) and its requantization into P, the exact sum
-with the input product and the bias, the element-wise unit
+(:func:`~lstmforge.engine.spmv.window_product`, into int32 accumulators that the layer keeps
+with the other work arrays) and its requantization into P plus the input product and the bias
+(:func:`~lstmforge.engine.gate_inputs.gate_inputs`, in int32 lanes), the element-wise unit
 (:func:`~lstmforge.engine.cell_kernel.cell_step`), the projection and its
 requantization — with the same integers and the same clamp counts per site, recorded in the
 order the step-by-step path records them. Steps past a sequence's length are computed (and
@@ -21,6 +22,7 @@ import numpy as np
 from lstmforge.engine.blocks import check_lstm_state, initial_lstm_state
 from lstmforge.engine.cell_kernel import cell_buffers, cell_step
 from lstmforge.engine.edge import edge_constants, quantize_kernel
+from lstmforge.engine.gate_inputs import gate_inputs
 from lstmforge.engine.integer_datapath import IntegerDatapath
 from lstmforge.engine.spmv import (
     CHUNK,
@@ -33,7 +35,9 @@ from lstmforge.engine.spmv import (
     requantize_kernel,
     spmv_fast,
     window_layout,
+    window_product,
     window_vector_kernel,
+    window_workspace,
 )
 from lstmforge.errors import InputError
 
@@ -42,7 +46,7 @@ ROW_PAD = 16  # int32 codes (a cache line) between rows of the input-product buf
 
 @numba.njit(cache=True)
 def _lstm_layer_kernel(from_input, h, c, valid, w_hh, bias, cell, proj, y):  # pragma: no cover
-    """One layer over all steps. ``from_input`` [B * T, at least 4H] (C order): the
+    """One layer over all steps. ``from_input`` [B * T, at least 4H] int32 (C order): the
     requantized input products, sequence b's step t in row b * T + t (columns past 4H
     unused); ``h`` [B, R], ``c`` [B, H]: the state, updated in place; ``valid`` [B, T];
     ``w_hh``: ``(windowed matrix, shift, P bits)``; ``bias`` [4H] (P codes); ``cell``: the
@@ -56,31 +60,35 @@ def _lstm_layer_kernel(from_input, h, c, valid, w_hh, bias, cell, proj, y):  # p
     """
     batch, steps, gates = valid.shape[0], valid.shape[1], bias.size
     hidden = gates // 4
-    acc = np.empty(gates, dtype=np.int64)
     out = np.empty(h.shape[1], dtype=np.int64)
     buffers = cell_buffers(cell[0])
     c_lanes, pre, _, _, c_new, m = buffers
-    lo, hi = -(1 << (w_hh[2] - 1)), (1 << (w_hh[2] - 1)) - 1
+    bias32 = bias.astype(np.int32)  # P codes
+    work_hh = window_workspace(w_hh[0])
+    acc = work_hh[2]  # the recurrent product's accumulators (int32)
+    work_hr = work_hh if proj is None else window_workspace(proj[0])
     counts = np.zeros(11, dtype=np.int64)
     for t in range(steps):
         for b in range(batch):
-            counts[0] += window_vector_kernel(w_hh[0], h[b], acc)
-            requantized = 0  # a local sum: one in ``counts`` would be stored every iteration
-            for g in range(4):  # requantized into P, plus the input product and the bias
-                for j in range(hidden):
-                    r = g * hidden + j
-                    v, clamped = _clamp(_shift_round(acc[r], w_hh[1]), lo, hi)
-                    requantized += clamped
-                    pre[g, j] = from_input[b * steps + t, r] + v + bias[r]
-            counts[1] += requantized
+            counts[0] += window_product(w_hh[0], h[b], work_hh)
+            counts[1] += gate_inputs(
+                acc, from_input[b * steps + t], bias32, pre, w_hh[1], w_hh[2], hidden
+            )
             for j in range(hidden):
                 c_lanes[j] = c[b, j]
             cell_step(buffers, *cell, counts[4:], hidden)
             if proj is None:
                 out[:] = m[:hidden]
             else:
-                counts[2] += window_vector_kernel(proj[0], m[:hidden], out)
-                counts[3] += requantize_kernel(out, proj[1], proj[2])
+                counts[2] += window_product(proj[0], m[:hidden], work_hr)
+                projected = work_hr[2]
+                lo_r, hi_r = -(1 << (proj[2] - 1)), (1 << (proj[2] - 1)) - 1
+                requantized = 0
+                for r in range(out.size):
+                    v, clamped = _clamp(_shift_round(np.int64(projected[r]), proj[1]), lo_r, hi_r)
+                    requantized += clamped
+                    out[r] = v
+                counts[3] += requantized
             if valid[b, t]:
                 h[b] = out
                 c[b] = c_new[:hidden]
@@ -322,7 +330,7 @@ def run_lstm_compiled(
             from_input = dp.matvec(f"weight_ih_l{k}", seq.reshape(batch * steps, -1), src, "pre")
             seq = np.empty((batch, steps, out_size), dtype=np.int64)
             counts = _lstm_layer_kernel(
-                np.ascontiguousarray(from_input, dtype=np.int64),
+                np.ascontiguousarray(from_input, dtype=np.int32),  # P codes
                 h,
                 c,
                 valid,

@@ -13,9 +13,10 @@ order, and the accumulator saturates after every addition.
   could leave 32 bits the sum in increasing column order with the saturating accumulator,
   :func:`_row_saturating`), which gives identical results and clamp counts.
 * One vector (batch 1, the recurrent products), and each of fewer than :data:`FEW_VECTORS`,
-  goes through :func:`window_vector_kernel` on a windowed copy of the matrix (:class:`WindowMatrix`). Gathering an activation per
-  stored weight (``vpgatherdd``) costs about 1.3 cycles per weight on the machines we
-  measured (docs/benchmarks.md); here the activations come from registers instead: ESE's
+  goes through :func:`window_product` on a windowed copy of the matrix
+  (:class:`WindowMatrix`), with work arrays made once (:func:`window_workspace`) where a
+  layer makes many products. Gathering an activation per stored weight (``vpgatherdd``)
+  costs about 1.3 cycles per weight on the machines we measured (docs/benchmarks.md); here the activations come from registers instead: ESE's
   idea of short relative indices into a local window of the input (Han et al., FPGA 2017,
   §4). Rows go in groups of :data:`LANES`, one per int32 lane; a group's nonzeros are stored
   as *pair slots*, each with a window of :data:`WINDOW` columns that starts anywhere (the
@@ -30,7 +31,7 @@ order, and the accumulator saturates after every addition.
   fixed 8 × 8 tiles. A row whose L1 norm times max |x| fits 32 bits is taken as the lanes
   sum it; in a group with any other row, the lanes also keep the OR of their running totals
   (one ``vpor``), which shows whether a row's running sum left [-2**30, 2**30) (see
-  :func:`window_vector_kernel`); such a row is summed with :func:`_row_product`, as is every
+  :func:`window_product`); such a row is summed with :func:`_row_product`, as is every
   row when an activation code does not fit int16 or the matrix holds a weight code of
   -32768 (whose square ``vpmaddwd`` cannot add twice).
 * More vectors go through :func:`_csr_kernel` on a row-major (CSR) copy whose rows are
@@ -66,7 +67,7 @@ ACC_MIN = -(1 << (ACCUMULATOR_BITS - 1))
 LANES = 8  # rows per group: the int32 lanes of one AVX2 register
 BLOCK = 8  # 8 int16 activations: one 16-byte vpshufb table
 WINDOW = 2 * BLOCK  # columns a pair slot reaches: two tables
-BIAS = 1 << 30  # where the window lanes start (see window_vector_kernel)
+BIAS = 1 << 30  # where the window lanes start (see window_product)
 INT16_MIN, INT16_MAX = -(1 << 15), (1 << 15) - 1
 
 
@@ -366,7 +367,7 @@ def _csr_kernel(row_ptr, cols, vals, row_l1, pairs, xt, out):  # pragma: no cove
     while every row reads it), and each row is formed a pair of its nonzeros at a time times
     the chunk's vectors (:func:`_chunk_rows`). A row whose L1 norm times max |x| fits the
     accumulator cannot clamp; for the others the lanes also keep the OR of their biased
-    running totals, as the window kernel does (see :func:`window_vector_kernel`): a lane
+    running totals, as the window kernel does (see :func:`window_product`): a lane
     whose flag is clear is exact, a flagged one is summed again in column order with the
     saturating accumulator. Codes the lanes do not hold (activations outside int16, a weight
     code of -32768 or wider) go that way at once."""
@@ -608,10 +609,25 @@ boundary left [-2**30, 2**30). Returns the OR of all flags."""
 
 
 @numba.njit(cache=True)
-def window_vector_kernel(m, x, acc):  # pragma: no cover - compiled
-    """:class:`WindowMatrix` ``m`` times one vector x [columns] int64 into ``acc`` [rows]
-    int64; returns the clamp count (the integers and count of the saturating column-order
-    sum).
+def window_workspace(m):  # pragma: no cover - compiled
+    """The work arrays of :func:`window_product` on :class:`WindowMatrix` ``m``, made once
+    for many products: ``(table, tracked, sums, flags)``, the activations as int16 (zeros
+    past the vector, which no product writes) and per-group and per-lane arrays."""
+    groups = m.group_ptr.size - 1
+    return (
+        np.zeros(m.columns + WINDOW, dtype=np.int16),
+        np.empty(groups, dtype=np.uint8),
+        np.empty(groups * LANES, dtype=np.int32),
+        np.empty(groups * LANES, dtype=np.int32),
+    )
+
+
+@numba.njit(cache=True)
+def window_product(m, x, work):  # pragma: no cover - compiled
+    """:class:`WindowMatrix` ``m`` times one vector x [columns] (integer codes) into the
+    first ``rows`` entries of ``work``'s sums (int32: the accumulators are 32-bit;
+    ``work`` from :func:`window_workspace`); returns the clamp count (the integers and count
+    of the saturating column-order sum).
 
     A group whose rows' L1 norms times max |x| fit 32 bits cannot clamp; any other is
     tracked by :func:`_window`, and a lane whose flag is clear is exact too. Each slot adds a
@@ -620,34 +636,41 @@ def window_vector_kernel(m, x, acc):  # pragma: no cover - compiled
     under 2**31, so the saturating accumulator never clamps. The first boundary sum outside
     lies within 2**31 of the last inside, so its biased total shows the sign bit whether or
     not the int32 lane wrapped. A flagged row is summed with :func:`_row_product`."""
+    table, tracked, sums, flags = work
     rows, groups = m.row_ptr.size - 1, m.group_ptr.size - 1
-    if x.size != m.columns or acc.size != rows:  # the loops below trust both sizes
-        raise ValueError("window_vector_kernel: x or acc does not fit the matrix")
-    table = np.zeros(m.columns + WINDOW, dtype=np.int16)
+    if x.size != m.columns or table.size != m.columns + WINDOW or sums.size != groups * LANES:
+        raise ValueError("window_product: x or the work arrays do not fit the matrix")
     low = high = clamps = 0
     for j in range(x.size):  # one pass: the range of x, and x into the table
         low, high = min(low, x[j]), max(high, x[j])
         table[j] = x[j]
     if low < INT16_MIN or high > INT16_MAX or m.wmax > INT16_MAX:
         for r in range(rows):  # codes the lanes do not hold
-            acc[r], k = _row_product(m.row_ptr, m.cols, m.vals, x, r)
+            sums[r], k = _row_product(m.row_ptr, m.cols, m.vals, x, r)
             clamps += k
         return clamps
-    xmax = max(high, -low)
-    limit = _l1_limit(xmax)
-    tracked = np.empty(groups, dtype=np.uint8)
+    limit = _l1_limit(max(high, -low))
     for g in range(groups):  # a group whose rows cannot clamp is not tracked
         tracked[g] = m.group_l1[g] > limit
-    sums = np.empty(groups * LANES, dtype=np.int32)
-    flags = np.empty(groups * LANES, dtype=np.int32)
-    flagged = _window(m.start, m.index, m.weight, table, m.group_ptr, tracked, sums, flags)
-    for r in range(rows):
-        acc[r] = sums[r]
-    if flagged < 0:  # some row (flagged rows are rare)
-        for r in range(rows):
+    if _window(m.start, m.index, m.weight, table, m.group_ptr, tracked, sums, flags) < 0:
+        for r in range(rows):  # some row is flagged (flagged rows are rare)
             if flags[r] < 0:
-                acc[r], k = _row_product(m.row_ptr, m.cols, m.vals, x, r)
+                sums[r], k = _row_product(m.row_ptr, m.cols, m.vals, x, r)
                 clamps += k
+    return clamps
+
+
+@numba.njit(cache=True)
+def window_vector_kernel(m, x, acc):  # pragma: no cover - compiled
+    """:func:`window_product` into ``acc`` [rows] (any integer type), with work arrays of
+    its own; returns the clamp count."""
+    if x.size != m.columns or acc.size != m.row_ptr.size - 1:
+        raise ValueError("window_vector_kernel: x or acc does not fit the matrix")
+    work = window_workspace(m)
+    clamps = window_product(m, x, work)
+    sums = work[2]
+    for r in range(acc.size):
+        acc[r] = sums[r]
     return clamps
 
 
