@@ -16,9 +16,10 @@ order, and the accumulator saturates after every addition.
   goes through :func:`window_product` on a windowed copy of the matrix
   (:class:`WindowMatrix`), with work arrays made once (:func:`window_workspace`) where a
   layer makes many products. Gathering an activation per stored weight (``vpgatherdd``)
-  costs about 1.3 cycles per weight on the machines we measured (docs/benchmarks.md); here the activations come from registers instead: ESE's
-  idea of short relative indices into a local window of the input (Han et al., FPGA 2017,
-  §4). Rows go in groups of :data:`LANES`, one per int32 lane; a group's nonzeros are stored
+  costs about 1.3 cycles per weight on the machines we measured (docs/benchmarks.md);
+  here the activations come from registers instead: ESE's idea of short relative indices
+  into a local window of the input (Han et al., FPGA 2017, §4). Rows go in groups of
+  :data:`LANES`, one per int32 lane; a group's nonzeros are stored
   as *pair slots*, each with a window of :data:`WINDOW` columns that starts anywhere (the
   smallest column the group has left, :func:`_window_slots`): in a slot, lane l holds up to
   two of its row's next nonzeros inside the window, their weights ``[w, w']`` (int16) and
