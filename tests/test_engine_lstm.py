@@ -36,8 +36,8 @@ from lstmforge.engine.fixed_point import (
     rescale,
 )
 from lstmforge.engine.float_datapath import FloatDatapath
-from lstmforge.engine.gate_inputs import gate_inputs
 from lstmforge.engine.integer_datapath import IntegerDatapath
+from lstmforge.engine.requantize_lanes import requantize_add
 from lstmforge.engine.spmv import (
     BLOCK,
     CHUNK,
@@ -303,35 +303,36 @@ def test_window_layout_round_trip_and_kernels_on_adversarial_matrices():
             window_product(layout, np.zeros(cols + 1, dtype=np.int64), work)
 
 
-@pytest.mark.parametrize("pre_type", [np.int32, np.int64])
-def test_gate_inputs_lanes_equal_requantize_plus_inputs_and_bias(pre_type):
-    """The pre-activation sums, eight cells per int32 register and the rest in a plain loop,
-    equal NumPy's rescale (round half up, saturate) plus the input product and the bias,
+@pytest.mark.parametrize("out_type", [np.int32, np.int64])
+def test_requantize_add_lanes_equal_numpy_rescale_plus_addends(out_type):
+    """Requantized accumulators plus two addends, eight codes per int32 register and the
+    rest in a plain loop, equal NumPy's rescale (round half up, saturate) plus the addends,
     with the same clamp count: accumulators at both ends of 32 bits, right and left shifts
-    up to and past 31 bits, P formats from 2 to 32 bits (int32 lanes hold three P codes of
-    at most 30), cell counts that are not a multiple of eight."""
+    up to and past 31 bits, formats from 2 to 32 bits (an int32 output holds three codes of
+    at most 30), 1 or 4 rows, widths that are not a multiple of eight."""
     rng = np.random.default_rng(5)
     extremes = np.array([-(2**31), 2**31 - 1, -(2**31) + 1, 2**30, -(2**30) - 1, 0, 1, -1])
-    for hidden in (1, 7, 8, 13, 24):
-        for bits in (2, 8, 16, 29, 30, 32) if pre_type is np.int64 else (2, 8, 16, 29, 30):
-            p_lo, p_hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-            for shift in (-31, -12, -1, 0, 1, 2, 15, 31, 32, 40):
-                acc = rng.integers(-(2**31), 2**31, 4 * hidden + 5).astype(np.int32)
-                acc[: extremes.size] = extremes[: acc.size]
-                inputs = rng.integers(p_lo, p_hi + 1, 4 * hidden + 3).astype(np.int32)
-                bias = rng.integers(p_lo, p_hi + 1, 4 * hidden).astype(np.int32)
-                pre = np.full((4, hidden + 3), 7, dtype=pre_type)
-                clamps = gate_inputs(acc, inputs, bias, pre, shift, bits, hidden)
-                counter = SaturationCounter()
-                rows = 4 * hidden
-                v = rescale(acc[:rows].astype(np.int64), shift, QFormat(bits, 0), counter, "rq")
-                expected = inputs[:rows].astype(np.int64) + v + bias
-                where = f"hidden {hidden}, bits {bits}, shift {shift}"
-                np.testing.assert_array_equal(pre[:, :hidden].ravel(), expected, err_msg=where)
-                assert np.all(pre[:, hidden:] == 7), where  # past the cells: untouched
-                assert clamps == counter["rq"], where
-    with pytest.raises(ValueError, match="shorter than 4 \\* hidden"):
-        gate_inputs(acc[:3], inputs, bias, pre, 0, 16, hidden)
+    for rows in (1, 4):
+        for width in (1, 7, 8, 13, 24):
+            for bits in (2, 8, 16, 29, 30, 32) if out_type is np.int64 else (2, 8, 16, 29, 30):
+                p_lo, p_hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+                for shift in (-31, -12, -1, 0, 1, 2, 15, 31, 32, 40):
+                    codes = rows * width
+                    acc = rng.integers(-(2**31), 2**31, codes + 5).astype(np.int32)
+                    acc[: extremes.size] = extremes[: acc.size]
+                    inputs = rng.integers(p_lo, p_hi + 1, codes + 3).astype(np.int32)
+                    bias = rng.integers(p_lo, p_hi + 1, codes).astype(np.int32)
+                    out = np.full((rows, width + 3), 7, dtype=out_type)
+                    clamps = requantize_add(acc, inputs, bias, out, shift, bits, width)
+                    counter = SaturationCounter()
+                    v = rescale(acc[:codes].astype(np.int64), shift, QFormat(bits, 0), counter, "r")
+                    expected = inputs[:codes].astype(np.int64) + v + bias
+                    where = f"rows {rows}, width {width}, bits {bits}, shift {shift}"
+                    np.testing.assert_array_equal(out[:, :width].ravel(), expected, err_msg=where)
+                    assert np.all(out[:, width:] == 7), where  # past the width: untouched
+                    assert clamps == counter["r"], where
+    with pytest.raises(ValueError, match="fewer codes than G \\* W"):
+        requantize_add(acc[:3], inputs, bias, out, 0, 16, width)
 
 
 def test_csr_kernel_on_adversarial_matrices_into_int64_and_int32():

@@ -22,16 +22,14 @@ import numpy as np
 from lstmforge.engine.blocks import check_lstm_state, initial_lstm_state
 from lstmforge.engine.cell_kernel import cell_buffers, cell_step
 from lstmforge.engine.edge import edge_constants, quantize_kernel
-from lstmforge.engine.gate_inputs import gate_inputs
 from lstmforge.engine.integer_datapath import IntegerDatapath
+from lstmforge.engine.requantize_lanes import requantize_add
 from lstmforge.engine.spmv import (
     CHUNK,
     FEW_VECTORS,
-    _clamp,
     _csr_kernel,
     _row_major,
     _row_pairs,
-    _shift_round,
     requantize_kernel,
     spmv_fast,
     window_layout,
@@ -59,42 +57,40 @@ def _lstm_layer_kernel(from_input, h, c, valid, w_hh, bias, cell, proj, y):  # p
     then the seven of ``cell_kernel``).
     """
     batch, steps, gates = valid.shape[0], valid.shape[1], bias.size
-    hidden = gates // 4
-    out = np.empty(h.shape[1], dtype=np.int64)
-    buffers = cell_buffers(cell[0])
-    c_lanes, pre, _, _, c_new, m = buffers
+    hidden, width = gates // 4, h.shape[1]
+    out = np.empty((1, width), dtype=np.int64)
+    c_lanes, pre, idx, vals, c_new, m = cell_buffers(cell[0])
+    c_prev = np.zeros((batch, c_lanes.size), dtype=c_lanes.dtype)  # in the unit's lanes
+    for b in range(batch):
+        c_prev[b, :hidden] = c[b]
     bias32 = bias.astype(np.int32)  # P codes
     work_hh = window_workspace(w_hh[0])
     acc = work_hh[2]  # the recurrent product's accumulators (int32)
     work_hr = work_hh if proj is None else window_workspace(proj[0])
+    no_addend = np.zeros(width, dtype=np.int32)
     counts = np.zeros(11, dtype=np.int64)
     for t in range(steps):
         for b in range(batch):
             counts[0] += window_product(w_hh[0], h[b], work_hh)
-            counts[1] += gate_inputs(
+            counts[1] += requantize_add(
                 acc, from_input[b * steps + t], bias32, pre, w_hh[1], w_hh[2], hidden
             )
-            for j in range(hidden):
-                c_lanes[j] = c[b, j]
-            cell_step(buffers, *cell, counts[4:], hidden)
+            cell_step((c_prev[b], pre, idx, vals, c_new, m), *cell, counts[4:], hidden)
             if proj is None:
-                out[:] = m[:hidden]
+                out[0] = m[:hidden]
             else:
                 counts[2] += window_product(proj[0], m[:hidden], work_hr)
-                projected = work_hr[2]
-                lo_r, hi_r = -(1 << (proj[2] - 1)), (1 << (proj[2] - 1)) - 1
-                requantized = 0
-                for r in range(out.size):
-                    v, clamped = _clamp(_shift_round(np.int64(projected[r]), proj[1]), lo_r, hi_r)
-                    requantized += clamped
-                    out[r] = v
-                counts[3] += requantized
+                counts[3] += requantize_add(
+                    work_hr[2], no_addend, no_addend, out, proj[1], proj[2], width
+                )
             if valid[b, t]:
-                h[b] = out
-                c[b] = c_new[:hidden]
-                y[b, t] = out
+                h[b] = out[0]
+                c_prev[b, :hidden] = c_new[:hidden]
+                y[b, t] = out[0]
             else:
                 y[b, t] = 0
+    for b in range(batch):
+        c[b] = c_prev[b, :hidden]
     return counts
 
 
