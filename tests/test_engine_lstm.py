@@ -335,6 +335,20 @@ def test_requantize_add_lanes_equal_numpy_rescale_plus_addends(out_type):
         requantize_add(acc[:3], inputs, bias, out, 0, 16, width)
 
 
+def test_requantize_add_without_addends_and_in_place():
+    """No addends (None), and the accumulators requantized in place as a [G, W] array."""
+    rng = np.random.default_rng(6)
+    for shift in (-3, 0, 5, 31, 33):
+        acc = rng.integers(-(2**31), 2**31, (3, 21)).astype(np.int32)
+        counter = SaturationCounter()
+        expected = rescale(acc.astype(np.int64), shift, QFormat(12, 0), counter, "r")
+        out = np.empty((3, 21), dtype=np.int64)
+        assert requantize_add(acc.ravel(), None, None, out, shift, 12, 21) == counter["r"]
+        np.testing.assert_array_equal(out, expected)
+        assert requantize_add(acc.ravel(), None, None, acc, shift, 12, 21) == counter["r"]
+        np.testing.assert_array_equal(acc, expected)
+
+
 def test_csr_kernel_on_adversarial_matrices_into_int64_and_int32():
     """Several vectors (two chunks and a part) through the CSR kernel: the reference's
     integers and clamp count, into [N, rows] of int64 or of int32 (which holds every

@@ -30,7 +30,6 @@ from lstmforge.engine.spmv import (
     _csr_kernel,
     _row_major,
     _row_pairs,
-    requantize_kernel,
     spmv_fast,
     window_layout,
     window_product,
@@ -67,7 +66,6 @@ def _lstm_layer_kernel(from_input, h, c, valid, w_hh, bias, cell, proj, y):  # p
     work_hh = window_workspace(w_hh[0])
     acc = work_hh[2]  # the recurrent product's accumulators (int32)
     work_hr = work_hh if proj is None else window_workspace(proj[0])
-    no_addend = np.zeros(width, dtype=np.int32)
     counts = np.zeros(11, dtype=np.int64)
     for t in range(steps):
         for b in range(batch):
@@ -80,9 +78,7 @@ def _lstm_layer_kernel(from_input, h, c, valid, w_hh, bias, cell, proj, y):  # p
                 out[0] = m[:hidden]
             else:
                 counts[2] += window_product(proj[0], m[:hidden], work_hr)
-                counts[3] += requantize_add(
-                    work_hr[2], no_addend, no_addend, out, proj[1], proj[2], width
-                )
+                counts[3] += requantize_add(work_hr[2], None, None, out, proj[1], proj[2], width)
             if valid[b, t]:
                 h[b] = out[0]
                 c_prev[b, :hidden] = c_new[:hidden]
@@ -135,7 +131,9 @@ def _lstm_layer_with_input(seq, w_ih, h, c, valid, w_hh, bias, cell, proj):  # p
         flat = np.ascontiguousarray(seq[:, first:last]).reshape(-1, width)
         chunk = products[: flat.shape[0]]
         counts[0] += _input_product(flat, w_ih[0], chunk[:, :rows])
-        counts[1] += requantize_kernel(chunk.reshape(-1), w_ih[1], w_ih[2])
+        counts[1] += requantize_add(
+            chunk.reshape(-1), None, None, chunk, w_ih[1], w_ih[2], chunk.shape[1]
+        )
         counts[2:] += _lstm_layer_kernel(
             chunk,
             h,

@@ -5,14 +5,14 @@ For rows g < G and columns j < W of ``out``, with r = g * W + j::
 
     out[g, j] = inputs[r] + sat(shift_round(acc[r], shift), bits) + bias[r]
 
-and every clamp of the requantization counted. An LSTM step forms its pre-activation sums so
-(G = 4 gates of H cells: ``acc`` the 32-bit accumulators of ``W_hh h_{t-1}``, ``inputs`` the
-requantized ``W_ih x_t``, ``bias`` the bias, all P codes), and its projection's output (G = 1,
-addends zero). :func:`requantize_add` forms eight codes at a time in int32 lanes (LLVM vector
-IR, which AVX2 runs natively with ``vpsravd``, ``vpminsd`` and ``vpmaxsd``): numba's loop over
-the same arithmetic ran in int64 lanes, whose arithmetic right shifts AVX2 has to emulate.
-The remaining columns, shifts of 32 bits or more and formats wider than 30 bits take the plain
-loop :func:`_requantize_add_loop`.
+and every clamp of the requantization counted. An LSTM step forms its pre-activation sums so (G
+= 4 gates of H cells: ``acc`` the 32-bit accumulators of ``W_hh h_{t-1}``, ``inputs`` the
+requantized ``W_ih x_t``, ``bias`` the bias, all P codes), its projection's output (G = 1, no
+addends), and a chunk's input products in place. :func:`requantize_add` forms eight codes at a
+time in int32 lanes (LLVM vector IR, which AVX2 runs natively with ``vpsravd``, ``vpminsd`` and
+``vpmaxsd``): numba's loop over the same arithmetic ran in int64 lanes, whose arithmetic right
+shifts AVX2 has to emulate. The remaining columns, shifts of 32 bits or more and formats wider
+than 30 bits take the plain loop :func:`_requantize_add_loop`.
 
 In int32 lanes the rounding half cannot be added to an accumulator near 2**31 without
 wrapping, so a right shift by R rounds as ``(a >> R) + ((a >> (R - 1)) & 1)``, which equals
@@ -38,7 +38,10 @@ def _requantize_add_codegen(context, builder, signature, args):
     """LLVM IR of the vector loop over columns 0 .. ``columns`` - 1 (a multiple of LANES) of
     every row of ``out``; returns the clamp count."""
     acc_a, inputs_a, bias_a, out_a = (
-        context.make_array(signature.args[i])(context, builder, args[i]) for i in range(4)
+        None
+        if signature.args[i] == types.none
+        else context.make_array(signature.args[i])(context, builder, args[i])
+        for i in range(4)
     )
     i32, i64 = ir.IntType(32), ir.IntType(64)
     lanes = ir.VectorType(i32, LANES)
@@ -78,8 +81,9 @@ def _requantize_add_codegen(context, builder, signature, args):
             clamped = builder.or_(below, above)
             total = builder.sub(builder.load(clamps), builder.sext(clamped, lanes))
             builder.store(total, clamps)
-            value = builder.add(value, builder.load(vector_at(inputs_a, r, lanes), align=4))
-            value = builder.add(value, builder.load(vector_at(bias_a, r, lanes), align=4))
+            for addend in (inputs_a, bias_a):
+                if addend is not None:
+                    value = builder.add(value, builder.load(vector_at(addend, r, lanes), align=4))
             if out_bits != 32:
                 value = builder.sext(value, stored)
             offset = builder.add(builder.mul(g, out_columns), j)
@@ -96,7 +100,7 @@ def _requantize_add_vector(typingctx, acc, inputs, bias, out, constants, width, 
     int32, ``out`` [G, at least W] int32 or int64, ``constants``: the right shift, it less
     one (at least 0), its rounding bit's mask (1, or 0 for no right shift), the left shift,
     the bounds before the left shift, then the bounds."""
-    for array in (acc, inputs, bias):
+    for array in (acc, *(a for a in (inputs, bias) if a != types.none)):
         if not isinstance(array, types.Array) or array.dtype != types.int32 or array.layout != "C":
             raise numba.core.errors.TypingError(f"_requantize_add_vector: not C int32: {array}")
     if out.ndim != 2 or out.dtype not in (types.int32, types.int64) or out.layout != "C":
@@ -115,7 +119,11 @@ def _requantize_add_loop(acc, inputs, bias, out, shift, lo, hi, width, first):  
             r = g * width + j
             v, clamped = _clamp(_shift_round(np.int64(acc[r]), shift), lo, hi)
             clamps += clamped
-            out[g, j] = inputs[r] + v + bias[r]
+            if inputs is not None:
+                v += inputs[r]
+            if bias is not None:
+                v += bias[r]
+            out[g, j] = v
     return clamps
 
 
@@ -123,12 +131,18 @@ def _requantize_add_loop(acc, inputs, bias, out, shift, lo, hi, width, first):  
 def requantize_add(acc, inputs, bias, out, shift, bits, width):  # pragma: no cover - compiled
     """``out[g, j] = inputs[r] + sat(shift_round(acc[r], shift), bits) + bias[r]`` for the
     G x ``width`` codes of ``out`` [G, at least W] (r = g * W + j; ``acc``, ``inputs``,
-    ``bias`` int32 of at least G * W codes); returns the number of clamped requantizations.
+    ``bias`` int32 of at least G * W codes, either addend None for none; ``out`` may be
+    ``acc`` itself, seen as [G, W]); returns the number of clamped requantizations.
     ``out``'s type must hold the sums; formats of more than 30 bits take the plain loop
     (three codes could leave int32), as do shifts of 32 bits or more."""
     lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
     codes = out.shape[0] * width
-    if acc.size < codes or inputs.size < codes or bias.size < codes or out.shape[1] < width:
+    short = acc.size < codes or out.shape[1] < width
+    if inputs is not None:
+        short = short or inputs.size < codes
+    if bias is not None:
+        short = short or bias.size < codes
+    if short:
         raise ValueError("requantize_add: acc, inputs, bias or out holds fewer codes than G * W")
     if bits > 32:
         raise ValueError("requantize_add: a format of more than 32 bits")
