@@ -347,6 +347,7 @@ def test_requantize_add_without_addends_and_in_place():
         np.testing.assert_array_equal(out, expected)
         assert requantize_add(acc.ravel(), None, None, acc, shift, 12, 21) == counter["r"]
         np.testing.assert_array_equal(acc, expected)
+    assert requantize_add(acc.ravel(), None, None, out, 0, 12, np.int32(21)) == 0  # any int
 
 
 def test_csr_kernel_on_adversarial_matrices_into_int64_and_int32():

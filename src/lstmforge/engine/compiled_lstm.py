@@ -5,7 +5,7 @@ Per step and sequence, :func:`_lstm_layer_kernel` does what ``run_lstm`` asks of
 :class:`~lstmforge.engine.integer_datapath.IntegerDatapath` — the recurrent product
 (:func:`~lstmforge.engine.spmv.window_product`, into int32 accumulators that the layer keeps
 with the other work arrays) and its requantization into P plus the input product and the bias
-(:func:`~lstmforge.engine.gate_inputs.gate_inputs`, in int32 lanes), the element-wise unit
+(:func:`~lstmforge.engine.requantize_lanes.requantize_add`, in int32 lanes), the element-wise unit
 (:func:`~lstmforge.engine.cell_kernel.cell_step`), the projection and its
 requantization — with the same integers and the same clamp counts per site, recorded in the
 order the step-by-step path records them. Steps past a sequence's length are computed (and
@@ -45,12 +45,13 @@ ROW_PAD = 16  # int32 codes (a cache line) between rows of the input-product buf
 def _lstm_layer_kernel(from_input, h, c, valid, w_hh, bias, cell, proj, y):  # pragma: no cover
     """One layer over all steps. ``from_input`` [B * T, at least 4H] int32 (C order): the
     requantized input products, sequence b's step t in row b * T + t (columns past 4H
-    unused); ``h`` [B, R], ``c`` [B, H]: the state, updated in place; ``valid`` [B, T];
-    ``w_hh``: ``(windowed matrix, shift, P bits)``; ``bias`` [4H] (P codes); ``cell``: the
-    arguments of ``cell_kernel`` after the gates and the cell state, each sequence's unit
-    running in ``cell_step``'s work arrays; ``proj``: ``(windowed matrix, shift, output
-    bits)`` or None (no projection: r_t = m_t); ``y`` [B, T, R]: receives the outputs (0 past
-    a sequence's length).
+    unused); ``h`` [B, R], ``c`` [B, H]: the state, updated in place (h after every valid
+    step; c at the end of the call: in between, each sequence's c_{t-1} is kept in a row of
+    the element-wise unit's lane type); ``valid`` [B, T]; ``w_hh``: ``(windowed matrix,
+    shift, P bits)``; ``bias`` [4H] (P codes); ``cell``: the arguments of ``cell_kernel``
+    after the gates and the cell state, the unit running in ``cell_step``'s work arrays;
+    ``proj``: ``(windowed matrix, shift, output bits)`` or None (no projection: r_t = m_t);
+    ``y`` [B, T, R]: receives the outputs (0 past a sequence's length).
 
     Returns the clamp counts (hh accumulate, hh requantize, hr accumulate, hr requantize,
     then the seven of ``cell_kernel``).

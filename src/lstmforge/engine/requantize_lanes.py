@@ -5,14 +5,15 @@ For rows g < G and columns j < W of ``out``, with r = g * W + j::
 
     out[g, j] = inputs[r] + sat(shift_round(acc[r], shift), bits) + bias[r]
 
-and every clamp of the requantization counted. An LSTM step forms its pre-activation sums so (G
-= 4 gates of H cells: ``acc`` the 32-bit accumulators of ``W_hh h_{t-1}``, ``inputs`` the
-requantized ``W_ih x_t``, ``bias`` the bias, all P codes), its projection's output (G = 1, no
-addends), and a chunk's input products in place. :func:`requantize_add` forms eight codes at a
-time in int32 lanes (LLVM vector IR, which AVX2 runs natively with ``vpsravd``, ``vpminsd`` and
-``vpmaxsd``): numba's loop over the same arithmetic ran in int64 lanes, whose arithmetic right
-shifts AVX2 has to emulate. The remaining columns, shifts of 32 bits or more and formats wider
-than 30 bits take the plain loop :func:`_requantize_add_loop`.
+and every clamp of the requantization counted; ``inputs`` and ``bias`` are codes of at most
+``bits`` bits. An LSTM step forms its pre-activation sums so (G = 4 gates of H cells: ``acc``
+the 32-bit accumulators of ``W_hh h_{t-1}``, ``inputs`` the requantized ``W_ih x_t``, ``bias``
+the bias, all P codes), its projection's output (G = 1, no addends), and a chunk's input
+products in place. :func:`requantize_add` forms eight codes at a time in int32 lanes, in
+generic LLVM vector IR (on AVX2: ``vpsravd`` for the shifts, compares and blends for the
+clamps, whose masks are also counted): numba's loop over the same arithmetic ran in int64
+lanes, whose arithmetic right shifts AVX2 has to emulate. The remaining columns, shifts of 32
+bits or more and formats wider than 30 bits take the plain loop :func:`_requantize_add_loop`.
 
 In int32 lanes the rounding half cannot be added to an accumulator near 2**31 without
 wrapping, so a right shift by R rounds as ``(a >> R) + ((a >> (R - 1)) & 1)``, which equals
@@ -57,7 +58,7 @@ def _requantize_add_codegen(context, builder, signature, args):
     right, right_less_one, half_bit, left, low_before, high_before, low, high = (
         splat(value) for value in cgutils.unpack_tuple(builder, args[4])
     )
-    width, columns = args[5], args[6]
+    width, columns = (context.cast(builder, args[k], signature.args[k], types.intp) for k in (5, 6))
     clamps = cgutils.alloca_once_value(builder, ir.Constant(lanes, None))
     rows, out_columns = cgutils.unpack_tuple(builder, out_a.shape)
 
@@ -100,6 +101,8 @@ def _requantize_add_vector(typingctx, acc, inputs, bias, out, constants, width, 
     int32, ``out`` [G, at least W] int32 or int64, ``constants``: the right shift, it less
     one (at least 0), its rounding bit's mask (1, or 0 for no right shift), the left shift,
     the bounds before the left shift, then the bounds."""
+    if not isinstance(width, types.Integer) or not isinstance(columns, types.Integer):
+        raise numba.core.errors.TypingError("_requantize_add_vector: width and columns: integers")
     for array in (acc, *(a for a in (inputs, bias) if a != types.none)):
         if not isinstance(array, types.Array) or array.dtype != types.int32 or array.layout != "C":
             raise numba.core.errors.TypingError(f"_requantize_add_vector: not C int32: {array}")
@@ -130,11 +133,12 @@ def _requantize_add_loop(acc, inputs, bias, out, shift, lo, hi, width, first):  
 @numba.njit(cache=True)
 def requantize_add(acc, inputs, bias, out, shift, bits, width):  # pragma: no cover - compiled
     """``out[g, j] = inputs[r] + sat(shift_round(acc[r], shift), bits) + bias[r]`` for the
-    G x ``width`` codes of ``out`` [G, at least W] (r = g * W + j; ``acc``, ``inputs``,
-    ``bias`` int32 of at least G * W codes, either addend None for none; ``out`` may be
-    ``acc`` itself, seen as [G, W]); returns the number of clamped requantizations.
-    ``out``'s type must hold the sums; formats of more than 30 bits take the plain loop
-    (three codes could leave int32), as do shifts of 32 bits or more."""
+    G x ``width`` codes of ``out`` [G, at least W] (r = g * W + j). ``acc``: int32 (32-bit
+    accumulators); ``inputs``, ``bias``: int32 codes of at most ``bits`` bits (the vector
+    columns add them in int32 lanes), or None for none; each of at least G * W codes. ``out``
+    may be ``acc`` itself, seen as [G, W]; its type must hold the sums. Returns the number of
+    clamped requantizations. Formats of more than 30 bits take the plain loop (three codes
+    could leave int32), as do shifts of 32 bits or more."""
     lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
     codes = out.shape[0] * width
     short = acc.size < codes or out.shape[1] < width
