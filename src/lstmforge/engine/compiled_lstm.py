@@ -42,51 +42,61 @@ ROW_PAD = 16  # int32 codes (a cache line) between rows of the input-product buf
 
 
 @numba.njit(cache=True)
-def _lstm_layer_kernel(from_input, h, c, valid, w_hh, bias, cell, proj, y):  # pragma: no cover
-    """One layer over all steps. ``from_input`` [B * T, at least 4H] int32 (C order): the
-    requantized input products, sequence b's step t in row b * T + t (columns past 4H
-    unused); ``h`` [B, R], ``c`` [B, H]: the state, updated in place (h after every valid
-    step; c at the end of the call: in between, each sequence's c_{t-1} is kept in a row of
-    the element-wise unit's lane type); ``valid`` [B, T]; ``w_hh``: ``(windowed matrix,
-    shift, P bits)``; ``bias`` [4H] (P codes); ``cell``: the arguments of ``cell_kernel``
-    after the gates and the cell state, the unit running in ``cell_step``'s work arrays;
-    ``proj``: ``(windowed matrix, shift, output bits)`` or None (no projection: r_t = m_t);
-    ``y`` [B, T, R]: receives the outputs (0 past a sequence's length).
+def _lstm_layer_kernel(
+    from_input, h, c, valid, w_hh, bias, cell, proj, y, first
+):  # pragma: no cover
+    """One layer over steps ``first`` .. ``first + S - 1`` of ``valid`` [B, T] and ``y``
+    [B, T, R] (C order), S = rows of ``from_input`` / B. ``from_input`` [B * S, at least 4H]
+    int32 (C order): the requantized input products, sequence b's step first + s in row
+    b * S + s (columns past 4H unused); ``h`` [B, R], ``c`` [B, H]: the state, updated in
+    place at the end of the call (in between, h_{t-1} is read from the output of the
+    sequence's latest valid step, and c_{t-1} is kept in a row of the element-wise unit's
+    lane type); ``w_hh``: ``(windowed matrix, shift, P bits)``; ``bias`` [4H] (P codes);
+    ``cell``: the arguments of ``cell_kernel`` after the gates and the cell state, the unit
+    running in ``cell_step``'s work arrays; ``proj``: ``(windowed matrix, shift, output
+    bits)`` or None (no projection: r_t = m_t); ``y`` receives the outputs (0 past a
+    sequence's length).
 
     Returns the clamp counts (hh accumulate, hh requantize, hr accumulate, hr requantize,
     then the seven of ``cell_kernel``).
     """
-    batch, steps, gates = valid.shape[0], valid.shape[1], bias.size
+    batch, gates = valid.shape[0], bias.size
+    steps = from_input.shape[0] // batch
     hidden, width = gates // 4, h.shape[1]
-    out = np.empty((1, width), dtype=np.int64)
     c_lanes, pre, idx, vals, c_new, m = cell_buffers(cell[0])
     c_prev = np.zeros((batch, c_lanes.size), dtype=c_lanes.dtype)  # in the unit's lanes
     for b in range(batch):
         c_prev[b, :hidden] = c[b]
+    last = np.full(batch, -1, dtype=np.int64)  # each sequence's latest valid step (-1: none)
     bias32 = bias.astype(np.int32)  # P codes
     work_hh = window_workspace(w_hh[0])
     acc = work_hh[2]  # the recurrent product's accumulators (int32)
     work_hr = work_hh if proj is None else window_workspace(proj[0])
     counts = np.zeros(11, dtype=np.int64)
-    for t in range(steps):
+    for t in range(first, first + steps):
         for b in range(batch):
-            counts[0] += window_product(w_hh[0], h[b], work_hh)
+            h_prev = h[b] if last[b] < 0 else y[b, last[b]]
+            counts[0] += window_product(w_hh[0], h_prev, work_hh)
             counts[1] += requantize_add(
-                acc, from_input[b * steps + t], bias32, pre, w_hh[1], w_hh[2], hidden
+                acc, from_input[b * steps + t - first], bias32, pre, w_hh[1], w_hh[2], hidden
             )
             cell_step((c_prev[b], pre, idx, vals, c_new, m), *cell, counts[4:], hidden)
+            out = y[b, t]  # r_t goes straight to the output
             if proj is None:
-                out[0] = m[:hidden]
+                out[:] = m[:hidden]
             else:
                 counts[2] += window_product(proj[0], m[:hidden], work_hr)
-                counts[3] += requantize_add(work_hr[2], None, None, out, proj[1], proj[2], width)
+                counts[3] += requantize_add(
+                    work_hr[2], None, None, out.reshape(1, width), proj[1], proj[2], width
+                )
             if valid[b, t]:
-                h[b] = out[0]
+                last[b] = t
                 c_prev[b, :hidden] = c_new[:hidden]
-                y[b, t] = out[0]
             else:
-                y[b, t] = 0
+                out[:] = 0
     for b in range(batch):
+        if last[b] >= 0:
+            h[b] = y[b, last[b]]
         c[b] = c_prev[b, :hidden]
     return counts
 
@@ -139,12 +149,13 @@ def _lstm_layer_with_input(seq, w_ih, h, c, valid, w_hh, bias, cell, proj):  # p
             chunk,
             h,
             c,
-            valid[:, first:last],
+            valid,
             w_hh,
             bias,
             cell,
             proj,
-            y[:, first:last],
+            y,
+            first,
         )
     return y, counts
 
@@ -334,6 +345,7 @@ def run_lstm_compiled(
                 layer.cell,
                 layer.w_hr,
                 seq,
+                0,
             )
             h_n[k] = dp.leave(h, out_key)
             c_n[k] = dp.leave(c, f"l{k}.cell")
