@@ -45,17 +45,17 @@ ROW_PAD = 16  # int32 codes (a cache line) between rows of the input-product buf
 def _lstm_layer_kernel(
     from_input, h, c, valid, w_hh, bias, cell, proj, y, first
 ):  # pragma: no cover
-    """One layer over steps ``first`` .. ``first + S - 1`` of ``valid`` [B, T] and ``y``
-    [B, T, R] (C order), S = rows of ``from_input`` / B. ``from_input`` [B * S, at least 4H]
-    int32 (C order): the requantized input products, sequence b's step first + s in row
-    b * S + s (columns past 4H unused); ``h`` [B, R], ``c`` [B, H]: the state, updated in
-    place at the end of the call (in between, h_{t-1} is read from the output of the
-    sequence's latest valid step, and c_{t-1} is kept in a row of the element-wise unit's
-    lane type); ``w_hh``: ``(windowed matrix, shift, P bits)``; ``bias`` [4H] (P codes);
-    ``cell``: the arguments of ``cell_kernel`` after the gates and the cell state, the unit
-    running in ``cell_step``'s work arrays; ``proj``: ``(windowed matrix, shift, output
-    bits)`` or None (no projection: r_t = m_t); ``y`` receives the outputs (0 past a
-    sequence's length).
+    """One layer over steps ``first`` .. ``first + S - 1`` of ``valid`` [B, T] and ``y`` [B, T, R]
+    (C order), S = rows of ``from_input`` / B. ``from_input`` [B * S, at least 4H] int32 (C
+    order): the requantized input products, sequence b's step first + s in row b * S + s
+    (columns past 4H unused); ``h`` [B, R], ``c`` [B, H]: the state, updated in place at the
+    end of the call (in between, h_{t-1} is read from the output of the sequence's latest
+    valid step, and c_{t-1} and c_t in two rows of the element-wise unit's lane type that
+    swap roles after a valid step); ``w_hh``: ``(windowed matrix, shift, P bits)``; ``bias``
+    [4H] (P codes); ``cell``: the arguments of ``cell_kernel`` after the gates and the cell
+    state, the unit running in ``cell_step``'s work arrays; ``proj``: ``(windowed matrix,
+    shift, output bits)`` or None (no projection: r_t = m_t); ``y`` receives the outputs (0
+    past a sequence's length).
 
     Returns the clamp counts (hh accumulate, hh requantize, hr accumulate, hr requantize,
     then the seven of ``cell_kernel``).
@@ -63,10 +63,12 @@ def _lstm_layer_kernel(
     batch, gates = valid.shape[0], bias.size
     steps = from_input.shape[0] // batch
     hidden, width = gates // 4, h.shape[1]
-    c_lanes, pre, idx, vals, c_new, m = cell_buffers(cell[0])
-    c_prev = np.zeros((batch, c_lanes.size), dtype=c_lanes.dtype)  # in the unit's lanes
+    c_lanes, pre, idx, vals, _, m = cell_buffers(cell[0])
+    # each sequence's c_{t-1} and c_t in the unit's lanes: the two rows swap roles each step
+    c_rows = np.zeros((2, batch, c_lanes.size), dtype=c_lanes.dtype)
+    c_now = np.zeros(batch, dtype=np.int64)  # the row that holds c_{t-1}
     for b in range(batch):
-        c_prev[b, :hidden] = c[b]
+        c_rows[0, b, :hidden] = c[b]
     last = np.full(batch, -1, dtype=np.int64)  # each sequence's latest valid step (-1: none)
     bias32 = bias.astype(np.int32)  # P codes
     work_hh = window_workspace(w_hh[0])
@@ -80,7 +82,10 @@ def _lstm_layer_kernel(
             counts[1] += requantize_add(
                 acc, from_input[b * steps + t - first], bias32, pre, w_hh[1], w_hh[2], hidden
             )
-            cell_step((c_prev[b], pre, idx, vals, c_new, m), *cell, counts[4:], hidden)
+            k = c_now[b]
+            cell_step(
+                (c_rows[k, b], pre, idx, vals, c_rows[1 - k, b], m), *cell, counts[4:], hidden
+            )
             out = y[b, t]  # r_t goes straight to the output
             if proj is None:
                 out[:] = m[:hidden]
@@ -91,13 +96,13 @@ def _lstm_layer_kernel(
                 )
             if valid[b, t]:
                 last[b] = t
-                c_prev[b, :hidden] = c_new[:hidden]
+                c_now[b] = 1 - k
             else:
                 out[:] = 0
     for b in range(batch):
         if last[b] >= 0:
             h[b] = y[b, last[b]]
-        c[b] = c_prev[b, :hidden]
+        c[b] = c_rows[c_now[b], b, :hidden]
     return counts
 
 
