@@ -64,7 +64,7 @@ def _lstm_layer_kernel(
     steps = from_input.shape[0] // batch
     hidden, width = gates // 4, h.shape[1]
     c_lanes, pre, idx, vals, _, m = cell_buffers(cell[0])
-    # each sequence's c_{t-1} and c_t in the unit's lanes: the two rows swap roles each step
+    # each sequence's c_{t-1} and c_t in the unit's lanes: the rows swap roles after a valid step
     c_rows = np.zeros((2, batch, c_lanes.size), dtype=c_lanes.dtype)
     c_now = np.zeros(batch, dtype=np.int64)  # the row that holds c_{t-1}
     for b in range(batch):

@@ -19,9 +19,9 @@ order, and the accumulator saturates after every addition.
   costs about 1.3 cycles per weight on the machines we measured (docs/benchmarks.md);
   here the activations come from registers instead: ESE's idea of short relative indices
   into a local window of the input (Han et al., FPGA 2017, §4). Rows go in groups of
-  :data:`LANES`, one per int32 lane; a group's nonzeros are stored
-  as *pair slots*, each with a window of :data:`WINDOW` columns that starts anywhere (the
-  smallest column the group has left, :func:`_window_slots`): in a slot, lane l holds up to
+  :data:`LANES`, one per int32 lane; a group's nonzeros are stored as *pair slots*, each
+  with a window of :data:`WINDOW` columns that starts anywhere (the smallest column the
+  group has left, :func:`_window_slots`): in a slot, lane l holds up to
   two of its row's next nonzeros inside the window, their weights ``[w, w']`` (int16) and
   the byte indices of their activations, ``[2c, 2c + 1, 2c', 2c' + 1]`` modulo 16 with bit 7
   set for the window's second half (missing entries: weight 0). One slot is two
@@ -639,7 +639,13 @@ def window_product(m, x, work):  # pragma: no cover - compiled
     not the int32 lane wrapped. A flagged row is summed with :func:`_row_product`."""
     table, tracked, sums, flags = work
     rows, groups = m.row_ptr.size - 1, m.group_ptr.size - 1
-    if x.size != m.columns or table.size != m.columns + WINDOW or sums.size != groups * LANES:
+    if (
+        x.size != m.columns
+        or table.size != m.columns + WINDOW
+        or tracked.size != groups
+        or sums.size != groups * LANES
+        or flags.size != groups * LANES
+    ):  # the loops below trust these sizes
         raise ValueError("window_product: x or the work arrays do not fit the matrix")
     low = high = clamps = 0
     for j in range(x.size):  # one pass: the range of x, and x into the table
