@@ -30,9 +30,8 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from lstmforge.engine.spmv import _clamp, _shift_round
-
-LANES = 8  # codes per register of int32 lanes
+from lstmforge.engine.cell_kernel import _splat
+from lstmforge.engine.spmv import LANES, _clamp, _shift_round
 
 
 def _requantize_add_codegen(context, builder, signature, args):
@@ -49,14 +48,9 @@ def _requantize_add_codegen(context, builder, signature, args):
     out_bits = signature.args[3].dtype.bitwidth
     stored = ir.VectorType(ir.IntType(out_bits), LANES)
 
-    def splat(value):
-        one = builder.insert_element(
-            ir.Constant(lanes, None), builder.trunc(value, i32), ir.Constant(i32, 0)
-        )
-        return builder.shuffle_vector(one, one, ir.Constant(lanes, None))
-
     right, right_less_one, half_bit, left, low_before, high_before, low, high = (
-        splat(value) for value in cgutils.unpack_tuple(builder, args[4])
+        _splat(builder, builder.trunc(value, i32), LANES)
+        for value in cgutils.unpack_tuple(builder, args[4])
     )
     width, columns = (context.cast(builder, args[k], signature.args[k], types.intp) for k in (5, 6))
     clamps = cgutils.alloca_once_value(builder, ir.Constant(lanes, None))
