@@ -9,10 +9,12 @@ One thread, batch 1, 11% density (32 PEs, balanced). Compares, per time step:
 
 Each path is timed ``--repeats`` times in turn (so all see the same load) and the best run is
 kept, both in wall time and in this process's CPU time (``time.process_time``, which leaves
-out the time the process waits for a core on a shared machine). It also reports the engine's
+out the time the process waits for a core on a shared machine). On a machine shared with
+other work the load drifts over minutes, so it also reports the speedup over dense torch
+round by round (both timed in the same round): median, quartiles and range. And the engine's
 recurrent products (the window kernel, one vector) in ns per stored weight.
 
-Run: ``.venv/bin/python benchmarks/bench_engine.py [--steps 200] [--repeats 5]``.
+Run: ``.venv/bin/python benchmarks/bench_engine.py [--steps 200] [--repeats 15]``.
 Prints one JSON object; results go to docs/benchmarks.md by hand with the machine.
 """
 
@@ -37,17 +39,29 @@ from lstmforge.nn import LSTM
 INPUT, HIDDEN, PROJ, DENSITY, PES = 153, 1024, 512, 0.11, 32
 
 
-def best_of(repeats: int, paths: dict) -> dict[str, tuple[float, float]]:
-    """``{name: (best wall time, best CPU time)}`` in seconds over ``repeats`` rounds, each
-    round calling every path once, in turn."""
-    best = {name: (float("inf"), float("inf")) for name in paths}
-    for _ in range(repeats):
+def timed_rounds(repeats: int, paths: dict) -> dict[str, np.ndarray]:
+    """``{name: [repeats, 2] array}``: each round's (wall, CPU) seconds of every path; a round
+    calls every path once, in turn, so the paths of one round see the same load."""
+    times = {name: np.empty((repeats, 2)) for name in paths}
+    for r in range(repeats):
         for name, fn in paths.items():
             wall, cpu = time.perf_counter(), time.process_time()
             fn()
-            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-            best[name] = (min(best[name][0], wall), min(best[name][1], cpu))
-    return best
+            times[name][r] = time.perf_counter() - wall, time.process_time() - cpu
+    return times
+
+
+def paired_ratios(slow: np.ndarray, fast: np.ndarray) -> dict[str, float]:
+    """The per-round wall-time ratios ``slow / fast`` (two paths timed in the same rounds):
+    their median, quartiles and range. A ratio of one round cancels the load that both
+    paths met in it, which the ratio of two best rounds does not."""
+    ratios = slow[:, 0] / fast[:, 0]
+    low, median, high = np.percentile(ratios, [25, 50, 75])
+    return {
+        "median": float(median),
+        "quartiles": [float(low), float(high)],
+        "range": [float(ratios.min()), float(ratios.max())],
+    }
 
 
 def ns_per_weight(layout: WindowMatrix, x: np.ndarray, weights: int, repeats: int) -> float:
@@ -87,7 +101,7 @@ def scipy_step_runner(cm, x: np.ndarray):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=positive_int, default=200)
-    parser.add_argument("--repeats", type=positive_int, default=5)
+    parser.add_argument("--repeats", type=positive_int, default=15)
     args = parser.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
@@ -110,7 +124,8 @@ def main() -> None:
     }
     with torch.no_grad():
         dense(x)
-        best = best_of(args.repeats, paths)
+        times = timed_rounds(args.repeats, paths)
+    best = {name: rounds.min(axis=0) for name, rounds in times.items()}
     per_step = {f"{name}_us": 1e6 * wall / args.steps for name, (wall, _) in best.items()}
     cpu_per_step = {f"{name}_us": 1e6 * cpu / args.steps for name, (_, cpu) in best.items()}
     block = cm.blocks[0]
@@ -135,6 +150,9 @@ def main() -> None:
                 / cpu_per_step["engine_fast_stream_us"],
                 "speedup_vs_scipy_csr": per_step["scipy_csr_float_us"]
                 / per_step["engine_fast_stream_us"],
+                "speedup_vs_torch_dense_per_round": paired_ratios(
+                    times["torch_dense_lstm"], times["engine_fast_stream"]
+                ),
                 "ns_per_weight": recurrent,
                 "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
                 "torch_threads": torch.get_num_threads(),
