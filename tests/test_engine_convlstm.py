@@ -17,6 +17,7 @@ from engine_checks import (
 from lstmforge.compress import compress_model, load
 from lstmforge.engine import run
 from lstmforge.engine.fixed_point import SaturationCounter
+from lstmforge.engine.integer_datapath import IntegerDatapath
 from lstmforge.engine.lowering import patches, to_channels_first
 from lstmforge.errors import InputError
 from lstmforge.nn.convlstm import ConvLSTM
@@ -102,6 +103,22 @@ def test_substituted_forecaster_tracks_the_float_model(forecaster, tmp_path):
     model, x, cm = forecaster
     cm = load(cm.save(tmp_path / "f.lfz"))
     assert_substituted_model_tracks_the_float_model(model, cm, x, (2, 2, 4, 6, 6))
+
+
+@pytest.mark.parametrize(("bits", "dtype"), [(16, np.int16), (20, np.int32)])
+def test_patches_take_the_narrowest_codes_and_stay_exact(forecaster, bits, dtype):
+    """The integer datapath hands the convolutions its codes in the narrowest type of their
+    format (int16 for 16-bit activations, int32 for 20-bit ones): the same codes, and the fast
+    path still equals the reference."""
+    model, x, _ = forecaster
+    cm = compress_model(model, density=0.4, num_pes=4, calibration=x, activation_bits=bits)
+    block = cm.blocks[0]
+    dp = IntegerDatapath(cm, block, "fast")
+    codes = dp.enter(x.double().numpy(), "input")
+    operand = dp.operand(codes, "input")
+    assert operand.dtype == dtype
+    np.testing.assert_array_equal(operand, codes)
+    assert_fast_equals_reference_and_streams(cm, block, x, forecaster=cm.blocks[1])
 
 
 def test_run_rejects_a_chain_that_does_not_chain(forecaster):

@@ -153,6 +153,12 @@ def test_spmv_fast_equals_reference_when_accumulators_saturate(vectors):
     np.testing.assert_array_equal(got, ref_rq)
     assert fused_counter == ref_counter and ref_counter["rq"] > 0
     assert np.any(ref != v @ codes.T)  # clamping mid-sum changed results: the order matters
+    for dtype in (np.int16, np.int32):  # narrower codes (a convolution's patches): the same
+        narrow_counter = SaturationCounter()
+        narrow = v.astype(dtype)
+        np.testing.assert_array_equal(spmv_fast(matrix, narrow, narrow_counter, "acc"), ref)
+        np.testing.assert_array_equal(spmv_reference(matrix, narrow, narrow_counter, "ref"), ref)
+        assert narrow_counter["acc"] == narrow_counter["ref"] == ref_counter["acc"]
 
 
 def test_spmv_fast_mixes_int32_rows_and_saturating_rows_in_one_call():

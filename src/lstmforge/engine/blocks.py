@@ -145,14 +145,21 @@ def run_convlstm(
         for k in range(layers):
             out_key, ks, kx = f"l{k}.output", kernel[k], input_kernel[k]
             partial = to_channels_first(
-                dp.matvec(f"weight_h_l{k}", patches(h[k], ks, row_padding), out_key, "pre"),
+                dp.matvec(
+                    f"weight_h_l{k}",
+                    patches(dp.operand(h[k], out_key), ks, row_padding),
+                    out_key,
+                    "pre",
+                ),
                 batch,
                 rows,
                 cols,
             )
             if v is not None:
                 partial = partial + to_channels_first(
-                    dp.matvec(f"weight_x_l{k}", patches(v, kx, row_padding), src, "pre"),
+                    dp.matvec(
+                        f"weight_x_l{k}", patches(dp.operand(v, src), kx, row_padding), src, "pre"
+                    ),
                     batch,
                     rows,
                     cols,

@@ -59,6 +59,9 @@ class FloatDatapath:
     def zeros(self, shape: tuple[int, ...]) -> np.ndarray:
         return np.zeros(shape, dtype=np.float64)
 
+    def operand(self, values: np.ndarray, key: str) -> np.ndarray:
+        return values
+
     def matvec(self, name: str, v: np.ndarray, src: str, dst: str) -> np.ndarray:
         return v @ self.weights[name].T
 

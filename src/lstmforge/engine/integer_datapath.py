@@ -157,6 +157,12 @@ class IntegerDatapath:
     def zeros(self, shape: tuple[int, ...]) -> np.ndarray:
         return np.zeros(shape, dtype=np.int64)
 
+    def operand(self, codes: np.ndarray, key: str) -> np.ndarray:
+        """Codes of format ``key`` as a product's operand: in the narrowest integer type that
+        holds the format (int16 for 16 bits), so that a convolution's patch vectors, each
+        code copied k * k times, take a quarter of the bytes of int64 ones."""
+        return codes.astype(np.int16 if self.fmt(key).bits <= 16 else np.int32)
+
     def requantize_shift(self, name: str, src: str, dst: str) -> int | None:
         """The shift that requantizes ``W[name] @ v`` (v of format ``src``) into ``dst``, when
         the compiled kernels can apply it (int64 shifts), else None."""

@@ -96,7 +96,7 @@ def spmv_reference(
     """Golden per-PE CSC loop: x [N, cols] int64 codes -> accumulators [N, rows] int64. The
     site is recorded even for a matrix with no stored entries (zero clamps), as the fast
     path records it."""
-    num_pes = matrix.num_pes
+    num_pes, x = matrix.num_pes, np.asarray(x, dtype=np.int64)
     acc = np.zeros((x.shape[0], matrix.shape[0]), dtype=np.int64)
     if counter is not None:
         counter.record(site, 0)
@@ -769,9 +769,9 @@ def window_layout(matrix: SparseMatrix) -> WindowMatrix:
 
 
 def _accumulate(matrix: SparseMatrix, x: np.ndarray) -> tuple[np.ndarray, int]:
-    """Accumulators [N, rows] of x [N, cols] int64 (a view of one contiguous array) and the
-    clamp count: the window kernel for each of a few vectors (the CSR kernel forms a whole
-    chunk of CHUNK however few it holds), the CSR kernel for more."""
+    """Accumulators [N, rows] of x [N, cols] int16, int32 or int64 (a view of one contiguous
+    array) and the clamp count: the window kernel for each of a few vectors (the CSR kernel
+    forms a whole chunk of CHUNK however few it holds), the CSR kernel for more."""
     acc = np.empty((x.shape[0], matrix.shape[0]), dtype=np.int64)
     if x.shape[0] < FEW_VECTORS:
         layout = window_layout(matrix)
@@ -782,11 +782,18 @@ def _accumulate(matrix: SparseMatrix, x: np.ndarray) -> tuple[np.ndarray, int]:
     return acc, clamps
 
 
+def _integer_codes(x) -> np.ndarray:
+    """x as an integer array, in its own integer type (the kernels take int16 to int64),
+    else as int64."""
+    x = np.asarray(x)
+    return x if x.dtype in (np.int16, np.int32, np.int64) else x.astype(np.int64)
+
+
 def spmv_fast(
     matrix: SparseMatrix, x: np.ndarray, counter: SaturationCounter | None = None, site: str = ""
 ) -> np.ndarray:
     """Same integers as :func:`spmv_reference`, from a compiled kernel."""
-    acc, clamps = _accumulate(matrix, np.asarray(x, dtype=np.int64))
+    acc, clamps = _accumulate(matrix, _integer_codes(x))
     if counter is not None:
         counter.record(site, clamps)
     return acc
@@ -803,7 +810,7 @@ def spmv_fast_requantized(
 ) -> np.ndarray:
     """:func:`spmv_fast` followed by ``requantize`` (shift, then saturate to ``bits``), both
     compiled."""
-    acc, clamps = _accumulate(matrix, np.asarray(x, dtype=np.int64))
+    acc, clamps = _accumulate(matrix, _integer_codes(x))
     counter.record(site, clamps)
     counter.record(requantize_site, requantize_kernel(np.ravel(acc, order="K"), shift, bits))
     return acc
