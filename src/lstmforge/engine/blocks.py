@@ -144,28 +144,20 @@ def run_convlstm(
             dp.observe("input", v, "input")
         for k in range(layers):
             out_key, ks, kx = f"l{k}.output", kernel[k], input_kernel[k]
-            partial = to_channels_first(
-                dp.matvec(
-                    f"weight_h_l{k}",
-                    patches(dp.operand(h[k], out_key), ks, row_padding),
-                    out_key,
-                    "pre",
-                ),
-                batch,
-                rows,
-                cols,
+            # the gates' sums per pixel [B * H * W, 4 Hc], added in place, then channels first
+            sums = dp.matvec(
+                f"weight_h_l{k}",
+                patches(dp.operand(h[k], out_key), ks, row_padding),
+                out_key,
+                "pre",
             )
             if v is not None:
-                partial = partial + to_channels_first(
-                    dp.matvec(
-                        f"weight_x_l{k}", patches(dp.operand(v, src), kx, row_padding), src, "pre"
-                    ),
-                    batch,
-                    rows,
-                    cols,
+                sums += dp.matvec(
+                    f"weight_x_l{k}", patches(dp.operand(v, src), kx, row_padding), src, "pre"
                 )
             if config["bias"]:
-                partial = partial + dp.bias(f"bias_l{k}", (1, -1, 1, 1))
+                sums += dp.bias(f"bias_l{k}", (1, -1))
+            partial = to_channels_first(sums, batch, rows, cols)
             h[k], c[k] = dp.cell(partial, c[k], k, out_key)
             dp.observe(out_key, h[k], out_key)
             v, src = h[k], out_key
