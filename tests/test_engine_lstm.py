@@ -359,8 +359,9 @@ def test_requantize_add_without_addends_and_in_place():
 def test_csr_kernel_on_adversarial_matrices_into_int64_and_int32():
     """Several vectors (two chunks and a part) through the CSR kernel: the reference's
     integers and clamp count, into [N, rows] of int64 or of int32 (which holds every
-    accumulator), rows contiguous or further apart than their length; rows that are not
-    contiguous are refused."""
+    accumulator), rows contiguous or further apart than their length, or columns contiguous
+    (the transpose of a [rows, N] array, stored a row of sums at a time); an output with
+    neither contiguous is refused."""
     rng = np.random.default_rng(11)
     n = 2 * CHUNK + 5
     for name, codes in _adversarial(rng).items():
@@ -378,6 +379,8 @@ def test_csr_kernel_on_adversarial_matrices_into_int64_and_int32():
                 np.empty((n, codes.shape[0]), np.int64),
                 np.empty((n, codes.shape[0]), np.int32),
                 np.empty((n, codes.shape[0] + 16), np.int32)[:, : codes.shape[0]],
+                np.empty((codes.shape[0], n), np.int64).T,
+                np.empty((codes.shape[0], n + 16), np.int32)[:, :n].T,
             ):
                 xt = np.ascontiguousarray(x.T)
                 clamps = _csr_kernel(row_ptr, cols, vals, row_l1, pairs, xt, out)
@@ -389,8 +392,8 @@ def test_csr_kernel_on_adversarial_matrices_into_int64_and_int32():
         with pytest.raises(ValueError, match="does not fit the matrix"):
             _csr_kernel(row_ptr, cols, vals, row_l1, pairs, xt, np.empty((n - 1, codes.shape[0])))
         if codes.shape[0] > 1:  # (one code a row: any layout, see the next test)
-            with pytest.raises(ValueError, match="rows are not contiguous"):
-                out = np.empty((codes.shape[0], n)).T
+            with pytest.raises(ValueError, match="nor its columns are contiguous"):
+                out = np.empty((n, 2 * codes.shape[0]))[:, ::2]
                 _csr_kernel(row_ptr, cols, vals, row_l1, pairs, xt, out)
 
 

@@ -361,7 +361,9 @@ int32 or int64, its rows contiguous. A loop of scalar copies took about 1.5 cycl
 @numba.njit(cache=True)
 def _csr_kernel(row_ptr, cols, vals, row_l1, pairs, xt, out):  # pragma: no cover - compiled
     """CSR matrix times the vectors xt [cols, N] into ``out`` [N, rows] (int64, or int32:
-    the accumulators are 32-bit); returns the clamp count. ``pairs``: the matrix's
+    the accumulators are 32-bit), whose rows or whose columns are contiguous (the transpose
+    of a C-order [rows, N] array: each row's sums are stored as they come, without the
+    transposes of :func:`_store_block`); returns the clamp count. ``pairs``: the matrix's
     :func:`_row_pairs`.
 
     The vectors go in chunks of :data:`CHUNK`, copied into int16 (the chunk stays in cache
@@ -376,8 +378,9 @@ def _csr_kernel(row_ptr, cols, vals, row_l1, pairs, xt, out):  # pragma: no cove
     pair_ptr, pair_cols, pair_weights, columns, wmax = pairs
     if xt.shape[0] != columns or out.shape[0] != n or out.shape[1] != rows:
         raise ValueError("_csr_kernel: xt or out does not fit the matrix")  # loops trust them
-    if rows > 1 and out.strides[1] != out.itemsize:  # (one code a row: any stride will do)
-        raise ValueError("_csr_kernel: out's rows are not contiguous")
+    by_row = n > 1 and out.strides[0] == out.itemsize  # each row's sums contiguous
+    if not by_row and rows > 1 and out.strides[1] != out.itemsize:  # (one code a row: any)
+        raise ValueError("_csr_kernel: neither out's rows nor its columns are contiguous")
     low = high = 0
     for j in range(xt.shape[0]):  # one pass: the range of x
         for b in range(n):
@@ -406,7 +409,11 @@ def _csr_kernel(row_ptr, cols, vals, row_l1, pairs, xt, out):  # pragma: no cove
                 )
             else:
                 flags[:] = -1  # every vector of every row: exact path
-            if height == LANES:
+            if by_row:
+                for i in range(height):
+                    for b in range(width):
+                        out[first + b, top + i] = sums[i, b]
+            elif height == LANES:
                 _store_block(sums, out, first, top, width)
             else:  # the last rows
                 _store_block_portable(sums[:height], out, first, top, width)
@@ -771,13 +778,15 @@ def window_layout(matrix: SparseMatrix) -> WindowMatrix:
 def _accumulate(matrix: SparseMatrix, x: np.ndarray) -> tuple[np.ndarray, int]:
     """Accumulators [N, rows] of x [N, cols] int16, int32 or int64 (a view of one contiguous
     array) and the clamp count: the window kernel for each of a few vectors (the CSR kernel
-    forms a whole chunk of CHUNK however few it holds), the CSR kernel for more."""
-    acc = np.empty((x.shape[0], matrix.shape[0]), dtype=np.int64)
+    forms a whole chunk of CHUNK however few it holds), the CSR kernel for more (its
+    accumulators as the transpose of a C-order [rows, N] array)."""
     if x.shape[0] < FEW_VECTORS:
+        acc = np.empty((x.shape[0], matrix.shape[0]), dtype=np.int64)
         layout = window_layout(matrix)
         return acc, sum(window_vector_kernel(layout, v, out) for v, out in zip(x, acc, strict=True))
     row_ptr, cols, vals, row_l1 = _row_major(matrix)
     xt = np.ascontiguousarray(x.T)
+    acc = np.empty((matrix.shape[0], x.shape[0]), dtype=np.int64).T  # stored a row at a time
     clamps = _csr_kernel(row_ptr, cols, vals, row_l1, _row_pairs(matrix), xt, acc)
     return acc, clamps
 
