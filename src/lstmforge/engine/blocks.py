@@ -178,4 +178,5 @@ def run_linear(dp: Any, config: dict[str, Any], x: np.ndarray) -> np.ndarray:
         total = total + dp.bias("bias", (1, -1))
     y = dp.finish(total, "output", "output.sum")
     dp.observe("output", y, "output")
-    return dp.leave(y, "output").reshape(*lead, config["out_features"])
+    # C order (the products of many vectors come as a transposed array)
+    return np.ascontiguousarray(dp.leave(y, "output")).reshape(*lead, config["out_features"])

@@ -801,7 +801,8 @@ def _integer_codes(x) -> np.ndarray:
 def spmv_fast(
     matrix: SparseMatrix, x: np.ndarray, counter: SaturationCounter | None = None, site: str = ""
 ) -> np.ndarray:
-    """Same integers as :func:`spmv_reference`, from a compiled kernel."""
+    """Same integers as :func:`spmv_reference`, from a compiled kernel (for many vectors,
+    the transpose of a C-order [rows, N] array)."""
     acc, clamps = _accumulate(matrix, _integer_codes(x))
     if counter is not None:
         counter.record(site, clamps)
