@@ -117,6 +117,13 @@ def test_saturating_accumulation_matches_the_golden_per_pe_loop():
     assert ours["acc"] == golden["acc"] > 0
     small = x // 256  # now no row can leave the range: the one-shot sparse product path
     np.testing.assert_array_equal(BroadcastSpMV()(matrix, small), spmv_reference(matrix, small))
+    # int16 codes (as the engine hands a convolution's patches): |-32768| must not wrap
+    wide = SparseMatrix.from_codes(np.full((1, 3), -32768), QFormat(16, 15), 1, (1, 3))
+    narrow = np.full((1, 3), -32768, dtype=np.int16)
+    ours, golden = SaturationCounter(), SaturationCounter()
+    got = BroadcastSpMV()(wide, narrow, ours, "acc")
+    np.testing.assert_array_equal(got, spmv_reference(wide, narrow, golden, "acc"))
+    assert got[0, 0] == 2**31 - 1 and ours["acc"] == golden["acc"] == 2
 
 
 def test_state_in_and_out_continues_bit_for_bit():

@@ -59,6 +59,7 @@ class BroadcastSpMV:
         site: str = "",
     ) -> np.ndarray:
         """x [N, cols] activation codes -> accumulators [N, rows] (int64 holding 32-bit values)."""
+        x = np.asarray(x, dtype=np.int64)  # |x| and the products of narrower codes would wrap
         columns = self._decoded(matrix)
         product, magnitude = self._sparse[id(matrix)]
         if (magnitude @ np.abs(x).T).max(initial=0) <= ACC_MAX:
