@@ -52,9 +52,10 @@ def timed_rounds(repeats: int, paths: dict) -> dict[str, np.ndarray]:
 
 
 def paired_ratios(slow: np.ndarray, fast: np.ndarray) -> dict[str, float]:
-    """The per-round wall-time ratios ``slow / fast`` (two paths timed in the same rounds):
-    their median, quartiles and range. A ratio of one round cancels the load that both
-    paths met in it, which the ratio of two best rounds does not."""
+    """The per-round wall-time ratios ``slow / fast`` (two paths timed one right after the
+    other in each round): their median, quartiles and range. The ratio of one round cancels
+    most of the load that both paths met in it, which the ratio of two best rounds, taken
+    from different minutes, does not."""
     ratios = slow[:, 0] / fast[:, 0]
     low, median, high = np.percentile(ratios, [25, 50, 75])
     return {
@@ -118,8 +119,8 @@ def main() -> None:
     dense = torch.nn.LSTM(INPUT, HIDDEN, proj_size=PROJ, batch_first=True).eval()
     paths = {
         "engine_fast_stream": lambda: run(cm, x),
+        "torch_dense_lstm": lambda: dense(x),  # right after the engine: a round's pair
         "engine_fast_frame_by_frame": frame_by_frame,
-        "torch_dense_lstm": lambda: dense(x),
         "scipy_csr_float": scipy_step_runner(cm, x[0].double().numpy()),
     }
     with torch.no_grad():
