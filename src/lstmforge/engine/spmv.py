@@ -93,7 +93,8 @@ def _shift_round(x, shift):  # pragma: no cover - compiled
 def spmv_reference(
     matrix: SparseMatrix, x: np.ndarray, counter: SaturationCounter | None = None, site: str = ""
 ) -> np.ndarray:
-    """Golden per-PE CSC loop: x [N, cols] int64 codes -> accumulators [N, rows] int64. The
+    """Golden per-PE CSC loop: x [N, cols] integer codes (taken as int64) -> accumulators
+    [N, rows] int64. The
     site is recorded even for a matrix with no stored entries (zero clamps), as the fast
     path records it."""
     num_pes, x = matrix.num_pes, np.asarray(x, dtype=np.int64)
