@@ -94,9 +94,8 @@ def spmv_reference(
     matrix: SparseMatrix, x: np.ndarray, counter: SaturationCounter | None = None, site: str = ""
 ) -> np.ndarray:
     """Golden per-PE CSC loop: x [N, cols] integer codes (taken as int64) -> accumulators
-    [N, rows] int64. The
-    site is recorded even for a matrix with no stored entries (zero clamps), as the fast
-    path records it."""
+    [N, rows] int64. The site is recorded even for a matrix with no stored entries (zero
+    clamps), as the fast path records it."""
     num_pes, x = matrix.num_pes, np.asarray(x, dtype=np.int64)
     acc = np.zeros((x.shape[0], matrix.shape[0]), dtype=np.int64)
     if counter is not None:
