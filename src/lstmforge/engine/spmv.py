@@ -346,9 +346,10 @@ def _store_block_intrinsic(typingctx, sums, out, first, top, width):
 @numba.njit(cache=True)
 def _store_block_portable(sums, out, first, top, width):  # pragma: no cover - compiled
     """Plain-loop equivalent of :func:`_store_block_intrinsic` (any CPU; any number of
-    rows)."""
-    for b in range(width):
-        for i in range(sums.shape[0]):
+    rows; any layout of ``out``), a row of sums at a time: where ``out``'s columns are
+    contiguous, each row's run of sums is stored as it comes."""
+    for i in range(sums.shape[0]):
+        for b in range(width):
             out[first + b, top + i] = sums[i, b]
 
 
@@ -362,9 +363,9 @@ int32 or int64, its rows contiguous. A loop of scalar copies took about 1.5 cycl
 def _csr_kernel(row_ptr, cols, vals, row_l1, pairs, xt, out):  # pragma: no cover - compiled
     """CSR matrix times the vectors xt [cols, N] into ``out`` [N, rows] (int64, or int32:
     the accumulators are 32-bit), whose rows or whose columns are contiguous (the transpose
-    of a C-order [rows, N] array: each row's sums are stored as they come, without the
-    transposes of :func:`_store_block`); returns the clamp count. ``pairs``: the matrix's
-    :func:`_row_pairs`.
+    of a C-order [rows, N] array: each row's sums are stored as they come by
+    :func:`_store_block_portable`, without the transposes of :func:`_store_block`); returns
+    the clamp count. ``pairs``: the matrix's :func:`_row_pairs`.
 
     The vectors go in chunks of :data:`CHUNK`, copied into int16 (the chunk stays in cache
     while every row reads it), and each row is formed a pair of its nonzeros at a time times
@@ -409,13 +410,9 @@ def _csr_kernel(row_ptr, cols, vals, row_l1, pairs, xt, out):  # pragma: no cove
                 )
             else:
                 flags[:] = -1  # every vector of every row: exact path
-            if by_row:
-                for i in range(height):
-                    for b in range(width):
-                        out[first + b, top + i] = sums[i, b]
-            elif height == LANES:
+            if height == LANES and not by_row:
                 _store_block(sums, out, first, top, width)
-            else:  # the last rows
+            else:  # the last rows, or columns contiguous
                 _store_block_portable(sums[:height], out, first, top, width)
             for i in range(0 if static else height):
                 for b in range(width):
